@@ -1,0 +1,255 @@
+//! The content-addressed blob store holding package bytes.
+//!
+//! A blob's key is the SHA-256 of its bytes, laid out as
+//! `blobs/sha256/ab/cd/<hex>`; [`BlobKey::path`] is the only place that
+//! formats it. Identity of packages lives in the database, never in file
+//! names, so identical uploads share one blob and writes are idempotent.
+//!
+//! Reads go through `object_store`, so an S3-compatible bucket is a different
+//! constructor, not a different code path. Writes from a local spool file take
+//! a fast path on the local backend: the spooled file is hard-linked into place
+//! (atomic, no copy, and `AlreadyExists` tells us another upload got there
+//! first); other backends stream it up in parts.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{GetOptions, GetRange, ObjectStore};
+
+/// The key of a blob: the SHA-256 of its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlobKey([u8; 32]);
+
+impl BlobKey {
+    /// Wraps a SHA-256 digest.
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        Self(digest)
+    }
+
+    /// Parses the lowercase hex form stored in the database.
+    pub fn from_hex(hex_digest: &str) -> Option<Self> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex_digest, &mut digest).ok()?;
+        Some(Self(digest))
+    }
+
+    /// Lowercase hex of the digest.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The object path: `blobs/sha256/ab/cd/<hex>`.
+    pub fn path(&self) -> String {
+        let hex = self.to_hex();
+        format!("blobs/sha256/{}/{}/{}", &hex[0..2], &hex[2..4], hex)
+    }
+}
+
+/// Whether a put stored new bytes or found them already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// This call stored the blob.
+    Created,
+    /// The blob was already stored (content addressing makes this success).
+    AlreadyPresent,
+}
+
+/// A blob found in the store, as listed for garbage collection.
+#[derive(Debug, Clone)]
+pub struct StoredBlob {
+    /// Its key.
+    pub key: BlobKey,
+    /// When it was written.
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// The app-owned handle on the blob store.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    local_root: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("local_root", &self.local_root)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobStore {
+    /// A store in a local directory (created if missing).
+    pub fn local(root: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let root = root.canonicalize()?;
+        Ok(Self {
+            store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
+            local_root: Some(root),
+        })
+    }
+
+    fn local_path(&self, key: &BlobKey) -> Option<PathBuf> {
+        self.local_root.as_ref().map(|root| root.join(key.path()))
+    }
+
+    /// Stores the file at `spooled` under `key`. The caller has verified that
+    /// `key` is the SHA-256 of the file. The spool file is consumed.
+    #[tracing::instrument(skip_all, fields(blob = %key.to_hex()))]
+    pub async fn put_file(&self, key: &BlobKey, spooled: tempfile::TempPath) -> anyhow::Result<PutOutcome> {
+        if let Some(target) = self.local_path(key) {
+            return tokio::task::spawn_blocking(move || link_into_place(spooled, &target)).await?;
+        }
+        let path = StorePath::from(key.path());
+        if self.store.head(&path).await.is_ok() {
+            return Ok(PutOutcome::AlreadyPresent);
+        }
+        let mut upload = self.store.put_multipart(&path).await?;
+        let mut file = tokio::fs::File::open(&spooled).await?;
+        let mut buffer = vec![0u8; 8 * 1024 * 1024];
+        loop {
+            let read = tokio::io::AsyncReadExt::read(&mut file, &mut buffer).await?;
+            if read == 0 {
+                break;
+            }
+            upload.put_part(Bytes::copy_from_slice(&buffer[..read]).into()).await?;
+        }
+        upload.complete().await?;
+        Ok(PutOutcome::Created)
+    }
+
+    /// Streams the blob, or the byte range of it.
+    pub async fn get(
+        &self,
+        key: &BlobKey,
+        range: Option<Range<u64>>,
+    ) -> anyhow::Result<BoxStream<'static, std::io::Result<Bytes>>> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        let result = self.store.get_opts(&StorePath::from(key.path()), options).await?;
+        Ok(result.into_stream().map_err(std::io::Error::other).boxed())
+    }
+
+    /// Reads a whole blob into memory. Only for small blobs (manifests).
+    pub async fn read_small(&self, key: &BlobKey) -> anyhow::Result<Bytes> {
+        Ok(self.store.get(&StorePath::from(key.path())).await?.bytes().await?)
+    }
+
+    /// A local file holding the blob, for readers that need to seek (zip).
+    /// On the local backend this is the blob itself; otherwise a temporary copy.
+    pub async fn open_seekable(&self, key: &BlobKey, temp_dir: &Path) -> anyhow::Result<SeekableBlob> {
+        if let Some(path) = self.local_path(key) {
+            return Ok(SeekableBlob::Local(path));
+        }
+        let temp = tempfile::NamedTempFile::new_in(temp_dir)?.into_temp_path();
+        let mut file = tokio::fs::File::create(&temp).await?;
+        let mut stream = self.get(key, None).await?;
+        while let Some(chunk) = stream.next().await {
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?).await?;
+        }
+        Ok(SeekableBlob::Temporary(temp))
+    }
+
+    /// Deletes a blob; deleting a missing blob is not an error.
+    pub async fn delete(&self, key: &BlobKey) -> anyhow::Result<()> {
+        match self.store.delete(&StorePath::from(key.path())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Lists every blob in the store.
+    pub async fn list(&self) -> anyhow::Result<Vec<StoredBlob>> {
+        let prefix = StorePath::from("blobs/sha256");
+        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|meta| {
+                let key = BlobKey::from_hex(meta.location.filename()?)?;
+                Some(StoredBlob {
+                    key,
+                    last_modified: meta.last_modified,
+                })
+            })
+            .collect())
+    }
+}
+
+/// A blob readable as a local file.
+#[derive(Debug)]
+pub enum SeekableBlob {
+    /// The stored file itself.
+    Local(PathBuf),
+    /// A temporary copy, removed on drop.
+    Temporary(tempfile::TempPath),
+}
+
+impl SeekableBlob {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Local(path) => path,
+            Self::Temporary(path) => path,
+        }
+    }
+}
+
+/// Makes the spooled file durable and links it at `target`. A hard link is
+/// atomic and fails with `AlreadyExists` when another writer won, which is
+/// success for content-addressed data.
+fn link_into_place(spooled: tempfile::TempPath, target: &Path) -> anyhow::Result<PutOutcome> {
+    std::fs::File::open(&spooled)?.sync_all()?;
+    let parent = target.parent().ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;
+    std::fs::create_dir_all(parent)?;
+    let outcome = match std::fs::hard_link(&spooled, target) {
+        Ok(()) => PutOutcome::Created,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Refresh its time so `wharf gc` sees it as in use by this upload.
+            std::fs::File::options()
+                .write(true)
+                .open(target)?
+                .set_modified(std::time::SystemTime::now())?;
+            PutOutcome::AlreadyPresent
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if outcome == PutOutcome::Created {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    drop(spooled);
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_format_one_path_layout() {
+        let key = BlobKey::from_hex(&"ab".repeat(32)).unwrap();
+        assert_eq!(key.path(), format!("blobs/sha256/ab/ab/{}", "ab".repeat(32)));
+        assert!(BlobKey::from_hex("zz").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_second_put_of_the_same_content_finds_it_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(&dir.path().join("store")).unwrap();
+        let key = BlobKey::from_digest([7; 32]);
+        for expected in [PutOutcome::Created, PutOutcome::AlreadyPresent] {
+            let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
+            std::fs::write(spool.path(), b"hello").unwrap();
+            assert_eq!(store.put_file(&key, spool.into_temp_path()).await.unwrap(), expected);
+        }
+        let mut stream = store.get(&key, Some(1..4)).await.unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap(), Bytes::from_static(b"ell"));
+        assert_eq!(store.list().await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,153 @@
+//! The only place with SQL.
+//!
+//! [`Db`] is either a SQLite pool (the zero-setup default) or a PostgreSQL pool
+//! (production), chosen from the database URL. Each query is written once, in the
+//! portable subset both accept (`$1` placeholders, `RETURNING`, `ON CONFLICT`,
+//! lower-cased match columns, byte-comparable sort keys), and [`with_pool!`]
+//! compiles the same block once per backend so every query is type-checked
+//! against both drivers. Queries are checked at run time, not by `query!`
+//! macros, so building needs no database; the test suite runs every storage
+//! behaviour on both backends instead.
+//!
+//! Modules are small and shaped after what they store (`feeds`, `packages`,
+//! `api_keys`, `users`), not one trait with every method.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub mod api_keys;
+pub mod feeds;
+pub mod packages;
+pub mod users;
+
+/// Runs `$body` with `$pool` bound to the concrete pool of either backend.
+///
+/// The block is expanded twice, once per match arm, so the same SQL and bind
+/// chain is compiled for `SqlitePool` and for `PgPool`. It may `.await` and may
+/// hold a whole transaction (`let mut tx = $pool.begin().await?; ...`).
+macro_rules! with_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// A connection pool on one of the two supported databases.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// The embedded default.
+    Sqlite(SqlitePool),
+    /// The production database.
+    Postgres(PgPool),
+}
+
+/// Which backend a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite
+    /// file if needed. Does not run migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a committed upload survives power loss, not just a crash.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(15));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(15))
+                .connect_with(options)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            anyhow::bail!(
+                "database URL must start with sqlite:// or postgres://, not '{}'",
+                url.split(':').next().unwrap_or_default()
+            )
+        }
+    }
+
+    /// The backend behind this pool.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// A trivial round trip, for `/health`.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await);
+    }
+}
+
+/// Whether an error is a unique-constraint violation.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// Whether an error means the database could not be reached (as opposed to a
+/// query that failed), so the caller can answer 503 rather than 500.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let names = |dir: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let sqlite = names("migrations/sqlite");
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, names("migrations/postgres"));
+    }
+}

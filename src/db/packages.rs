@@ -1,0 +1,316 @@
+//! Packages, their versions, and the blob rows they point at.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{Db, with_pool};
+use crate::domain::LatestRule;
+
+/// One version of a package, joined with its package and blob.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    pub id: i64,
+    pub package_id: i64,
+    pub group_name: String,
+    pub name: String,
+    pub version: String,
+    pub is_stable: bool,
+    pub is_virtual: bool,
+    /// `zip` or `json`: how the stored bytes are framed.
+    pub container: String,
+    pub manifest_json: String,
+    pub file_list_json: String,
+    pub blob_sha256: String,
+    pub sha1: String,
+    pub size_bytes: i64,
+    pub published_at: DateTime<Utc>,
+    pub downloads: i64,
+}
+
+/// The columns of [`VersionRow`] and the joins that produce them.
+macro_rules! select_versions {
+    () => {
+        "SELECT v.id, v.package_id, p.group_name, p.name, v.version, v.is_stable, v.is_virtual, \
+         v.container, v.manifest_json, v.file_list_json, v.blob_sha256, b.sha1, b.size_bytes, \
+         v.published_at, v.downloads \
+         FROM package_versions v \
+         JOIN packages p ON p.id = v.package_id \
+         JOIN blobs b ON b.sha256 = v.blob_sha256 "
+    };
+}
+
+/// Where clause selecting the one package `(feed_id, group_lower, name_lower)`.
+macro_rules! of_package {
+    () => {
+        "WHERE v.package_id = (SELECT id FROM packages \
+         WHERE feed_id = $1 AND group_lower = $2 AND name_lower = $3) "
+    };
+}
+
+/// A package's address: feed, lower-cased group and name.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageKey<'a> {
+    pub feed_id: i64,
+    pub group_lower: &'a str,
+    pub name_lower: &'a str,
+}
+
+/// Finds the version whose precedence key is `precedence_key`.
+#[tracing::instrument(skip(db, precedence_key))]
+pub async fn find_version(
+    db: &Db,
+    package: PackageKey<'_>,
+    precedence_key: &[u8],
+) -> Result<Option<VersionRow>, sqlx::Error> {
+    const SQL: &str = concat!(select_versions!(), of_package!(), "AND v.precedence_key = $4");
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, VersionRow>(SQL)
+            .bind(package.feed_id)
+            .bind(package.group_lower)
+            .bind(package.name_lower)
+            .bind(precedence_key)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Finds the latest version by `rule`: one backward scan of the
+/// `(package_id, is_stable, precedence_key)` index, whatever the version count.
+#[tracing::instrument(skip(db))]
+pub async fn find_latest(
+    db: &Db,
+    package: PackageKey<'_>,
+    rule: LatestRule,
+) -> Result<Option<VersionRow>, sqlx::Error> {
+    const STABLE_ELSE_PRERELEASE: &str = concat!(
+        select_versions!(),
+        of_package!(),
+        "ORDER BY v.is_stable DESC, v.precedence_key DESC LIMIT 1"
+    );
+    const STABLE_ONLY: &str = concat!(
+        select_versions!(),
+        of_package!(),
+        "AND v.is_stable = TRUE ORDER BY v.precedence_key DESC LIMIT 1"
+    );
+    const ANY: &str = concat!(
+        select_versions!(),
+        of_package!(),
+        "ORDER BY v.precedence_key DESC LIMIT 1"
+    );
+    let sql = match rule {
+        LatestRule::StableElsePrerelease => STABLE_ELSE_PRERELEASE,
+        LatestRule::StableOnly => STABLE_ONLY,
+        LatestRule::Any => ANY,
+    };
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, VersionRow>(sql)
+            .bind(package.feed_id)
+            .bind(package.group_lower)
+            .bind(package.name_lower)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Which versions of a feed to list. `None` filters nothing.
+#[derive(Debug, Clone, Default)]
+pub struct VersionFilter {
+    pub group_lower: Option<String>,
+    pub name_lower: Option<String>,
+    /// Most packages to include (not versions), in group/name order.
+    pub package_limit: Option<i64>,
+}
+
+/// Lists versions of a feed, grouped by package (group, name), each package's
+/// versions highest first.
+#[tracing::instrument(skip(db))]
+pub async fn list_versions(
+    db: &Db,
+    feed_id: i64,
+    filter: &VersionFilter,
+) -> Result<Vec<VersionRow>, sqlx::Error> {
+    const SQL: &str = concat!(
+        select_versions!(),
+        "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
+           AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
+           ORDER BY group_lower, name_lower LIMIT $4) \
+         ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC"
+    );
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, VersionRow>(SQL)
+            .bind(feed_id)
+            .bind(filter.group_lower.as_deref())
+            .bind(filter.name_lower.as_deref())
+            .bind(filter.package_limit.unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// A version to store, with the blob it points at.
+#[derive(Debug, Clone)]
+pub struct NewVersion<'a> {
+    pub feed_id: i64,
+    pub group: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub precedence_key: &'a [u8],
+    pub is_stable: bool,
+    pub is_virtual: bool,
+    pub container: &'a str,
+    pub manifest_json: &'a str,
+    pub file_list_json: &'a str,
+    pub blob_sha256: &'a str,
+    pub blob_sha1: &'a str,
+    pub blob_size_bytes: i64,
+}
+
+/// What storing a version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// The version is stored (new, or replacing the old one when allowed).
+    Stored,
+    /// The version exists and replacing it was not allowed; nothing changed.
+    AlreadyExists,
+}
+
+/// Stores a version in one short transaction: blob row, package row, version
+/// row. The unique index on `(package_id, precedence_key)` decides between a
+/// new version and a conflict, so concurrent uploads cannot both win. The first
+/// statement writes, so SQLite takes its write lock at once (and waits for it
+/// under `busy_timeout`) instead of failing a read-to-write upgrade.
+#[tracing::instrument(skip_all, fields(package.name = new.name, version = new.version))]
+pub async fn store_version(
+    db: &Db,
+    new: &NewVersion<'_>,
+    replace_existing: bool,
+) -> Result<StoreOutcome, sqlx::Error> {
+    const INSERT_BLOB: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, created_at) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING";
+    // The no-op update makes RETURNING yield the id of an existing package too.
+    const UPSERT_PACKAGE: &str = "INSERT INTO packages \
+        (feed_id, group_name, group_lower, name, name_lower, created_at) \
+        VALUES ($1, $2, $3, $4, $5, $6) \
+        ON CONFLICT (feed_id, group_lower, name_lower) DO UPDATE SET feed_id = excluded.feed_id \
+        RETURNING id";
+    const INSERT_VERSION: &str = "INSERT INTO package_versions \
+        (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
+         file_list_json, blob_sha256, published_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        ON CONFLICT (package_id, precedence_key) DO NOTHING RETURNING id";
+    const REPLACE_VERSION: &str = "INSERT INTO package_versions \
+        (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
+         file_list_json, blob_sha256, published_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+        ON CONFLICT (package_id, precedence_key) DO UPDATE SET version = excluded.version, \
+          is_virtual = excluded.is_virtual, container = excluded.container, \
+          manifest_json = excluded.manifest_json, file_list_json = excluded.file_list_json, \
+          blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at \
+        RETURNING id";
+    let now = Utc::now();
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(INSERT_BLOB)
+            .bind(new.blob_sha256)
+            .bind(new.blob_sha1)
+            .bind(new.blob_size_bytes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let package_id: i64 = sqlx::query_scalar(UPSERT_PACKAGE)
+            .bind(new.feed_id)
+            .bind(new.group)
+            .bind(new.group.to_ascii_lowercase())
+            .bind(new.name)
+            .bind(new.name.to_ascii_lowercase())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        let stored: Option<i64> = sqlx::query_scalar(if replace_existing {
+            REPLACE_VERSION
+        } else {
+            INSERT_VERSION
+        })
+        .bind(package_id)
+        .bind(new.version)
+        .bind(new.precedence_key)
+        .bind(new.is_stable)
+        .bind(new.is_virtual)
+        .bind(new.container)
+        .bind(new.manifest_json)
+        .bind(new.file_list_json)
+        .bind(new.blob_sha256)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if stored.is_some() {
+            tx.commit().await?;
+            Ok(StoreOutcome::Stored)
+        } else {
+            tx.rollback().await?;
+            Ok(StoreOutcome::AlreadyExists)
+        }
+    })
+}
+
+/// Deletes one version, and its package when it was the last one, in one
+/// transaction. Returns `false` if the version was already gone.
+#[tracing::instrument(skip(db))]
+pub async fn delete_version(db: &Db, version_id: i64, package_id: i64) -> Result<bool, sqlx::Error> {
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM package_versions WHERE id = $1")
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        sqlx::query(
+            "DELETE FROM packages WHERE id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM package_versions WHERE package_id = $1)",
+        )
+        .bind(package_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(deleted)
+    })
+}
+
+/// The SHA-256 of every blob that a version points at.
+pub async fn referenced_blobs(db: &Db) -> Result<HashSet<String>, sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query_scalar::<_, String>("SELECT DISTINCT blob_sha256 FROM package_versions")
+            .fetch_all(pool)
+            .await
+            .map(|hashes| hashes.into_iter().collect())
+    })
+}
+
+/// Deletes the blob row `sha256` if no version points at it; `true` if it did.
+/// The check and the delete are one statement, so a version stored meanwhile
+/// keeps its row (and the caller then keeps the bytes).
+pub async fn delete_blob_row_if_unreferenced(db: &Db, sha256: &str) -> Result<bool, sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query(
+            "DELETE FROM blobs WHERE sha256 = $1 \
+             AND NOT EXISTS (SELECT 1 FROM package_versions WHERE blob_sha256 = $1)",
+        )
+        .bind(sha256)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0)
+    })
+}
+
+/// Whether a blob row exists.
+pub async fn blob_row_exists(db: &Db, sha256: &str) -> Result<bool, sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_one(pool)
+            .await
+            .map(|n| n > 0)
+    })
+}

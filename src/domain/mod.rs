@@ -1,0 +1,20 @@
+//! Pure types and rules of Wharf: names, versions, manifests, permissions.
+//!
+//! Nothing in here performs I/O or knows about actix or sqlx. Every string that
+//! arrives from outside (a path segment, a manifest field, a query value) is parsed
+//! into one of these types at the edge, so the rest of the crate can rely on it
+//! being valid ("parse, don't validate").
+
+mod error;
+mod latest;
+mod manifest;
+mod names;
+mod permission;
+mod version;
+
+pub use error::DomainError;
+pub use latest::LatestRule;
+pub use manifest::{Manifest, MAX_MANIFEST_DEPTH};
+pub use names::{FeedName, GroupName, PackageId, PackageName};
+pub use permission::{FeedScope, Grant, Permission};
+pub use version::Version;

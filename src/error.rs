@@ -1,0 +1,118 @@
+//! The one table that maps service errors to HTTP statuses.
+//!
+//! Services return [`ServiceError`]; its `Display` is the one-sentence body
+//! the client sees (as `text/plain`). Internal errors are the exception: their
+//! cause is logged here, once, and the client gets an opaque sentence.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::domain::DomainError;
+use crate::upack::PackageError;
+
+/// Why a request failed, by the status it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed; the sentence says what to fix.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No credentials were sent and the server is configured to challenge.
+    #[error("This request needs credentials: an API key or a user name and password.")]
+    AuthenticationRequired,
+    /// Missing, unknown or insufficient credentials.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The feed, package, version or file does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than allowed.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The requested range lies outside the content.
+    #[error("The requested range is not satisfiable for a {size}-byte file.")]
+    RangeNotSatisfiable { size: u64 },
+    /// The capability exists in the API but not yet in Wharf.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The database cannot be reached.
+    #[error("The database is unavailable; try again shortly.")]
+    Unavailable,
+    /// Anything unexpected. The cause is logged, never sent.
+    #[error("An internal error occurred; it has been logged.")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ServiceError {
+    /// Wraps an unexpected error.
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(error: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&error) {
+            tracing::error!(error = %error, "database unavailable");
+            Self::Unavailable
+        } else {
+            Self::Internal(error.into())
+        }
+    }
+}
+
+impl From<DomainError> for ServiceError {
+    fn from(error: DomainError) -> Self {
+        Self::BadRequest(error.to_string())
+    }
+}
+
+impl From<PackageError> for ServiceError {
+    fn from(error: PackageError) -> Self {
+        match error {
+            PackageError::Io(e) => Self::Internal(e.into()),
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for ServiceError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::AuthenticationRequired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = ?cause, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("text/plain; charset=utf-8");
+        match self {
+            Self::AuthenticationRequired => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"wharf\""),
+                ));
+            }
+            Self::RangeNotSatisfiable { size } => {
+                response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
+            }
+            _ => {}
+        }
+        response.body(self.to_string())
+    }
+}

@@ -1,0 +1,110 @@
+//! Reading credentials from a request, in the forms the clients use:
+//! `X-ApiKey: <key>` (also pgutil's `X-ApiKey: user:password`), HTTP Basic
+//! `api:<key>` or `<user>:<password>`, and `?key=<key>`.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use base64::Engine;
+use futures_util::future::LocalBoxFuture;
+
+use crate::error::ServiceError;
+use crate::service::{Caller, Credential, Wharf};
+
+use super::query::Query;
+
+/// The credential a request presents (the first found, in the order above).
+pub fn credential_of(req: &HttpRequest) -> Credential {
+    if let Some(key) = req
+        .headers()
+        .get("x-apikey")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        return Credential::ApiKey(key.to_owned().into());
+    }
+    if let Some(credential) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_authorization)
+    {
+        return credential;
+    }
+    if let Some(key) = Query::parse(req.query_string()).non_empty("key") {
+        return Credential::ApiKey(key.to_owned().into());
+    }
+    Credential::None
+}
+
+fn parse_authorization(value: &str) -> Option<Credential> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(Credential::ApiKey(rest.trim().to_owned().into()));
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (username, password) = text.split_once(':')?;
+    Some(Credential::UserPassword {
+        username: username.to_owned(),
+        password: password.to_owned().into(),
+    })
+}
+
+impl FromRequest for Caller {
+    type Error = ServiceError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let credential = credential_of(req);
+        let wharf = req.app_data::<web::Data<Wharf>>().cloned();
+        Box::pin(async move {
+            let wharf = wharf.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no app state")))?;
+            let principal = wharf.auth.authenticate(&credential).await?;
+            Ok(Caller {
+                principal,
+                challenge_anonymous: wharf.settings.auth.challenge,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use secrecy::ExposeSecret;
+
+    fn key_of(credential: Credential) -> String {
+        match credential {
+            Credential::ApiKey(key) => key.expose_secret().to_owned(),
+            other => panic!("expected a key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_credential_form_is_read() {
+        let header = TestRequest::default().insert_header(("X-ApiKey", "k1")).to_http_request();
+        assert_eq!(key_of(credential_of(&header)), "k1");
+        let query = TestRequest::with_uri("/x?key=k2").to_http_request();
+        assert_eq!(key_of(credential_of(&query)), "k2");
+        let basic = base64::engine::general_purpose::STANDARD.encode("api:k3");
+        let basic = TestRequest::default()
+            .insert_header(("Authorization", format!("Basic {basic}")))
+            .to_http_request();
+        match credential_of(&basic) {
+            Credential::UserPassword { username, password } => {
+                assert_eq!(username, "api");
+                assert_eq!(password.expose_secret(), "k3");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(credential_of(&TestRequest::default().to_http_request()), Credential::None));
+    }
+}

@@ -1,0 +1,87 @@
+//! Responses that serve stored bytes: `Content-Disposition`, `Content-Length`,
+//! a strong `ETag` (the SHA-256 of the bytes), `Accept-Ranges`, conditional
+//! GET (304) and single byte ranges (206).
+
+use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::error::ServiceError;
+use crate::service::Wharf;
+use crate::service::packages::{self, VersionRow};
+
+/// Streams the stored bytes of `row` with download headers.
+pub async fn stored_bytes(
+    req: &HttpRequest,
+    wharf: &Wharf,
+    row: &VersionRow,
+    content_type: &str,
+    file_name: String,
+) -> Result<HttpResponse, ServiceError> {
+    let size = u64::try_from(row.size_bytes).unwrap_or(0);
+    let etag = format!("\"{}\"", row.blob_sha256);
+    if none_match(req, &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish());
+    }
+    let range = requested_range(req, &etag, size)?;
+    let mut response = match &range {
+        Some(r) => {
+            let mut partial = HttpResponse::PartialContent();
+            partial.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", r.start, r.end - 1),
+            ));
+            partial
+        }
+        None => HttpResponse::Ok(),
+    };
+    let length = range.as_ref().map_or(size, |r| r.end - r.start);
+    let body = packages::open_blob(wharf, row, range).await?;
+    Ok(response
+        .content_type(content_type)
+        .insert_header(attachment(file_name))
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .no_chunking(length)
+        .streaming(body))
+}
+
+/// `Content-Disposition: attachment; filename="..."`.
+pub fn attachment(file_name: String) -> ContentDisposition {
+    ContentDisposition {
+        disposition: DispositionType::Attachment,
+        parameters: vec![DispositionParam::Filename(file_name)],
+    }
+}
+
+/// Whether `If-None-Match` names this entity.
+fn none_match(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == etag)
+}
+
+/// The single byte range asked for, if any and if `If-Range` allows it.
+/// Several ranges are answered with the whole body, which HTTP permits.
+fn requested_range(req: &HttpRequest, etag: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ServiceError> {
+    let Some(value) = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    if let Some(if_range) = req.headers().get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+        if if_range.trim() != etag {
+            return Ok(None);
+        }
+    }
+    match actix_files::HttpRange::parse(value, size) {
+        Ok(ranges) if ranges.len() == 1 => {
+            let r = ranges[0];
+            Ok(Some(r.start..r.start + r.length))
+        }
+        Ok(_) => Ok(None),
+        Err(_) => Err(ServiceError::RangeNotSatisfiable { size }),
+    }
+}

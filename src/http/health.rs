@@ -1,0 +1,31 @@
+//! `GET /health`: whether this process can serve, as JSON (ProGet's field names).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::db::Backend;
+use crate::service::Wharf;
+
+pub async fn health(wharf: web::Data<Wharf>) -> HttpResponse {
+    let database = match wharf.db.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let (status, details) = match wharf.db.ping().await {
+        Ok(()) => ("OK", String::new()),
+        Err(e) => ("Error", format!("The database cannot be reached: {e}")),
+    };
+    let body = json!({
+        "applicationName": "Wharf",
+        "versionNumber": env!("CARGO_PKG_VERSION"),
+        "database": database,
+        "databaseStatus": status,
+        "databaseStatusDetails": details,
+        "serviceStatus": status,
+    });
+    if status == "OK" {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

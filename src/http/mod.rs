@@ -1,0 +1,52 @@
+//! The HTTP surface: routing, extractors and wire shapes.
+//!
+//! A handler extracts (caller, address, query), calls one service function
+//! and maps the result; errors become responses through the table in
+//! `crate::error`. No SQL and no file access here.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+
+pub mod credentials;
+mod download;
+mod health;
+pub mod query;
+pub mod tail;
+mod upack;
+mod wire;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health::health))
+        .configure(upack::configure)
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("There is no such endpoint.")
+}
+
+/// Copies the request id that `TracingLogger` assigned into an
+/// `x-request-id` response header, so a client can quote it and an operator
+/// can find the request's log lines.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = req
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(ToString::to_string);
+    let mut response = next.call(req).await?;
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(response)
+}

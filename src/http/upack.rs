@@ -1,0 +1,246 @@
+//! The Universal Feed API: `/upack/<feed>/...`.
+//!
+//! Package addresses are read from the raw path (see `tail`), so group
+//! slashes may arrive literal or as `%2F`, and `+` in a version survives.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
+use crate::error::ServiceError;
+use crate::service::packages::{self, VersionFilter, VersionSelector};
+use crate::service::publish::{self, UploadHints};
+use crate::service::{Caller, Wharf, access};
+
+use super::query::Query;
+use super::{download, tail, wire};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/upack/{feed}")
+            .route("/packages", web::get().to(list_packages))
+            .route("/versions", web::get().to(list_versions))
+            .route("/download-file/{tail:.*}", web::get().to(download_file))
+            .route("/download-vpack/{tail:.*}", web::get().to(download_vpack))
+            .route("/download/{tail:.*}", web::get().to(download_package))
+            .route("/delete/{tail:.*}", web::delete().to(delete))
+            .route("/delete/{tail:.*}", web::post().to(delete))
+            .route("/upload", web::put().to(upload))
+            .route("/upload", web::post().to(upload))
+            .route("/upload/{tail:.*}", web::put().to(upload))
+            .route("/upload/{tail:.*}", web::post().to(upload))
+            .route("", web::put().to(upload))
+            .route("/", web::put().to(upload)),
+    );
+}
+
+/// The feed name and the decoded segments after the endpoint name.
+struct Address {
+    feed: String,
+    segments: Vec<String>,
+}
+
+impl Address {
+    /// Reads `/upack/<feed>/<endpoint>/<tail...>` from the raw request path.
+    fn of(req: &HttpRequest) -> Result<Self, ServiceError> {
+        let path = req.uri().path();
+        let bad_path = |e: tail::TailError| ServiceError::BadRequest(e.to_string());
+        let feed_raw = tail::raw_tail_after(path, 1).split('/').next().unwrap_or_default();
+        Ok(Self {
+            feed: tail::decode_segment(feed_raw).map_err(bad_path)?,
+            segments: tail::decode_segments(tail::raw_tail_after(path, 3)).map_err(bad_path)?,
+        })
+    }
+
+    /// The package and version a download-style request names: the last
+    /// segment is the version unless `latest` is asked for.
+    fn package_version(&self, query: &Query) -> Result<(PackageId, VersionSelector), ServiceError> {
+        if let Some(rule) = query.latest()? {
+            return Ok((PackageId::from_segments(&self.segments)?, VersionSelector::Latest(rule)));
+        }
+        match self.segments.split_last() {
+            Some((version, id)) if !id.is_empty() => Ok((
+                PackageId::from_segments(id)?,
+                VersionSelector::Exact(Version::parse(version)?),
+            )),
+            _ => Err(ServiceError::BadRequest(
+                "Specify a version (.../<name>/<version>) or ask for ?latest.".to_owned(),
+            )),
+        }
+    }
+}
+
+fn json_response(value: Value) -> HttpResponse {
+    HttpResponse::Ok().json(value)
+}
+
+/// `GET packages[?group=&name=&count=]`: an array, or one object with `name`.
+async fn list_packages(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let query = Query::parse(req.query_string());
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
+    let group = query.get("group").filter(|g| *g != "*").map(GroupName::parse).transpose()?;
+    if let Some(name) = query.non_empty("name") {
+        let id = PackageId::new(group.unwrap_or_default(), PackageName::parse(name)?);
+        let filter = VersionFilter {
+            group_lower: Some(id.group.lower()),
+            name_lower: Some(id.name.lower()),
+            package_limit: None,
+        };
+        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
+        return wire::package_objects(&rows)
+            .into_iter()
+            .next()
+            .map(json_response)
+            .ok_or_else(|| ServiceError::NotFound(format!("The package {id} was not found.")));
+    }
+    let filter = VersionFilter {
+        group_lower: group.map(|g| g.lower()),
+        name_lower: None,
+        package_limit: Some(query.count()?.unwrap_or(1000)),
+    };
+    let rows = packages::list_versions(&wharf, &feed, &filter).await?;
+    Ok(json_response(Value::Array(wire::package_objects(&rows))))
+}
+
+/// `GET versions[?group=&name=&version=&includeFileList=&count=]`: an array,
+/// or one object when `version` is given.
+async fn list_versions(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let query = Query::parse(req.query_string());
+    let include_files = query.flag("includeFileList")?;
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
+    let group = query.get("group").filter(|g| *g != "*").map(GroupName::parse).transpose()?;
+    let name = query.non_empty("name").map(PackageName::parse).transpose()?;
+    if let Some(version) = query.version() {
+        let name = name.ok_or_else(|| {
+            ServiceError::BadRequest("name is required when version is given.".to_owned())
+        })?;
+        let id = PackageId::new(group.unwrap_or_default(), name);
+        let selector = VersionSelector::Exact(Version::parse(&version)?);
+        let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+        return Ok(json_response(wire::version_object(&row, include_files)));
+    }
+    let filter = VersionFilter {
+        group_lower: group.map(|g| g.lower()),
+        name_lower: name.as_ref().map(PackageName::lower),
+        package_limit: None,
+    };
+    let limit = if name.is_some() { usize::MAX } else { usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX) };
+    let rows = packages::list_versions(&wharf, &feed, &filter).await?;
+    let versions: Vec<Value> = rows.iter().take(limit).map(|r| wire::version_object(r, include_files)).collect();
+    Ok(json_response(Value::Array(versions)))
+}
+
+/// `GET download/<group>/<name>/<version>` or `.../<name>?latest`.
+async fn download_package(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let query = Query::parse(req.query_string());
+    let (id, selector) = address.package_version(&query)?;
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Download).await?;
+    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    if query.get("contentOnly").is_some() {
+        return Err(ServiceError::NotImplemented(
+            "contentOnly downloads are not supported yet; download the whole package.".to_owned(),
+        ));
+    }
+    if row.is_virtual {
+        return Err(ServiceError::NotImplemented(format!(
+            "{} {} is a virtual package and assembling it is not supported yet; fetch its manifest with download-vpack.",
+            row.name, row.version
+        )));
+    }
+    let file_name = format!("{}.{}.upack", row.name, row.version);
+    download::stored_bytes(&req, &wharf, &row, "application/zip", file_name).await
+}
+
+/// `GET download-vpack/<group>/<name>/<version>` or `.../<name>?latest`: the
+/// stored virtual package manifest, byte for byte.
+async fn download_vpack(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let query = Query::parse(req.query_string());
+    let (id, selector) = address.package_version(&query)?;
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Download).await?;
+    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    if !row.is_virtual {
+        return Err(ServiceError::NotFound(format!(
+            "{id} {} is not a virtual package.",
+            row.version
+        )));
+    }
+    let content_type = if row.container == "json" { "application/json" } else { "application/zip" };
+    let file_name = format!("{}.{}.vpack", row.name, row.version);
+    download::stored_bytes(&req, &wharf, &row, content_type, file_name).await
+}
+
+/// `GET download-file/<group>/<name>/<version>?path=...` (or `?latest&path=`).
+async fn download_file(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let query = Query::parse(req.query_string());
+    let path = query.non_empty("path").map(str::to_owned).ok_or_else(|| {
+        ServiceError::BadRequest("The path parameter is required (for example ?path=upack.json).".to_owned())
+    })?;
+    let (id, selector) = address.package_version(&query)?;
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Download).await?;
+    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    let file = packages::open_file(&wharf, &row, &path).await?;
+    let content_type = mime_guess::from_path(&file.file_name).first_or_octet_stream();
+    Ok(HttpResponse::Ok()
+        .content_type(content_type.essence_str())
+        .insert_header(download::attachment(file.file_name))
+        .no_chunking(file.size)
+        .streaming(file.body))
+}
+
+/// `DELETE|POST delete/<group>/<name>/<version>`.
+async fn delete(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let (id, selector) = address.package_version(&Query::default())?;
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Delete).await?;
+    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    packages::delete(&wharf, &row).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("Deleted {id} {}.", row.version)))
+}
+
+/// `PUT|POST upload[/<group>/<name>[/<version>]]` and `PUT /upack/<feed>`:
+/// the body is the package, whatever the declared content type.
+async fn upload(
+    req: HttpRequest,
+    body: web::Payload,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let query = Query::parse(req.query_string());
+    let declared_length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let max_bytes = wharf.settings.limits.max_upload_bytes;
+    if declared_length.is_some_and(|length| length > max_bytes) {
+        // Checked after authentication, so strangers cannot probe the limit.
+        access::feed_for(&wharf, &caller, &address.feed, Permission::Add).await?;
+        return Err(publish::too_large(max_bytes));
+    }
+    let is_upload_path = tail::raw_tail_after(req.uri().path(), 2).starts_with("upload");
+    let hints = UploadHints {
+        path_segments: if is_upload_path { address.segments.clone() } else { Vec::new() },
+        group: query.get("group").map(str::to_owned),
+        name: query.non_empty("name").map(str::to_owned),
+        version: query.version(),
+    };
+    let published = publish::publish(&wharf, &caller, &address.feed, body, hints).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "group": published.group,
+        "name": published.name,
+        "version": published.version,
+        "sha1": published.sha1,
+        "sha256": published.sha256,
+        "size": published.size_bytes,
+        "isVirtual": published.is_virtual,
+    })))
+}

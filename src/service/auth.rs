@@ -1,0 +1,286 @@
+//! Turning presented credentials into a [`Principal`].
+//!
+//! API keys look like `wharf_<id>_<secret>`. The `id` is public and finds the
+//! row in one primary-key lookup; the row holds only an argon2id PHC string of
+//! the whole key. argon2 is slow on purpose, so a successful verification is
+//! remembered for `auth.verified_cache_seconds`, keyed by the SHA-256 of the
+//! presented key (never the key itself). The row is still read on every
+//! request (a cheap indexed lookup), so revoking a key, changing its
+//! permissions or letting it expire takes effect at once, in every process
+//! sharing the database; the cache only saves the argon2 work, and a cached
+//! entry is used only while the row's hash is the one that was verified.
+//!
+//! A key that does not follow the `wharf_` form (one set through
+//! `WHARF_ADMIN_API_KEY`) is found by a fingerprint id derived from it.
+
+use std::time::Duration;
+
+use argon2::password_hash::SaltString;
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
+use chrono::Utc;
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Argon2Settings, AuthSettings};
+use crate::db::{self, Db};
+use crate::domain::{FeedScope, Grant};
+use crate::error::ServiceError;
+use crate::telemetry::spawn_blocking_in_span;
+
+/// Credentials as presented by a client.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// Nothing was presented.
+    None,
+    /// An API key (`X-ApiKey`, `?key=`, Basic `api:<key>`). pgutil's
+    /// `user:password` pseudo-key also arrives here.
+    ApiKey(SecretString),
+    /// HTTP Basic with a user name and a password.
+    UserPassword {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: SecretString,
+    },
+}
+
+/// Who is calling, once credentials are verified.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// No credentials.
+    Anonymous,
+    /// An API key.
+    Key {
+        /// Its public id.
+        id: String,
+        /// What it may do.
+        grant: Grant,
+    },
+    /// A user.
+    User {
+        /// The user name.
+        username: String,
+        /// What the user may do.
+        grant: Grant,
+    },
+}
+
+impl Principal {
+    /// The grant, if the caller authenticated.
+    pub fn grant(&self) -> Option<&Grant> {
+        match self {
+            Self::Anonymous => None,
+            Self::Key { grant, .. } | Self::User { grant, .. } => Some(grant),
+        }
+    }
+}
+
+const INVALID_KEY: &str = "The API key is not valid: it is unknown, expired or revoked.";
+const INVALID_PASSWORD: &str = "The user name or password is not valid.";
+
+/// Which row a cached verification vouches for, and under which hash.
+#[derive(Debug, Clone)]
+struct Verified {
+    subject: String,
+    phc: String,
+}
+
+/// Verifies credentials against the database, with a cache of successes.
+pub struct Authenticator {
+    db: Db,
+    verified: moka::sync::Cache<[u8; 32], Verified>,
+    hasher: Argon2<'static>,
+}
+
+impl Authenticator {
+    /// Builds an authenticator with the configured cache lifetime and argon2 costs.
+    pub fn new(db: Db, settings: &AuthSettings) -> Self {
+        Self {
+            db,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(settings.verified_cache_seconds))
+                .build(),
+            hasher: argon2_hasher(settings.argon2),
+        }
+    }
+
+    /// Verifies `credential`. Anonymous callers get [`Principal::Anonymous`];
+    /// presented but wrong credentials are an error (403).
+    pub async fn authenticate(&self, credential: &Credential) -> Result<Principal, ServiceError> {
+        match credential {
+            Credential::None => Ok(Principal::Anonymous),
+            Credential::ApiKey(key) => {
+                let text = key.expose_secret();
+                if !text.starts_with(KEY_PREFIX) {
+                    if let Some((username, password)) = text.split_once(':') {
+                        // pgutil sends `user:password` as its API key.
+                        if db::users::find(&self.db, username).await?.is_some() {
+                            return self.authenticate_user(username, password).await;
+                        }
+                    }
+                }
+                self.authenticate_key(text).await
+            }
+            Credential::UserPassword { username, password } => {
+                if username.eq_ignore_ascii_case("api") {
+                    self.authenticate_key(password.expose_secret()).await
+                } else {
+                    self.authenticate_user(username, password.expose_secret()).await
+                }
+            }
+        }
+    }
+
+    async fn authenticate_key(&self, key: &str) -> Result<Principal, ServiceError> {
+        let id = public_id(key);
+        let row = db::api_keys::find(&self.db, &id).await?;
+        let Some(row) = row.filter(|r| r.expires_at.is_none_or(|at| at > Utc::now())) else {
+            return Err(ServiceError::Forbidden(INVALID_KEY.to_owned()));
+        };
+        let subject = format!("key:{}", row.id);
+        if !self.verify_cached(key, &subject, &row.secret_hash).await? {
+            return Err(ServiceError::Forbidden(INVALID_KEY.to_owned()));
+        }
+        let grant = Grant {
+            permissions: Grant::parse_permissions(&row.permissions)
+                .map_err(ServiceError::internal)?,
+            scope: FeedScope::parse(row.feed_scope.as_deref()),
+        };
+        Ok(Principal::Key { id: row.id, grant })
+    }
+
+    async fn authenticate_user(&self, username: &str, password: &str) -> Result<Principal, ServiceError> {
+        let Some(row) = db::users::find(&self.db, username).await? else {
+            // Same work as a wrong password, so timing does not reveal names.
+            let _ = self.verify_cached(password, "", DUMMY_PHC).await;
+            return Err(ServiceError::Forbidden(INVALID_PASSWORD.to_owned()));
+        };
+        let subject = format!("user:{}", row.id);
+        let presented = format!("{}:{password}", row.username.to_lowercase());
+        if !self.verify_cached(&presented, &subject, &row.password_hash).await? {
+            return Err(ServiceError::Forbidden(INVALID_PASSWORD.to_owned()));
+        }
+        let grant = Grant {
+            permissions: Grant::parse_permissions(&row.permissions)
+                .map_err(ServiceError::internal)?,
+            scope: FeedScope::parse(row.feed_scope.as_deref()),
+        };
+        Ok(Principal::User {
+            username: row.username,
+            grant,
+        })
+    }
+
+    /// Whether `presented` matches `phc`, using the cache when it vouches for
+    /// this subject under this very hash, and argon2 (off the reactor) otherwise.
+    async fn verify_cached(&self, presented: &str, subject: &str, phc: &str) -> Result<bool, ServiceError> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        if let Some(hit) = self.verified.get(&digest) {
+            if hit.subject == subject && hit.phc == phc {
+                return Ok(true);
+            }
+        }
+        let (secret, stored) = (presented.to_owned(), phc.to_owned());
+        let ok = spawn_blocking_in_span(move || verify_phc(&secret, &stored))
+            .await
+            .map_err(ServiceError::internal)?;
+        if ok && !subject.is_empty() {
+            self.verified.insert(
+                digest,
+                Verified {
+                    subject: subject.to_owned(),
+                    phc: phc.to_owned(),
+                },
+            );
+            if let Some(id) = subject.strip_prefix("key:") {
+                db::api_keys::touch(&self.db, id).await?;
+            }
+        }
+        Ok(ok)
+    }
+
+    /// Hashes a secret (key or password) into an argon2id PHC string, off the reactor.
+    pub async fn hash(&self, secret: &str) -> Result<String, ServiceError> {
+        let hasher = self.hasher.clone();
+        let secret = secret.to_owned();
+        spawn_blocking_in_span(move || {
+            let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            hasher
+                .hash_password(secret.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(ServiceError::internal)?
+        .map_err(|e| ServiceError::internal(anyhow::anyhow!("argon2: {e}")))
+    }
+}
+
+/// The prefix of generated API keys.
+pub const KEY_PREFIX: &str = "wharf_";
+
+/// A new random key and its public id.
+pub fn generate_key() -> (String, SecretString) {
+    let mut rng = rand::thread_rng();
+    let id: String = (&mut rng)
+        .sample_iter(&Alphanumeric)
+        .take(12)
+        .map(|b| char::from(b).to_ascii_lowercase())
+        .collect();
+    let secret: String = (&mut rng).sample_iter(&Alphanumeric).take(40).map(char::from).collect();
+    let key = format!("{KEY_PREFIX}{id}_{secret}");
+    (id, key.into())
+}
+
+/// The public id of a presented key: the middle part of `wharf_<id>_<secret>`,
+/// or a SHA-256 fingerprint for keys of any other form.
+pub fn public_id(key: &str) -> String {
+    if let Some(rest) = key.strip_prefix(KEY_PREFIX) {
+        if let Some((id, secret)) = rest.split_once('_') {
+            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric()) && !secret.is_empty() {
+                return id.to_owned();
+            }
+        }
+    }
+    format!("fp-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])
+}
+
+fn argon2_hasher(settings: Argon2Settings) -> Argon2<'static> {
+    let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+        .unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+fn verify_phc(secret: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .is_ok_and(|hash| Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok())
+}
+
+/// A real argon2id hash of a random string, verified against for unknown users.
+const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3rUfX6vw4FzYP6n8iKQdc0ZVD4jTgk3KJJzN8Ok5hJQ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_carry_their_public_id() {
+        let (id, key) = generate_key();
+        assert_eq!(public_id(key.expose_secret()), id);
+        assert!(public_id("my-own-key").starts_with("fp-"));
+        assert_ne!(public_id("a"), public_id("b"));
+    }
+
+    #[test]
+    fn argon2id_hashes_verify_and_reject() {
+        let hasher = argon2_hasher(Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 });
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        let phc = hasher.hash_password(b"s3cret", &salt).unwrap().to_string();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_phc("s3cret", &phc));
+        assert!(!verify_phc("s3cret!", &phc));
+        assert!(!verify_phc("x", "not a phc string"));
+    }
+}

@@ -1,0 +1,29 @@
+//! Creating, listing and deleting feeds.
+
+use crate::db::{self, feeds::FeedRow};
+use crate::domain::FeedName;
+use crate::error::ServiceError;
+
+use super::Wharf;
+
+/// Creates a feed. `public` lets anonymous callers view and download.
+pub async fn create(wharf: &Wharf, name: &str, description: &str, public: bool) -> Result<FeedRow, ServiceError> {
+    let name = FeedName::parse(name)?;
+    db::feeds::insert(&wharf.db, name.as_str(), description, public)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict(format!("A feed named '{name}' already exists.")))
+}
+
+/// Every feed.
+pub async fn list(wharf: &Wharf) -> Result<Vec<FeedRow>, ServiceError> {
+    Ok(db::feeds::list(&wharf.db).await?)
+}
+
+/// Deletes a feed and its packages (blobs wait for `wharf gc`).
+pub async fn delete(wharf: &Wharf, name: &str) -> Result<(), ServiceError> {
+    if db::feeds::delete(&wharf.db, &name.to_ascii_lowercase()).await? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound(format!("The feed '{name}' does not exist.")))
+    }
+}

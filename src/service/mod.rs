@@ -1,0 +1,61 @@
+//! Use cases: publish, resolve, download, delete, list, feeds, keys, users, gc.
+//!
+//! A service function owns the order of blob writes and database transactions
+//! and returns a [`ServiceError`](crate::error::ServiceError). The HTTP layer
+//! and the CLI both call these functions; neither touches `db` or `blob` itself.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::blob::BlobStore;
+use crate::config::Settings;
+use crate::db::Db;
+
+pub mod access;
+pub mod auth;
+pub mod feeds;
+pub mod gc;
+pub mod keys;
+pub mod packages;
+pub mod publish;
+pub mod users;
+
+pub use access::Caller;
+pub use auth::{Authenticator, Credential};
+
+/// Everything a use case needs, shared by every request.
+#[derive(Clone)]
+pub struct Wharf {
+    /// Metadata.
+    pub db: Db,
+    /// Package bytes.
+    pub blobs: BlobStore,
+    /// Settings in effect.
+    pub settings: Arc<Settings>,
+    /// Credential verification and its cache.
+    pub auth: Arc<Authenticator>,
+}
+
+impl Wharf {
+    /// Opens the database (running migrations) and the blob store.
+    pub async fn open(settings: Settings) -> anyhow::Result<Self> {
+        use secrecy::ExposeSecret;
+        std::fs::create_dir_all(&settings.data_dir)?;
+        std::fs::create_dir_all(settings.temp_dir())?;
+        let db = Db::connect(settings.database_url().expose_secret()).await?;
+        db.migrate().await?;
+        let blobs = BlobStore::local(&settings.blob_dir())?;
+        let auth = Arc::new(Authenticator::new(db.clone(), &settings.auth));
+        Ok(Self {
+            db,
+            blobs,
+            settings: Arc::new(settings),
+            auth,
+        })
+    }
+
+    /// The directory for spooled uploads and temporary copies.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.settings.temp_dir()
+    }
+}

@@ -1,0 +1,178 @@
+//! Reading and deleting stored packages: resolve a version, list packages and
+//! versions, open a package or one of its files for download.
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+use crate::blob::BlobKey;
+use crate::db::{self, feeds::FeedRow, packages::PackageKey};
+use crate::domain::{LatestRule, PackageId, Version};
+use crate::error::ServiceError;
+use crate::telemetry::spawn_blocking_in_span;
+use crate::upack::{self, EntryLookup};
+
+pub use crate::db::packages::{VersionFilter, VersionRow};
+
+use super::Wharf;
+
+/// Which version of a package a request means.
+#[derive(Debug, Clone)]
+pub enum VersionSelector {
+    /// This version (build metadata ignored when matching).
+    Exact(Version),
+    /// The latest by this rule.
+    Latest(LatestRule),
+}
+
+/// Finds the version `selector` picks, or a 404 naming what is missing.
+#[tracing::instrument(skip(wharf, feed), fields(feed = %feed.name, package = %id))]
+pub async fn resolve(
+    wharf: &Wharf,
+    feed: &FeedRow,
+    id: &PackageId,
+    selector: &VersionSelector,
+) -> Result<VersionRow, ServiceError> {
+    let (group_lower, name_lower) = (id.group.lower(), id.name.lower());
+    let key = PackageKey {
+        feed_id: feed.id,
+        group_lower: &group_lower,
+        name_lower: &name_lower,
+    };
+    let found = match selector {
+        VersionSelector::Exact(version) => {
+            db::packages::find_version(&wharf.db, key, &version.precedence_key()).await?
+        }
+        VersionSelector::Latest(rule) => db::packages::find_latest(&wharf.db, key, *rule).await?,
+    };
+    found.ok_or_else(|| match selector {
+        VersionSelector::Exact(version) => ServiceError::NotFound(format!(
+            "The package {id} version {version} was not found in feed '{}'.",
+            feed.name
+        )),
+        VersionSelector::Latest(LatestRule::StableOnly) => ServiceError::NotFound(format!(
+            "The package {id} has no stable version in feed '{}'.",
+            feed.name
+        )),
+        VersionSelector::Latest(_) => ServiceError::NotFound(format!(
+            "The package {id} was not found in feed '{}'.",
+            feed.name
+        )),
+    })
+}
+
+/// Lists versions of a feed (see [`VersionFilter`]).
+pub async fn list_versions(
+    wharf: &Wharf,
+    feed: &FeedRow,
+    filter: &VersionFilter,
+) -> Result<Vec<VersionRow>, ServiceError> {
+    Ok(db::packages::list_versions(&wharf.db, feed.id, filter).await?)
+}
+
+/// The stored bytes of a version, as a stream (or a byte range of them).
+pub async fn open_blob(
+    wharf: &Wharf,
+    row: &VersionRow,
+    range: Option<std::ops::Range<u64>>,
+) -> Result<BoxStream<'static, std::io::Result<Bytes>>, ServiceError> {
+    let key = blob_key(row)?;
+    wharf.blobs.get(&key, range).await.map_err(ServiceError::internal)
+}
+
+/// The stored bytes of a small blob (a virtual package manifest), whole.
+pub async fn read_manifest_bytes(wharf: &Wharf, row: &VersionRow) -> Result<Bytes, ServiceError> {
+    wharf
+        .blobs
+        .read_small(&blob_key(row)?)
+        .await
+        .map_err(ServiceError::internal)
+}
+
+fn blob_key(row: &VersionRow) -> Result<BlobKey, ServiceError> {
+    BlobKey::from_hex(&row.blob_sha256)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash in row {}", row.id)))
+}
+
+/// One file out of a package, being streamed.
+pub struct FileDownload {
+    /// The entry's base name, for `Content-Disposition`.
+    pub file_name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its bytes.
+    pub body: tokio_stream::wrappers::ReceiverStream<std::io::Result<Bytes>>,
+}
+
+/// Opens the file at `path` (relative to the archive root) of a package.
+pub async fn open_file(wharf: &Wharf, row: &VersionRow, path: &str) -> Result<FileDownload, ServiceError> {
+    if row.container != "zip" {
+        return Err(ServiceError::NotFound(format!(
+            "The file '{path}' was not found: {} {} is a virtual package manifest, not an archive.",
+            row.name, row.version
+        )));
+    }
+    let blob = wharf
+        .blobs
+        .open_seekable(&blob_key(row)?, &wharf.temp_dir())
+        .await
+        .map_err(ServiceError::internal)?;
+    let archive = blob.path().to_owned();
+    let wanted = path.to_owned();
+    let lookup = spawn_blocking_in_span(move || upack::find_entry(&archive, &wanted))
+        .await
+        .map_err(ServiceError::internal)??;
+    let (index, name, size) = match lookup {
+        EntryLookup::File { index, name, size } => (index, name, size),
+        EntryLookup::Directory => {
+            return Err(ServiceError::NotFound(format!(
+                "The path '{path}' is a directory; name a file."
+            )));
+        }
+        EntryLookup::Missing => {
+            return Err(ServiceError::NotFound(format!(
+                "The file '{path}' was not found in {} {}.",
+                row.name, row.version
+            )));
+        }
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel(8);
+    let archive = blob.path().to_owned();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let _keep_alive = blob;
+        let mut sink = ChannelWriter(sender.clone());
+        if let Err(error) = upack::copy_entry(&archive, index, &mut sink) {
+            let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
+        }
+    });
+    let file_name = name.rsplit(['/', '\\']).next().unwrap_or(&name).to_owned();
+    Ok(FileDownload {
+        file_name,
+        size,
+        body: tokio_stream::wrappers::ReceiverStream::new(receiver),
+    })
+}
+
+/// A blocking `Write` that hands each buffer to an async stream.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Deletes a version. Its blob stays until `wharf gc` finds it unreferenced.
+pub async fn delete(wharf: &Wharf, row: &VersionRow) -> Result<(), ServiceError> {
+    db::packages::delete_version(&wharf.db, row.id, row.package_id).await?;
+    tracing::info!(package.name = %row.name, version = %row.version, "version deleted");
+    Ok(())
+}

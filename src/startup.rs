@@ -1,0 +1,100 @@
+//! Building and running the server, and preparing an empty database.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::db;
+use crate::service::{Wharf, feeds, keys};
+
+/// A bound, not yet running server.
+pub struct Application {
+    server: Server,
+    port: u16,
+    wharf: Wharf,
+}
+
+impl Application {
+    /// Opens storage, prepares a new database, and binds the listener (port 0
+    /// picks a free port, which [`Application::port`] reports).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let wharf = Wharf::open(settings).await?;
+        if let Some(message) = bootstrap(&wharf).await? {
+            println!("{message}");
+        }
+        let listener = TcpListener::bind(&wharf.settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", wharf.settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::new(wharf.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(crate::http::request_id_header))
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .configure(crate::http::configure)
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %wharf.settings.bind, port, "Wharf is listening");
+        Ok(Self { server, port, wharf })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared services (for tests that inspect storage).
+    pub fn wharf(&self) -> &Wharf {
+        &self.wharf
+    }
+
+    /// Serves until the process is asked to stop (SIGINT/SIGTERM finish
+    /// in-flight requests first).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// On an empty database (no feeds, no keys): creates the feed `default`
+/// (anonymous view and download) and an administrator key. Returns the
+/// message to print once, with the key and ready-to-paste commands.
+pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
+    if db::feeds::count(&wharf.db).await? > 0 || db::api_keys::count(&wharf.db).await? > 0 {
+        return Ok(None);
+    }
+    feeds::create(wharf, "default", "The default feed.", true).await?;
+    let fixed_key = wharf.settings.admin_api_key.clone();
+    let from_env = fixed_key.is_some();
+    let created = keys::create(
+        wharf,
+        keys::NewKey {
+            name: "first administrator key".to_owned(),
+            permissions: "admin".to_owned(),
+            feeds: Vec::new(),
+            fixed_key,
+        },
+    )
+    .await?;
+    let base = format!("http://{}", wharf.settings.bind);
+    let key_line = if from_env {
+        "The administrator API key is the one in WHARF_ADMIN_API_KEY.".to_owned()
+    } else {
+        format!(
+            "Administrator API key (shown only this once, keep it safe):\n\n    {}\n",
+            created.key.expose_secret()
+        )
+    };
+    let key = if from_env { "$WHARF_ADMIN_API_KEY" } else { created.key.expose_secret() };
+    Ok(Some(format!(
+        "Wharf created the feed 'default' (anyone may view and download) and an administrator key.\n\
+         {key_line}\n\
+         Upload a package:\n    curl -X PUT -H \"X-ApiKey: {key}\" --upload-file my-app-1.0.0.upack {base}/upack/default/upload\n\
+         Download it:\n    curl -OJ \"{base}/upack/default/download/my-app?latest\"\n"
+    )))
+}

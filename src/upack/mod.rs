@@ -1,0 +1,359 @@
+//! The Universal Package file format: reading and checking `.upack` archives and
+//! `.vpack` manifests from a file on disk.
+//!
+//! Everything here is blocking code (the `zip` crate needs `Read + Seek`) and is
+//! called through `spawn_blocking`. Inspection only reads the central directory
+//! and `upack.json`, never inflates the content, so a zip bomb costs nothing
+//! until someone asks for a file, and then [`Limits`] bound what is inflated.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::domain::{DomainError, Manifest};
+
+/// Bounds applied to every package, named so that configuration and error
+/// messages can quote them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Most entries an archive may hold.
+    pub max_entries: usize,
+    /// Largest total of the entries' declared uncompressed sizes.
+    pub max_inflated_bytes: u64,
+    /// Largest `upack.json` (or JSON virtual manifest).
+    pub max_manifest_bytes: u64,
+    /// Largest uncompressed/compressed ratio for an entry over 1 MiB.
+    pub max_compression_ratio: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries: 50_000,
+            max_inflated_bytes: 64 * 1024 * 1024 * 1024,
+            max_manifest_bytes: 1024 * 1024,
+            max_compression_ratio: 1_000,
+        }
+    }
+}
+
+/// How the package was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// A zip archive (`.upack`, or a zipped `.vpack`).
+    Zip,
+    /// A bare JSON virtual package manifest.
+    Json,
+}
+
+impl Container {
+    /// The media type to serve the stored bytes with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Zip => "application/zip",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+/// One content file of a package, as listed by `includeFileList`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileEntry {
+    /// Path relative to `package/`, with `/` separators.
+    pub name: String,
+    /// Uncompressed size in bytes.
+    pub size: u64,
+    /// Last-modified time from the archive, ISO 8601, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+}
+
+/// What inspecting a package found.
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// The validated manifest.
+    pub manifest: Manifest,
+    /// Zip or bare JSON.
+    pub container: Container,
+    /// The files under `package/`.
+    pub files: Vec<FileEntry>,
+}
+
+/// Why a package was refused. Each message is one sentence for the client.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("The request body is empty; send a .upack file or a virtual package manifest.")]
+    Empty,
+    #[error("The body is neither a zip archive (.upack) nor a JSON virtual package manifest.")]
+    NotAPackage,
+    #[error("The package is not a readable zip archive ({0}).")]
+    CorruptZip(String),
+    #[error("The package has {count} entries; at most {max} are allowed (limits.max_entries).")]
+    TooManyEntries { count: usize, max: usize },
+    #[error("The package has an entry with an unsafe path ('{0}'): entry names may not be absolute, contain '..' or a drive letter.")]
+    UnsafeEntryName(String),
+    #[error("The package has a symbolic link entry ('{0}'); links are not allowed in packages.")]
+    SymlinkEntry(String),
+    #[error("The package has two entries named '{0}'.")]
+    DuplicateEntry(String),
+    #[error("The package inflates to more than {max} bytes (limits.max_inflated_bytes).")]
+    InflatesTooLarge { max: u64 },
+    #[error("The package entry '{name}' compresses more than {max}:1 (limits.max_compression_ratio); it looks like a zip bomb.")]
+    CompressionRatio { name: String, max: u64 },
+    #[error("The package has no upack.json at the root of the archive.")]
+    NoManifest,
+    #[error("The manifest is larger than {max} bytes (limits.max_manifest_bytes).")]
+    ManifestTooLarge { max: u64 },
+    #[error("Invalid upack.json: {0}")]
+    Manifest(#[from] DomainError),
+    #[error("A JSON body must be a virtual package manifest with a 'contents' array.")]
+    JsonNotVirtual,
+    #[error("The package could not be read: {0}.")]
+    Io(#[from] io::Error),
+}
+
+/// Reads and checks the package stored at `path`.
+pub fn inspect(path: &Path, limits: &Limits) -> Result<Inspected, PackageError> {
+    let mut file = File::open(path)?;
+    let length = file.metadata()?.len();
+    if length == 0 {
+        return Err(PackageError::Empty);
+    }
+    let mut head = [0u8; 4];
+    let read = file.read(&mut head)?;
+    file.rewind()?;
+    if read >= 4 && (head == *b"PK\x03\x04" || head == *b"PK\x05\x06") {
+        return inspect_zip(file, limits);
+    }
+    let first_json_byte = head[..read]
+        .iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace() && ![0xEF, 0xBB, 0xBF].contains(b));
+    if first_json_byte == Some(b'{') {
+        if length > limits.max_manifest_bytes {
+            return Err(PackageError::ManifestTooLarge {
+                max: limits.max_manifest_bytes,
+            });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        let manifest = Manifest::parse(&bytes)?;
+        if !manifest.is_virtual {
+            return Err(PackageError::JsonNotVirtual);
+        }
+        return Ok(Inspected {
+            manifest,
+            container: Container::Json,
+            files: Vec::new(),
+        });
+    }
+    Err(PackageError::NotAPackage)
+}
+
+fn open_zip(file: File) -> Result<zip::ZipArchive<BufReader<File>>, PackageError> {
+    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| PackageError::CorruptZip(e.to_string()))
+}
+
+fn inspect_zip(file: File, limits: &Limits) -> Result<Inspected, PackageError> {
+    let mut archive = open_zip(file)?;
+    if archive.len() > limits.max_entries {
+        return Err(PackageError::TooManyEntries {
+            count: archive.len(),
+            max: limits.max_entries,
+        });
+    }
+    let mut seen = HashSet::with_capacity(archive.len());
+    let mut inflated_bytes: u64 = 0;
+    let mut manifest_index = None;
+    let mut files = Vec::new();
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+        let name = entry.name().to_owned();
+        check_entry_name(&name)?;
+        if entry.unix_mode().is_some_and(|mode| mode & 0o170_000 == 0o120_000) {
+            return Err(PackageError::SymlinkEntry(name));
+        }
+        if !seen.insert(name.replace('\\', "/")) {
+            return Err(PackageError::DuplicateEntry(name));
+        }
+        inflated_bytes = inflated_bytes.saturating_add(entry.size());
+        if inflated_bytes > limits.max_inflated_bytes {
+            return Err(PackageError::InflatesTooLarge {
+                max: limits.max_inflated_bytes,
+            });
+        }
+        if entry.size() > 1024 * 1024
+            && entry.size() / entry.compressed_size().max(1) > limits.max_compression_ratio
+        {
+            return Err(PackageError::CompressionRatio {
+                name,
+                max: limits.max_compression_ratio,
+            });
+        }
+        if name == "upack.json" {
+            manifest_index = Some(index);
+        } else if let Some(relative) = content_path(&name) {
+            if !entry.is_dir() && !relative.is_empty() {
+                files.push(FileEntry {
+                    name: relative,
+                    size: entry.size(),
+                    date: entry.last_modified().and_then(iso_date),
+                });
+            }
+        }
+    }
+    let index = manifest_index.ok_or(PackageError::NoManifest)?;
+    let entry = archive
+        .by_index(index)
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    if entry.size() > limits.max_manifest_bytes {
+        return Err(PackageError::ManifestTooLarge {
+            max: limits.max_manifest_bytes,
+        });
+    }
+    let mut bytes = Vec::new();
+    entry
+        .take(limits.max_manifest_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    if bytes.len() as u64 > limits.max_manifest_bytes {
+        return Err(PackageError::ManifestTooLarge {
+            max: limits.max_manifest_bytes,
+        });
+    }
+    Ok(Inspected {
+        manifest: Manifest::parse(&bytes)?,
+        container: Container::Zip,
+        files,
+    })
+}
+
+/// Refuses entry names that would escape an extraction directory: absolute
+/// paths, `..` components and drive letters, with either separator.
+fn check_entry_name(name: &str) -> Result<(), PackageError> {
+    let normalized = name.replace('\\', "/");
+    let unsafe_name = normalized.starts_with('/')
+        || normalized.split('/').any(|part| part == "..")
+        || normalized.as_bytes().get(1) == Some(&b':')
+        || normalized.contains('\0');
+    if unsafe_name || name.is_empty() {
+        return Err(PackageError::UnsafeEntryName(name.escape_debug().to_string()));
+    }
+    Ok(())
+}
+
+/// The path relative to `package/` of a content entry (either separator, any
+/// case of the folder name, as the reference clients accept), or `None`.
+fn content_path(name: &str) -> Option<String> {
+    let normalized = name.replace('\\', "/");
+    let prefix = normalized.get(..8)?;
+    prefix
+        .eq_ignore_ascii_case("package/")
+        .then(|| normalized[8..].to_owned())
+}
+
+fn iso_date(date: zip::DateTime) -> Option<String> {
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        date.year(),
+        date.month(),
+        date.day(),
+        date.hour(),
+        date.minute(),
+        date.second()
+    ))
+}
+
+/// Where a requested path points inside an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryLookup {
+    /// A file entry, by index, with its stored name and declared size.
+    File { index: usize, name: String, size: u64 },
+    /// The path names a directory.
+    Directory,
+    /// Nothing matches.
+    Missing,
+}
+
+/// Finds `requested` (relative to the archive root) in the zip at `path`:
+/// the exact name first, then with `\` read as `/`, then ignoring case, as the
+/// reference client library does.
+pub fn find_entry(path: &Path, requested: &str) -> Result<EntryLookup, PackageError> {
+    let archive = open_zip(File::open(path)?)?;
+    let wanted = requested.replace('\\', "/");
+    let wanted = wanted.trim_start_matches('/');
+    let names: Vec<(usize, &str)> = archive.file_names().enumerate().collect();
+    let exact = names.iter().find(|(_, n)| *n == requested);
+    let normalized = || names.iter().find(|(_, n)| n.replace('\\', "/") == wanted);
+    let folded = || {
+        names
+            .iter()
+            .find(|(_, n)| n.replace('\\', "/").eq_ignore_ascii_case(wanted))
+    };
+    let found = exact.or_else(normalized).or_else(folded).map(|(i, n)| (*i, n.to_string()));
+    drop(names);
+    let mut archive = archive;
+    if let Some((index, name)) = found {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+        if entry.is_dir() {
+            return Ok(EntryLookup::Directory);
+        }
+        return Ok(EntryLookup::File {
+            index,
+            name,
+            size: entry.size(),
+        });
+    }
+    let folder = format!("{}/", wanted.trim_end_matches('/')).to_ascii_lowercase();
+    let is_folder = !wanted.is_empty()
+        && archive
+            .file_names()
+            .any(|n| n.replace('\\', "/").to_ascii_lowercase().starts_with(&folder));
+    Ok(if is_folder {
+        EntryLookup::Directory
+    } else {
+        EntryLookup::Missing
+    })
+}
+
+/// Inflates entry `index` of the zip at `path` into `sink`, never writing more
+/// than its declared size (a lying header cannot inflate further).
+pub fn copy_entry(path: &Path, index: usize, sink: &mut impl Write) -> Result<u64, PackageError> {
+    let mut archive = open_zip(File::open(path)?)?;
+    let entry = archive
+        .by_index(index)
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let declared = entry.size();
+    Ok(io::copy(&mut entry.take(declared), sink)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_entry_names_are_refused() {
+        for bad in ["../x", "a/../../x", "/etc/passwd", "\\x", "C:\\x", "c:/x", "a\\..\\b"] {
+            assert!(check_entry_name(bad).is_err(), "{bad}");
+        }
+        for good in ["package/a..b", "package\\x.txt", "upack.json", "a/b/"] {
+            assert!(check_entry_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn content_paths_accept_either_separator_and_case() {
+        assert_eq!(content_path("package/a/b.txt").as_deref(), Some("a/b.txt"));
+        assert_eq!(content_path("Package\\a.txt").as_deref(), Some("a.txt"));
+        assert_eq!(content_path("unpack\\logs\\x"), None);
+        assert_eq!(content_path("pkg"), None);
+    }
+}
