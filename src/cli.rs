@@ -121,7 +121,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Application::build(settings).await?.run_until_stopped().await?,
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?
+        }
         Command::Migrate => {
             Wharf::open(settings).await?;
             eprintln!("Migrations applied.");
@@ -143,13 +148,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn feed(wharf: &Wharf, command: FeedCommand) -> anyhow::Result<()> {
     match command {
-        FeedCommand::Create { name, public, description } => {
+        FeedCommand::Create {
+            name,
+            public,
+            description,
+        } => {
             let feed = feeds::create(wharf, &name, &description, public).await?;
             eprintln!("Created feed '{}'.", feed.name);
         }
         FeedCommand::List => {
             for feed in feeds::list(wharf).await? {
-                let access = if feed.anonymous_read { "public" } else { "private" };
+                let access = if feed.anonymous_read {
+                    "public"
+                } else {
+                    "private"
+                };
                 println!("{}\t{access}\t{}", feed.name, feed.description);
             }
         }
@@ -179,7 +192,9 @@ async fn key(wharf: &Wharf, command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::List => {
             for key in keys::list(wharf).await? {
                 let feeds = key.feed_scope.as_deref().unwrap_or("*");
-                let last_used = key.last_used_at.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+                let last_used = key
+                    .last_used_at
+                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
                 println!(
                     "{}\t{}\t{}\tfeeds={feeds}\tcreated={}\tlast_used={last_used}",
                     key.id,
@@ -199,7 +214,11 @@ async fn key(wharf: &Wharf, command: KeyCommand) -> anyhow::Result<()> {
 
 async fn user(wharf: &Wharf, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Create { username, permissions, feeds } => {
+        UserCommand::Create {
+            username,
+            permissions,
+            feeds,
+        } => {
             let password = match std::env::var("WHARF_USER_PASSWORD") {
                 Ok(password) => password,
                 Err(_) => {

@@ -162,8 +162,9 @@ impl Settings {
             self.admin_api_key = Some(key.into());
         }
         if let Some(value) = get("WHARF_AUTH_CHALLENGE") {
-            self.auth.challenge = parse_bool(&value)
-                .with_context(|| format!("WHARF_AUTH_CHALLENGE must be true or false, not '{value}'"))?;
+            self.auth.challenge = parse_bool(&value).with_context(|| {
+                format!("WHARF_AUTH_CHALLENGE must be true or false, not '{value}'")
+            })?;
         }
         if let Some(value) = get("WHARF_MAX_UPLOAD_BYTES") {
             self.limits.max_upload_bytes = value.trim().parse().with_context(|| {
@@ -232,7 +233,8 @@ mod tests {
             "bind = \"0.0.0.0:1\"\ndata_dir = \"/from-file\"\n[auth]\nchallenge = true\n[limits]\nmax_upload_bytes = 5\nmax_entries = 7\n",
         )
         .unwrap();
-        let mut settings: Settings = toml::from_str(&std::fs::read_to_string(file.path()).unwrap()).unwrap();
+        let mut settings: Settings =
+            toml::from_str(&std::fs::read_to_string(file.path()).unwrap()).unwrap();
         assert_eq!(settings.limits.package.max_entries, 7);
         settings
             .apply_env(|name| match name {
@@ -259,7 +261,9 @@ mod tests {
     #[test]
     fn secrets_are_redacted_in_debug_output() {
         let mut settings = Settings::default();
-        settings.apply_env(|name| (name == "DATABASE_URL").then(|| "postgres://u:hunter2@h/db".into())).unwrap();
+        settings
+            .apply_env(|name| (name == "DATABASE_URL").then(|| "postgres://u:hunter2@h/db".into()))
+            .unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
         assert!(settings.uses_postgres());
     }

@@ -41,7 +41,11 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(address = %wharf.settings.bind, port, "Wharf is listening");
-        Ok(Self { server, port, wharf })
+        Ok(Self {
+            server,
+            port,
+            wharf,
+        })
     }
 
     /// The port actually bound.
@@ -90,7 +94,11 @@ pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
             created.key.expose_secret()
         )
     };
-    let key = if from_env { "$WHARF_ADMIN_API_KEY" } else { created.key.expose_secret() };
+    let key = if from_env {
+        "$WHARF_ADMIN_API_KEY"
+    } else {
+        created.key.expose_secret()
+    };
     Ok(Some(format!(
         "Wharf created the feed 'default' (anyone may view and download) and an administrator key.\n\
          {key_line}\n\

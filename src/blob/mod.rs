@@ -101,7 +101,11 @@ impl BlobStore {
     /// Stores the file at `spooled` under `key`. The caller has verified that
     /// `key` is the SHA-256 of the file. The spool file is consumed.
     #[tracing::instrument(skip_all, fields(blob = %key.to_hex()))]
-    pub async fn put_file(&self, key: &BlobKey, spooled: tempfile::TempPath) -> anyhow::Result<PutOutcome> {
+    pub async fn put_file(
+        &self,
+        key: &BlobKey,
+        spooled: tempfile::TempPath,
+    ) -> anyhow::Result<PutOutcome> {
         if let Some(target) = self.local_path(key) {
             return tokio::task::spawn_blocking(move || link_into_place(spooled, &target)).await?;
         }
@@ -117,7 +121,9 @@ impl BlobStore {
             if read == 0 {
                 break;
             }
-            upload.put_part(Bytes::copy_from_slice(&buffer[..read]).into()).await?;
+            upload
+                .put_part(Bytes::copy_from_slice(&buffer[..read]).into())
+                .await?;
         }
         upload.complete().await?;
         Ok(PutOutcome::Created)
@@ -133,18 +139,30 @@ impl BlobStore {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
         };
-        let result = self.store.get_opts(&StorePath::from(key.path()), options).await?;
+        let result = self
+            .store
+            .get_opts(&StorePath::from(key.path()), options)
+            .await?;
         Ok(result.into_stream().map_err(std::io::Error::other).boxed())
     }
 
     /// Reads a whole blob into memory. Only for small blobs (manifests).
     pub async fn read_small(&self, key: &BlobKey) -> anyhow::Result<Bytes> {
-        Ok(self.store.get(&StorePath::from(key.path())).await?.bytes().await?)
+        Ok(self
+            .store
+            .get(&StorePath::from(key.path()))
+            .await?
+            .bytes()
+            .await?)
     }
 
     /// A local file holding the blob, for readers that need to seek (zip).
     /// On the local backend this is the blob itself; otherwise a temporary copy.
-    pub async fn open_seekable(&self, key: &BlobKey, temp_dir: &Path) -> anyhow::Result<SeekableBlob> {
+    pub async fn open_seekable(
+        &self,
+        key: &BlobKey,
+        temp_dir: &Path,
+    ) -> anyhow::Result<SeekableBlob> {
         if let Some(path) = self.local_path(key) {
             return Ok(SeekableBlob::Local(path));
         }
@@ -206,7 +224,9 @@ impl SeekableBlob {
 /// success for content-addressed data.
 fn link_into_place(spooled: tempfile::TempPath, target: &Path) -> anyhow::Result<PutOutcome> {
     std::fs::File::open(&spooled)?.sync_all()?;
-    let parent = target.parent().ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;
+    let parent = target
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;
     std::fs::create_dir_all(parent)?;
     let outcome = match std::fs::hard_link(&spooled, target) {
         Ok(()) => PutOutcome::Created,
@@ -234,7 +254,10 @@ mod tests {
     #[test]
     fn keys_format_one_path_layout() {
         let key = BlobKey::from_hex(&"ab".repeat(32)).unwrap();
-        assert_eq!(key.path(), format!("blobs/sha256/ab/ab/{}", "ab".repeat(32)));
+        assert_eq!(
+            key.path(),
+            format!("blobs/sha256/ab/ab/{}", "ab".repeat(32))
+        );
         assert!(BlobKey::from_hex("zz").is_none());
     }
 
@@ -246,10 +269,16 @@ mod tests {
         for expected in [PutOutcome::Created, PutOutcome::AlreadyPresent] {
             let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
             std::fs::write(spool.path(), b"hello").unwrap();
-            assert_eq!(store.put_file(&key, spool.into_temp_path()).await.unwrap(), expected);
+            assert_eq!(
+                store.put_file(&key, spool.into_temp_path()).await.unwrap(),
+                expected
+            );
         }
         let mut stream = store.get(&key, Some(1..4)).await.unwrap();
-        assert_eq!(stream.next().await.unwrap().unwrap(), Bytes::from_static(b"ell"));
+        assert_eq!(
+            stream.next().await.unwrap().unwrap(),
+            Bytes::from_static(b"ell")
+        );
         assert_eq!(store.list().await.unwrap().len(), 1);
     }
 }

@@ -67,7 +67,9 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
 /// Every key, oldest first.
 pub async fn list(db: &Db) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id");
-    with_pool!(db, |pool| sqlx::query_as::<_, ApiKeyRow>(&sql).fetch_all(pool).await)
+    with_pool!(db, |pool| sqlx::query_as::<_, ApiKeyRow>(&sql)
+        .fetch_all(pool)
+        .await)
 }
 
 /// Number of keys.

@@ -57,7 +57,9 @@ pub async fn insert(
 /// Every feed, by name.
 pub async fn list(db: &Db) -> Result<Vec<FeedRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM feeds ORDER BY name_lower");
-    with_pool!(db, |pool| sqlx::query_as::<_, FeedRow>(&sql).fetch_all(pool).await)
+    with_pool!(db, |pool| sqlx::query_as::<_, FeedRow>(&sql)
+        .fetch_all(pool)
+        .await)
 }
 
 /// Deletes a feed with its packages and versions; `false` if there was none.

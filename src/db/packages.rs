@@ -63,7 +63,11 @@ pub async fn find_version(
     package: PackageKey<'_>,
     precedence_key: &[u8],
 ) -> Result<Option<VersionRow>, sqlx::Error> {
-    const SQL: &str = concat!(select_versions!(), of_package!(), "AND v.precedence_key = $4");
+    const SQL: &str = concat!(
+        select_versions!(),
+        of_package!(),
+        "AND v.precedence_key = $4"
+    );
     with_pool!(db, |pool| {
         sqlx::query_as::<_, VersionRow>(SQL)
             .bind(package.feed_id)
@@ -257,7 +261,11 @@ pub async fn store_version(
 /// Deletes one version, and its package when it was the last one, in one
 /// transaction. Returns `false` if the version was already gone.
 #[tracing::instrument(skip(db))]
-pub async fn delete_version(db: &Db, version_id: i64, package_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn delete_version(
+    db: &Db,
+    version_id: i64,
+    package_id: i64,
+) -> Result<bool, sqlx::Error> {
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
         let deleted = sqlx::query("DELETE FROM package_versions WHERE id = $1")

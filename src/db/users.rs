@@ -56,7 +56,9 @@ pub async fn find(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Erro
 /// Every user, by name.
 pub async fn list(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username_lower");
-    with_pool!(db, |pool| sqlx::query_as::<_, UserRow>(&sql).fetch_all(pool).await)
+    with_pool!(db, |pool| sqlx::query_as::<_, UserRow>(&sql)
+        .fetch_all(pool)
+        .await)
 }
 
 /// Deletes a user; `false` if there was none.

@@ -38,9 +38,8 @@ impl Manifest {
                 format!("may nest JSON at most {MAX_MANIFEST_DEPTH} levels deep"),
             ));
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| {
-            DomainError::invalid("upack.json", format!("is not valid JSON ({e})"))
-        })?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| DomainError::invalid("upack.json", format!("is not valid JSON ({e})")))?;
         let Value::Object(properties) = value else {
             return Err(DomainError::invalid("upack.json", "must be a JSON object"));
         };
@@ -115,7 +114,9 @@ fn check_contents(field: &'static str, value: &Value) -> Result<(), DomainError>
             _ => {
                 return Err(DomainError::invalid(
                     field,
-                    format!("item {index} must be a package id string or an object with a 'source'"),
+                    format!(
+                        "item {index} must be a package id string or an object with a 'source'"
+                    ),
                 ));
             }
         }
@@ -164,7 +165,10 @@ mod tests {
 
     #[test]
     fn a_bom_and_crlf_are_tolerated() {
-        let m = Manifest::parse(b"\xEF\xBB\xBF{\r\n\t\"name\": \"x\",\r\n\t\"version\": \"0.1.1\"\r\n}").unwrap();
+        let m = Manifest::parse(
+            b"\xEF\xBB\xBF{\r\n\t\"name\": \"x\",\r\n\t\"version\": \"0.1.1\"\r\n}",
+        )
+        .unwrap();
         assert_eq!(m.id.name.as_str(), "x");
     }
 
@@ -178,13 +182,17 @@ mod tests {
             (r#"[1]"#, "upack.json must be a JSON object."),
         ];
         for (json, message) in cases {
-            assert_eq!(Manifest::parse(json.as_bytes()).unwrap_err().to_string(), message);
+            assert_eq!(
+                Manifest::parse(json.as_bytes()).unwrap_err().to_string(),
+                message
+            );
         }
     }
 
     #[test]
     fn contents_makes_a_virtual_package_and_is_syntax_checked() {
-        let m = Manifest::parse(br#"{"name":"v","version":"1.0.0","contents":["g/a:1.0.0"]}"#).unwrap();
+        let m =
+            Manifest::parse(br#"{"name":"v","version":"1.0.0","contents":["g/a:1.0.0"]}"#).unwrap();
         assert!(m.is_virtual);
         for bad in [r#""x""#, "[]", "[1]", r#"[{"targetPath":"x"}]"#] {
             let json = format!(r#"{{"name":"v","version":"1.0.0","contents":{bad}}}"#);
@@ -195,8 +203,22 @@ mod tests {
 
     #[test]
     fn deep_nesting_and_invalid_utf8_are_refused() {
-        let deep = format!(r#"{{"name":"a","version":"1.0.0","x":{}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
-        assert!(Manifest::parse(deep.as_bytes()).unwrap_err().to_string().contains("nest"));
-        assert!(Manifest::parse(b"{\"name\":\"\xff\"}").unwrap_err().to_string().contains("UTF-8"));
+        let deep = format!(
+            r#"{{"name":"a","version":"1.0.0","x":{}{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(
+            Manifest::parse(deep.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("nest")
+        );
+        assert!(
+            Manifest::parse(b"{\"name\":\"\xff\"}")
+                .unwrap_err()
+                .to_string()
+                .contains("UTF-8")
+        );
     }
 }

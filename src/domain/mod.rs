@@ -14,7 +14,7 @@ mod version;
 
 pub use error::DomainError;
 pub use latest::LatestRule;
-pub use manifest::{Manifest, MAX_MANIFEST_DEPTH};
+pub use manifest::{MAX_MANIFEST_DEPTH, Manifest};
 pub use names::{FeedName, GroupName, PackageId, PackageName};
 pub use permission::{FeedScope, Grant, Permission};
 pub use version::Version;

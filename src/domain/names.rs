@@ -211,7 +211,10 @@ mod tests {
         assert!(GroupName::parse(&"a".repeat(251)).is_err());
         assert!(GroupName::parse(&"a".repeat(250)).is_ok());
         assert!(GroupName::parse("").unwrap().is_empty());
-        assert_eq!(GroupName::parse("a/b.c/d_e-f").unwrap().as_str(), "a/b.c/d_e-f");
+        assert_eq!(
+            GroupName::parse("a/b.c/d_e-f").unwrap().as_str(),
+            "a/b.c/d_e-f"
+        );
     }
 
     #[test]
@@ -222,12 +225,18 @@ mod tests {
         );
         assert!(PackageName::parse(&"n".repeat(51)).is_err());
         assert!(PackageName::parse("a/b").is_err());
-        assert_eq!(PackageName::parse("My.Pkg_1-x").unwrap().lower(), "my.pkg_1-x");
+        assert_eq!(
+            PackageName::parse("My.Pkg_1-x").unwrap().lower(),
+            "my.pkg_1-x"
+        );
     }
 
     #[test]
     fn package_id_splits_segments_into_group_and_name() {
-        let segs: Vec<String> = ["a", "b", "c", "pkg"].iter().map(|s| s.to_string()).collect();
+        let segs: Vec<String> = ["a", "b", "c", "pkg"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let id = PackageId::from_segments(&segs).unwrap();
         assert_eq!(id.group.as_str(), "a/b/c");
         assert_eq!(id.name.as_str(), "pkg");

@@ -135,7 +135,10 @@ impl Grant {
             .map(str::parse)
             .collect::<Result<_, _>>()?;
         if set.is_empty() {
-            return Err(DomainError::invalid("permissions", "must name at least one permission"));
+            return Err(DomainError::invalid(
+                "permissions",
+                "must name at least one permission",
+            ));
         }
         Ok(set)
     }
@@ -156,8 +159,7 @@ impl Grant {
 
     /// Whether the grant allows `permission` on the feed `feed_lower`.
     pub fn allows(&self, permission: Permission, feed_lower: &str) -> bool {
-        self.is_admin()
-            || (self.permissions.contains(&permission) && self.scope.covers(feed_lower))
+        self.is_admin() || (self.permissions.contains(&permission) && self.scope.covers(feed_lower))
     }
 }
 
@@ -179,6 +181,11 @@ mod tests {
             scope: FeedScope::parse(Some("main")),
         };
         assert!(admin.allows(Permission::Delete, "anything"));
-        assert!(Grant::parse_permissions("view,fly").unwrap_err().to_string().contains("'fly'"));
+        assert!(
+            Grant::parse_permissions("view,fly")
+                .unwrap_err()
+                .to_string()
+                .contains("'fly'")
+        );
     }
 }

@@ -162,12 +162,23 @@ mod tests {
         assert_eq!(v("1.0.0+a"), v("1.0.0+b"));
         assert_eq!(v("1.0.0+a").precedence_key(), v("1.0.0").precedence_key());
         assert_eq!(v("1.0.0+build.5").to_string(), "1.0.0+build.5");
-        assert_ne!(v("1.0.0-RC").precedence_key(), v("1.0.0-rc").precedence_key());
+        assert_ne!(
+            v("1.0.0-RC").precedence_key(),
+            v("1.0.0-rc").precedence_key()
+        );
     }
 
     #[test]
     fn non_semver_strings_are_refused_with_a_sentence_naming_the_field() {
-        for bad in ["1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0 ", "", "1.0.0-a..b"] {
+        for bad in [
+            "1.0",
+            "v1.0.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0 ",
+            "",
+            "1.0.0-a..b",
+        ] {
             let err = Version::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("version "), "{bad:?}: {err}");
         }

@@ -65,7 +65,8 @@ impl FromRequest for Caller {
         let credential = credential_of(req);
         let wharf = req.app_data::<web::Data<Wharf>>().cloned();
         Box::pin(async move {
-            let wharf = wharf.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no app state")))?;
+            let wharf =
+                wharf.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no app state")))?;
             let principal = wharf.auth.authenticate(&credential).await?;
             Ok(Caller {
                 principal,
@@ -90,7 +91,9 @@ mod tests {
 
     #[test]
     fn every_credential_form_is_read() {
-        let header = TestRequest::default().insert_header(("X-ApiKey", "k1")).to_http_request();
+        let header = TestRequest::default()
+            .insert_header(("X-ApiKey", "k1"))
+            .to_http_request();
         assert_eq!(key_of(credential_of(&header)), "k1");
         let query = TestRequest::with_uri("/x?key=k2").to_http_request();
         assert_eq!(key_of(credential_of(&query)), "k2");
@@ -105,6 +108,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(credential_of(&TestRequest::default().to_http_request()), Credential::None));
+        assert!(matches!(
+            credential_of(&TestRequest::default().to_http_request()),
+            Credential::None
+        ));
     }
 }

@@ -67,11 +67,23 @@ fn none_match(req: &HttpRequest, etag: &str) -> bool {
 
 /// The single byte range asked for, if any and if `If-Range` allows it.
 /// Several ranges are answered with the whole body, which HTTP permits.
-fn requested_range(req: &HttpRequest, etag: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ServiceError> {
-    let Some(value) = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+fn requested_range(
+    req: &HttpRequest,
+    etag: &str,
+    size: u64,
+) -> Result<Option<std::ops::Range<u64>>, ServiceError> {
+    let Some(value) = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return Ok(None);
     };
-    if let Some(if_range) = req.headers().get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+    if let Some(if_range) = req
+        .headers()
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+    {
         if if_range.trim() != etag {
             return Ok(None);
         }

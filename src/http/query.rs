@@ -95,18 +95,42 @@ mod tests {
 
     #[test]
     fn booleans_and_latest_forms_parse() {
-        assert!(Query::parse("includeFileList=True").flag("includeFileList").unwrap());
-        assert!(!Query::parse("includeFileList=False").flag("includeFileList").unwrap());
-        assert!(Query::parse("includeFileList=maybe").flag("includeFileList").is_err());
-        assert_eq!(Query::parse("latest=true").latest().unwrap(), Some(LatestRule::StableElsePrerelease));
-        assert_eq!(Query::parse("latest=any").latest().unwrap(), Some(LatestRule::Any));
+        assert!(
+            Query::parse("includeFileList=True")
+                .flag("includeFileList")
+                .unwrap()
+        );
+        assert!(
+            !Query::parse("includeFileList=False")
+                .flag("includeFileList")
+                .unwrap()
+        );
+        assert!(
+            Query::parse("includeFileList=maybe")
+                .flag("includeFileList")
+                .is_err()
+        );
+        assert_eq!(
+            Query::parse("latest=true").latest().unwrap(),
+            Some(LatestRule::StableElsePrerelease)
+        );
+        assert_eq!(
+            Query::parse("latest=any").latest().unwrap(),
+            Some(LatestRule::Any)
+        );
         assert_eq!(Query::parse("latest=false").latest().unwrap(), None);
         assert_eq!(Query::parse("x=1").latest().unwrap(), None);
     }
 
     #[test]
     fn version_keeps_build_metadata_however_it_was_encoded() {
-        assert_eq!(Query::parse("version=1.0.0%2Bb").version().unwrap(), "1.0.0+b");
-        assert_eq!(Query::parse("version=1.0.0+b").version().unwrap(), "1.0.0+b");
+        assert_eq!(
+            Query::parse("version=1.0.0%2Bb").version().unwrap(),
+            "1.0.0+b"
+        );
+        assert_eq!(
+            Query::parse("version=1.0.0+b").version().unwrap(),
+            "1.0.0+b"
+        );
     }
 }

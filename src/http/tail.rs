@@ -19,7 +19,12 @@ pub fn decode_segments(raw_tail: &str) -> Result<Vec<String>, TailError> {
         let decoded = percent_encoding::percent_decode_str(raw)
             .decode_utf8()
             .map_err(|_| TailError)?;
-        segments.extend(decoded.split('/').filter(|s| !s.is_empty()).map(str::to_owned));
+        segments.extend(
+            decoded
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
     }
     Ok(segments)
 }
@@ -55,8 +60,14 @@ mod tests {
 
     #[test]
     fn plus_stays_plus_and_percent_2b_becomes_plus() {
-        assert_eq!(decode_segments("pkg/1.0.0+b").unwrap(), vec!["pkg", "1.0.0+b"]);
-        assert_eq!(decode_segments("pkg/1.0.0%2Bb").unwrap(), vec!["pkg", "1.0.0+b"]);
+        assert_eq!(
+            decode_segments("pkg/1.0.0+b").unwrap(),
+            vec!["pkg", "1.0.0+b"]
+        );
+        assert_eq!(
+            decode_segments("pkg/1.0.0%2Bb").unwrap(),
+            vec!["pkg", "1.0.0+b"]
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ impl Address {
     fn of(req: &HttpRequest) -> Result<Self, ServiceError> {
         let path = req.uri().path();
         let bad_path = |e: tail::TailError| ServiceError::BadRequest(e.to_string());
-        let feed_raw = tail::raw_tail_after(path, 1).split('/').next().unwrap_or_default();
+        let feed_raw = tail::raw_tail_after(path, 1)
+            .split('/')
+            .next()
+            .unwrap_or_default();
         Ok(Self {
             feed: tail::decode_segment(feed_raw).map_err(bad_path)?,
             segments: tail::decode_segments(tail::raw_tail_after(path, 3)).map_err(bad_path)?,
@@ -57,7 +60,10 @@ impl Address {
     /// segment is the version unless `latest` is asked for.
     fn package_version(&self, query: &Query) -> Result<(PackageId, VersionSelector), ServiceError> {
         if let Some(rule) = query.latest()? {
-            return Ok((PackageId::from_segments(&self.segments)?, VersionSelector::Latest(rule)));
+            return Ok((
+                PackageId::from_segments(&self.segments)?,
+                VersionSelector::Latest(rule),
+            ));
         }
         match self.segments.split_last() {
             Some((version, id)) if !id.is_empty() => Ok((
@@ -76,11 +82,19 @@ fn json_response(value: Value) -> HttpResponse {
 }
 
 /// `GET packages[?group=&name=&count=]`: an array, or one object with `name`.
-async fn list_packages(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+async fn list_packages(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let query = Query::parse(req.query_string());
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
-    let group = query.get("group").filter(|g| *g != "*").map(GroupName::parse).transpose()?;
+    let group = query
+        .get("group")
+        .filter(|g| *g != "*")
+        .map(GroupName::parse)
+        .transpose()?;
     if let Some(name) = query.non_empty("name") {
         let id = PackageId::new(group.unwrap_or_default(), PackageName::parse(name)?);
         let filter = VersionFilter {
@@ -106,13 +120,24 @@ async fn list_packages(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller
 
 /// `GET versions[?group=&name=&version=&includeFileList=&count=]`: an array,
 /// or one object when `version` is given.
-async fn list_versions(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+async fn list_versions(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let query = Query::parse(req.query_string());
     let include_files = query.flag("includeFileList")?;
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
-    let group = query.get("group").filter(|g| *g != "*").map(GroupName::parse).transpose()?;
-    let name = query.non_empty("name").map(PackageName::parse).transpose()?;
+    let group = query
+        .get("group")
+        .filter(|g| *g != "*")
+        .map(GroupName::parse)
+        .transpose()?;
+    let name = query
+        .non_empty("name")
+        .map(PackageName::parse)
+        .transpose()?;
     if let Some(version) = query.version() {
         let name = name.ok_or_else(|| {
             ServiceError::BadRequest("name is required when version is given.".to_owned())
@@ -127,14 +152,26 @@ async fn list_versions(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller
         name_lower: name.as_ref().map(PackageName::lower),
         package_limit: None,
     };
-    let limit = if name.is_some() { usize::MAX } else { usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX) };
+    let limit = if name.is_some() {
+        usize::MAX
+    } else {
+        usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX)
+    };
     let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-    let versions: Vec<Value> = rows.iter().take(limit).map(|r| wire::version_object(r, include_files)).collect();
+    let versions: Vec<Value> = rows
+        .iter()
+        .take(limit)
+        .map(|r| wire::version_object(r, include_files))
+        .collect();
     Ok(json_response(Value::Array(versions)))
 }
 
 /// `GET download/<group>/<name>/<version>` or `.../<name>?latest`.
-async fn download_package(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+async fn download_package(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let query = Query::parse(req.query_string());
     let (id, selector) = address.package_version(&query)?;
@@ -157,7 +194,11 @@ async fn download_package(req: HttpRequest, wharf: web::Data<Wharf>, caller: Cal
 
 /// `GET download-vpack/<group>/<name>/<version>` or `.../<name>?latest`: the
 /// stored virtual package manifest, byte for byte.
-async fn download_vpack(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+async fn download_vpack(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let query = Query::parse(req.query_string());
     let (id, selector) = address.package_version(&query)?;
@@ -169,17 +210,27 @@ async fn download_vpack(req: HttpRequest, wharf: web::Data<Wharf>, caller: Calle
             row.version
         )));
     }
-    let content_type = if row.container == "json" { "application/json" } else { "application/zip" };
+    let content_type = if row.container == "json" {
+        "application/json"
+    } else {
+        "application/zip"
+    };
     let file_name = format!("{}.{}.vpack", row.name, row.version);
     download::stored_bytes(&req, &wharf, &row, content_type, file_name).await
 }
 
 /// `GET download-file/<group>/<name>/<version>?path=...` (or `?latest&path=`).
-async fn download_file(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+async fn download_file(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let query = Query::parse(req.query_string());
     let path = query.non_empty("path").map(str::to_owned).ok_or_else(|| {
-        ServiceError::BadRequest("The path parameter is required (for example ?path=upack.json).".to_owned())
+        ServiceError::BadRequest(
+            "The path parameter is required (for example ?path=upack.json).".to_owned(),
+        )
     })?;
     let (id, selector) = address.package_version(&query)?;
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Download).await?;
@@ -194,7 +245,11 @@ async fn download_file(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller
 }
 
 /// `DELETE|POST delete/<group>/<name>/<version>`.
-async fn delete(req: HttpRequest, wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+async fn delete(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let (id, selector) = address.package_version(&Query::default())?;
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Delete).await?;
@@ -228,7 +283,11 @@ async fn upload(
     }
     let is_upload_path = tail::raw_tail_after(req.uri().path(), 2).starts_with("upload");
     let hints = UploadHints {
-        path_segments: if is_upload_path { address.segments.clone() } else { Vec::new() },
+        path_segments: if is_upload_path {
+            address.segments.clone()
+        } else {
+            Vec::new()
+        },
         group: query.get("group").map(str::to_owned),
         name: query.non_empty("name").map(str::to_owned),
         version: query.version(),

@@ -33,7 +33,10 @@ pub fn version_object(row: &VersionRow, include_file_list: bool) -> Value {
     object.insert("version".into(), json!(row.version));
     object.insert(
         "published".into(),
-        json!(row.published_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        json!(
+            row.published_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ),
     );
     object.insert("size".into(), json!(row.size_bytes));
     object.insert("downloads".into(), json!(row.downloads));
@@ -63,7 +66,12 @@ pub fn package_object(versions: &[&VersionRow]) -> Option<Value> {
     object.insert("latestVersion".into(), json!(latest.version));
     object.insert(
         "versions".into(),
-        json!(versions.iter().map(|v| v.version.as_str()).collect::<Vec<_>>()),
+        json!(
+            versions
+                .iter()
+                .map(|v| v.version.as_str())
+                .collect::<Vec<_>>()
+        ),
     );
     object.insert(
         "downloads".into(),

@@ -25,7 +25,8 @@ impl Caller {
     /// Whether the caller holds `permission` on `feed`, counting the feed's
     /// anonymous read access.
     pub fn may(&self, permission: Permission, feed: &FeedRow) -> bool {
-        let anonymous_ok = feed.anonymous_read && matches!(permission, Permission::View | Permission::Download);
+        let anonymous_ok =
+            feed.anonymous_read && matches!(permission, Permission::View | Permission::Download);
         anonymous_ok
             || self
                 .principal
@@ -36,19 +37,24 @@ impl Caller {
     /// Whether the caller holds `permission` on every feed (no scope limit).
     pub fn may_everywhere(&self, permission: Permission) -> bool {
         self.principal.grant().is_some_and(|g| {
-            g.is_admin() || (g.permissions.contains(&permission) && g.scope == crate::domain::FeedScope::All)
+            g.is_admin()
+                || (g.permissions.contains(&permission) && g.scope == crate::domain::FeedScope::All)
         })
     }
 
     /// Whether the caller is an administrator.
     pub fn is_admin(&self) -> bool {
-        self.principal.grant().is_some_and(crate::domain::Grant::is_admin)
+        self.principal
+            .grant()
+            .is_some_and(crate::domain::Grant::is_admin)
     }
 
     /// The refusal for a missing permission.
     pub fn refuse(&self, permission: Permission) -> ServiceError {
         match self.principal {
-            Principal::Anonymous if self.challenge_anonymous => ServiceError::AuthenticationRequired,
+            Principal::Anonymous if self.challenge_anonymous => {
+                ServiceError::AuthenticationRequired
+            }
             Principal::Anonymous => ServiceError::Forbidden(format!(
                 "This request needs an API key or user with the {permission} permission on this feed."
             )),
@@ -80,7 +86,9 @@ pub async fn feed_for(
             .grant()
             .is_some_and(|g| g.allows(Permission::View, &lower)) =>
         {
-            Err(ServiceError::NotFound(format!("The feed '{name}' does not exist.")))
+            Err(ServiceError::NotFound(format!(
+                "The feed '{name}' does not exist."
+            )))
         }
         None => Err(caller.refuse(permission)),
     }

@@ -128,7 +128,8 @@ impl Authenticator {
                 if username.eq_ignore_ascii_case("api") {
                     self.authenticate_key(password.expose_secret()).await
                 } else {
-                    self.authenticate_user(username, password.expose_secret()).await
+                    self.authenticate_user(username, password.expose_secret())
+                        .await
                 }
             }
         }
@@ -152,7 +153,11 @@ impl Authenticator {
         Ok(Principal::Key { id: row.id, grant })
     }
 
-    async fn authenticate_user(&self, username: &str, password: &str) -> Result<Principal, ServiceError> {
+    async fn authenticate_user(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Principal, ServiceError> {
         let Some(row) = db::users::find(&self.db, username).await? else {
             // Same work as a wrong password, so timing does not reveal names.
             let _ = self.verify_cached(password, "", DUMMY_PHC).await;
@@ -160,7 +165,10 @@ impl Authenticator {
         };
         let subject = format!("user:{}", row.id);
         let presented = format!("{}:{password}", row.username.to_lowercase());
-        if !self.verify_cached(&presented, &subject, &row.password_hash).await? {
+        if !self
+            .verify_cached(&presented, &subject, &row.password_hash)
+            .await?
+        {
             return Err(ServiceError::Forbidden(INVALID_PASSWORD.to_owned()));
         }
         let grant = Grant {
@@ -176,7 +184,12 @@ impl Authenticator {
 
     /// Whether `presented` matches `phc`, using the cache when it vouches for
     /// this subject under this very hash, and argon2 (off the reactor) otherwise.
-    async fn verify_cached(&self, presented: &str, subject: &str, phc: &str) -> Result<bool, ServiceError> {
+    async fn verify_cached(
+        &self,
+        presented: &str,
+        subject: &str,
+        phc: &str,
+    ) -> Result<bool, ServiceError> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         if let Some(hit) = self.verified.get(&digest) {
             if hit.subject == subject && hit.phc == phc {
@@ -229,7 +242,11 @@ pub fn generate_key() -> (String, SecretString) {
         .take(12)
         .map(|b| char::from(b).to_ascii_lowercase())
         .collect();
-    let secret: String = (&mut rng).sample_iter(&Alphanumeric).take(40).map(char::from).collect();
+    let secret: String = (&mut rng)
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
     let key = format!("{KEY_PREFIX}{id}_{secret}");
     (id, key.into())
 }
@@ -239,7 +256,8 @@ pub fn generate_key() -> (String, SecretString) {
 pub fn public_id(key: &str) -> String {
     if let Some(rest) = key.strip_prefix(KEY_PREFIX) {
         if let Some((id, secret)) = rest.split_once('_') {
-            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric()) && !secret.is_empty() {
+            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric()) && !secret.is_empty()
+            {
                 return id.to_owned();
             }
         }
@@ -248,14 +266,22 @@ pub fn public_id(key: &str) -> String {
 }
 
 fn argon2_hasher(settings: Argon2Settings) -> Argon2<'static> {
-    let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
-        .unwrap_or_default();
+    let params = Params::new(
+        settings.memory_kib,
+        settings.iterations,
+        settings.parallelism,
+        None,
+    )
+    .unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
 fn verify_phc(secret: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .is_ok_and(|hash| Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok())
+    PasswordHash::new(phc).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 /// A real argon2id hash of a random string, verified against for unknown users.
@@ -275,7 +301,11 @@ mod tests {
 
     #[test]
     fn argon2id_hashes_verify_and_reject() {
-        let hasher = argon2_hasher(Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 });
+        let hasher = argon2_hasher(Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        });
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         let phc = hasher.hash_password(b"s3cret", &salt).unwrap().to_string();
         assert!(phc.starts_with("$argon2id$"));

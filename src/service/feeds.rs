@@ -7,7 +7,12 @@ use crate::error::ServiceError;
 use super::Wharf;
 
 /// Creates a feed. `public` lets anonymous callers view and download.
-pub async fn create(wharf: &Wharf, name: &str, description: &str, public: bool) -> Result<FeedRow, ServiceError> {
+pub async fn create(
+    wharf: &Wharf,
+    name: &str,
+    description: &str,
+    public: bool,
+) -> Result<FeedRow, ServiceError> {
     let name = FeedName::parse(name)?;
     db::feeds::insert(&wharf.db, name.as_str(), description, public)
         .await?
@@ -24,6 +29,8 @@ pub async fn delete(wharf: &Wharf, name: &str) -> Result<(), ServiceError> {
     if db::feeds::delete(&wharf.db, &name.to_ascii_lowercase()).await? {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(format!("The feed '{name}' does not exist.")))
+        Err(ServiceError::NotFound(format!(
+            "The feed '{name}' does not exist."
+        )))
     }
 }

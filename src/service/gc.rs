@@ -49,7 +49,11 @@ pub async fn collect(wharf: &Wharf, grace: Duration) -> Result<GcReport, Service
         // referenced (a version stored since the listing) keeps its bytes.
         let row_deleted = db::packages::delete_blob_row_if_unreferenced(&wharf.db, &sha256).await?;
         if row_deleted || !db::packages::blob_row_exists(&wharf.db, &sha256).await? {
-            wharf.blobs.delete(&blob.key).await.map_err(ServiceError::internal)?;
+            wharf
+                .blobs
+                .delete(&blob.key)
+                .await
+                .map_err(ServiceError::internal)?;
             report.deleted += 1;
             tracing::info!(blob = %sha256, "unreferenced blob deleted");
         }

@@ -68,7 +68,9 @@ pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceErr
     )
     .await?;
     if !stored {
-        return Err(ServiceError::Conflict("That API key already exists.".to_owned()));
+        return Err(ServiceError::Conflict(
+            "That API key already exists.".to_owned(),
+        ));
     }
     Ok(CreatedKey { id, key })
 }
@@ -84,6 +86,8 @@ pub async fn revoke(wharf: &Wharf, id: &str) -> Result<(), ServiceError> {
     if db::api_keys::delete(&wharf.db, id).await? {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(format!("No API key has the id '{id}'.")))
+        Err(ServiceError::NotFound(format!(
+            "No API key has the id '{id}'."
+        )))
     }
 }

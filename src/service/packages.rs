@@ -76,7 +76,11 @@ pub async fn open_blob(
     range: Option<std::ops::Range<u64>>,
 ) -> Result<BoxStream<'static, std::io::Result<Bytes>>, ServiceError> {
     let key = blob_key(row)?;
-    wharf.blobs.get(&key, range).await.map_err(ServiceError::internal)
+    wharf
+        .blobs
+        .get(&key, range)
+        .await
+        .map_err(ServiceError::internal)
 }
 
 /// The stored bytes of a small blob (a virtual package manifest), whole.
@@ -104,7 +108,11 @@ pub struct FileDownload {
 }
 
 /// Opens the file at `path` (relative to the archive root) of a package.
-pub async fn open_file(wharf: &Wharf, row: &VersionRow, path: &str) -> Result<FileDownload, ServiceError> {
+pub async fn open_file(
+    wharf: &Wharf,
+    row: &VersionRow,
+    path: &str,
+) -> Result<FileDownload, ServiceError> {
     if row.container != "zip" {
         return Err(ServiceError::NotFound(format!(
             "The file '{path}' was not found: {} {} is a virtual package manifest, not an archive.",

@@ -97,7 +97,10 @@ where
             group_lower: &group_lower,
             name_lower: &name_lower,
         };
-        if db::packages::find_version(&wharf.db, key, &precedence_key).await?.is_some() {
+        if db::packages::find_version(&wharf.db, key, &precedence_key)
+            .await?
+            .is_some()
+        {
             return Err(already_exists(manifest, &feed.name));
         }
     }
@@ -164,11 +167,14 @@ where
     let max_bytes = wharf.settings.limits.max_upload_bytes;
     let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(ServiceError::internal)?;
     let (file, path) = temp.into_parts();
-    let mut writer = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+    let mut writer =
+        tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
     let (mut sha1, mut sha256, mut size_bytes) = (Sha1::new(), Sha256::new(), 0u64);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
-            ServiceError::BadRequest(format!("The upload was interrupted before it was complete ({e})."))
+            ServiceError::BadRequest(format!(
+                "The upload was interrupted before it was complete ({e})."
+            ))
         })?;
         size_bytes += chunk.len() as u64;
         if size_bytes > max_bytes {
@@ -176,7 +182,10 @@ where
         }
         sha1.update(&chunk);
         sha256.update(&chunk);
-        writer.write_all(&chunk).await.map_err(ServiceError::internal)?;
+        writer
+            .write_all(&chunk)
+            .await
+            .map_err(ServiceError::internal)?;
     }
     writer.flush().await.map_err(ServiceError::internal)?;
     Ok(Spooled {
@@ -203,7 +212,10 @@ fn check_hints(manifest: &Manifest, hints: &UploadHints) -> Result<(), ServiceEr
         ))
     };
     if let Some(name) = &hints.name {
-        if !PackageName::parse(name)?.lower().eq(&manifest.id.name.lower()) {
+        if !PackageName::parse(name)?
+            .lower()
+            .eq(&manifest.id.name.lower())
+        {
             return Err(mismatch("name", name, manifest.id.name.as_str()));
         }
     }
@@ -222,8 +234,11 @@ fn check_hints(manifest: &Manifest, hints: &UploadHints) -> Result<(), ServiceEr
         return Ok(());
     }
     let id_matches = |segs: &[String]| {
-        segs.last().is_some_and(|n| n.eq_ignore_ascii_case(manifest.id.name.as_str()))
-            && segs[..segs.len() - 1].join("/").eq_ignore_ascii_case(manifest.id.group.as_str())
+        segs.last()
+            .is_some_and(|n| n.eq_ignore_ascii_case(manifest.id.name.as_str()))
+            && segs[..segs.len() - 1]
+                .join("/")
+                .eq_ignore_ascii_case(manifest.id.group.as_str())
     };
     let with_version = segments.len() >= 2
         && Version::parse(&segments[segments.len() - 1]).is_ok_and(|v| v == manifest.version)
@@ -231,7 +246,11 @@ fn check_hints(manifest: &Manifest, hints: &UploadHints) -> Result<(), ServiceEr
     if id_matches(segments) || with_version {
         Ok(())
     } else {
-        Err(mismatch("package", &segments.join("/"), &format!("{}/{}", manifest.id, manifest.version)))
+        Err(mismatch(
+            "package",
+            &segments.join("/"),
+            &format!("{}/{}", manifest.id, manifest.version),
+        ))
     }
 }
 

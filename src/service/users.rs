@@ -17,14 +17,19 @@ pub async fn create(
     let valid_name = !username.is_empty()
         && username.len() <= 100
         && !username.eq_ignore_ascii_case("api")
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if !valid_name {
         return Err(ServiceError::BadRequest(
-            "A user name is 1 to 100 letters, digits, '.', '_', '-' or '@', and not 'api'.".to_owned(),
+            "A user name is 1 to 100 letters, digits, '.', '_', '-' or '@', and not 'api'."
+                .to_owned(),
         ));
     }
     if password.len() < 8 {
-        return Err(ServiceError::BadRequest("A password must be at least 8 characters long.".to_owned()));
+        return Err(ServiceError::BadRequest(
+            "A password must be at least 8 characters long.".to_owned(),
+        ));
     }
     let permissions = Grant::parse_permissions(permissions)?;
     for feed in feeds {
@@ -43,10 +48,20 @@ pub async fn create(
         .hash(&format!("{}:{password}", username.to_lowercase()))
         .await?;
     let scope = grant.scope.to_stored();
-    if db::users::insert(&wharf.db, username, &hash, &grant.permissions_to_stored(), scope.as_deref()).await? {
+    if db::users::insert(
+        &wharf.db,
+        username,
+        &hash,
+        &grant.permissions_to_stored(),
+        scope.as_deref(),
+    )
+    .await?
+    {
         Ok(())
     } else {
-        Err(ServiceError::Conflict(format!("A user named '{username}' already exists.")))
+        Err(ServiceError::Conflict(format!(
+            "A user named '{username}' already exists."
+        )))
     }
 }
 
@@ -60,6 +75,8 @@ pub async fn delete(wharf: &Wharf, username: &str) -> Result<(), ServiceError> {
     if db::users::delete(&wharf.db, username).await? {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(format!("No user is named '{username}'.")))
+        Err(ServiceError::NotFound(format!(
+            "No user is named '{username}'."
+        )))
     }
 }

@@ -94,7 +94,9 @@ pub enum PackageError {
     CorruptZip(String),
     #[error("The package has {count} entries; at most {max} are allowed (limits.max_entries).")]
     TooManyEntries { count: usize, max: usize },
-    #[error("The package has an entry with an unsafe path ('{0}'): entry names may not be absolute, contain '..' or a drive letter.")]
+    #[error(
+        "The package has an entry with an unsafe path ('{0}'): entry names may not be absolute, contain '..' or a drive letter."
+    )]
     UnsafeEntryName(String),
     #[error("The package has a symbolic link entry ('{0}'); links are not allowed in packages.")]
     SymlinkEntry(String),
@@ -102,7 +104,9 @@ pub enum PackageError {
     DuplicateEntry(String),
     #[error("The package inflates to more than {max} bytes (limits.max_inflated_bytes).")]
     InflatesTooLarge { max: u64 },
-    #[error("The package entry '{name}' compresses more than {max}:1 (limits.max_compression_ratio); it looks like a zip bomb.")]
+    #[error(
+        "The package entry '{name}' compresses more than {max}:1 (limits.max_compression_ratio); it looks like a zip bomb."
+    )]
     CompressionRatio { name: String, max: u64 },
     #[error("The package has no upack.json at the root of the archive.")]
     NoManifest,
@@ -176,7 +180,10 @@ fn inspect_zip(file: File, limits: &Limits) -> Result<Inspected, PackageError> {
             .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
         let name = entry.name().to_owned();
         check_entry_name(&name)?;
-        if entry.unix_mode().is_some_and(|mode| mode & 0o170_000 == 0o120_000) {
+        if entry
+            .unix_mode()
+            .is_some_and(|mode| mode & 0o170_000 == 0o120_000)
+        {
             return Err(PackageError::SymlinkEntry(name));
         }
         if !seen.insert(name.replace('\\', "/")) {
@@ -243,7 +250,9 @@ fn check_entry_name(name: &str) -> Result<(), PackageError> {
         || normalized.as_bytes().get(1) == Some(&b':')
         || normalized.contains('\0');
     if unsafe_name || name.is_empty() {
-        return Err(PackageError::UnsafeEntryName(name.escape_debug().to_string()));
+        return Err(PackageError::UnsafeEntryName(
+            name.escape_debug().to_string(),
+        ));
     }
     Ok(())
 }
@@ -274,7 +283,11 @@ fn iso_date(date: zip::DateTime) -> Option<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryLookup {
     /// A file entry, by index, with its stored name and declared size.
-    File { index: usize, name: String, size: u64 },
+    File {
+        index: usize,
+        name: String,
+        size: u64,
+    },
     /// The path names a directory.
     Directory,
     /// Nothing matches.
@@ -296,7 +309,10 @@ pub fn find_entry(path: &Path, requested: &str) -> Result<EntryLookup, PackageEr
             .iter()
             .find(|(_, n)| n.replace('\\', "/").eq_ignore_ascii_case(wanted))
     };
-    let found = exact.or_else(normalized).or_else(folded).map(|(i, n)| (*i, n.to_string()));
+    let found = exact
+        .or_else(normalized)
+        .or_else(folded)
+        .map(|(i, n)| (*i, n.to_string()));
     drop(names);
     let mut archive = archive;
     if let Some((index, name)) = found {
@@ -314,9 +330,11 @@ pub fn find_entry(path: &Path, requested: &str) -> Result<EntryLookup, PackageEr
     }
     let folder = format!("{}/", wanted.trim_end_matches('/')).to_ascii_lowercase();
     let is_folder = !wanted.is_empty()
-        && archive
-            .file_names()
-            .any(|n| n.replace('\\', "/").to_ascii_lowercase().starts_with(&folder));
+        && archive.file_names().any(|n| {
+            n.replace('\\', "/")
+                .to_ascii_lowercase()
+                .starts_with(&folder)
+        });
     Ok(if is_folder {
         EntryLookup::Directory
     } else {
@@ -341,7 +359,15 @@ mod tests {
 
     #[test]
     fn unsafe_entry_names_are_refused() {
-        for bad in ["../x", "a/../../x", "/etc/passwd", "\\x", "C:\\x", "c:/x", "a\\..\\b"] {
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "\\x",
+            "C:\\x",
+            "c:/x",
+            "a\\..\\b",
+        ] {
             assert!(check_entry_name(bad).is_err(), "{bad}");
         }
         for good in ["package/a..b", "package\\x.txt", "upack.json", "a/b/"] {

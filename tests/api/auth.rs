@@ -1,0 +1,281 @@
+//! Credentials in every form the clients use, keys stored only as argon2id
+//! hashes, permissions and scopes, revocation, and the optional challenge.
+
+use base64::Engine;
+use reqwest::StatusCode;
+use wharf::db::Db;
+
+use crate::helpers::{Backend, UpackBuilder, expect_status, spawn_app, spawn_app_with};
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+async fn every_credential_form_is_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_feed("private", false).await;
+    app.publish("private", UpackBuilder::new("", "pkg", "1.0.0").build())
+        .await;
+    let key = app.create_key("view,download", &["private"]).await;
+    wharf::service::users::create(
+        &app.wharf,
+        "alice",
+        "correct horse",
+        "view,download",
+        &["private".into()],
+    )
+    .await
+    .unwrap();
+    let url = app.url("/upack/private/download/pkg?latest");
+    let forms: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        ("X-ApiKey", app.client.get(&url).header("X-ApiKey", &key)),
+        ("?key=", app.client.get(format!("{url}&key={key}"))),
+        (
+            "Basic api:<key>",
+            app.client
+                .get(&url)
+                .header("Authorization", basic("api", &key)),
+        ),
+        (
+            "Basic user:password",
+            app.client
+                .get(&url)
+                .header("Authorization", basic("alice", "correct horse")),
+        ),
+        (
+            "X-ApiKey user:password (pgutil)",
+            app.client
+                .get(&url)
+                .header("X-ApiKey", "alice:correct horse"),
+        ),
+        (
+            "Basic with another case of the user name",
+            app.client
+                .get(&url)
+                .header("Authorization", basic("ALICE", "correct horse")),
+        ),
+    ];
+    for (form, request) in forms {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{form}");
+    }
+    let wrong: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        (
+            "wrong password",
+            app.client
+                .get(&url)
+                .header("Authorization", basic("alice", "wrong")),
+        ),
+        (
+            "unknown user",
+            app.client
+                .get(&url)
+                .header("Authorization", basic("mallory", "correct horse")),
+        ),
+        (
+            "tampered key",
+            app.client.get(&url).header("X-ApiKey", format!("{key}x")),
+        ),
+        ("no credentials", app.client.get(&url)),
+    ];
+    for (form, request) in wrong {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{form}");
+    }
+}
+
+async fn api_keys_are_stored_only_as_argon2id_hashes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key("view", &[]).await;
+    let rows: Vec<(String, String)> = match &app.wharf.db {
+        Db::Sqlite(pool) => sqlx::query_as("SELECT id, secret_hash FROM api_keys")
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        Db::Postgres(pool) => sqlx::query_as("SELECT id, secret_hash FROM api_keys")
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+    };
+    assert_eq!(rows.len(), 2, "the admin key and the new key");
+    for (id, hash) in &rows {
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains(&key) && !hash.contains(&app.admin_key));
+        assert!(!key.contains(hash.as_str()));
+        assert!(id.len() < 20, "the id is a short public part: {id}");
+    }
+    assert!(
+        rows.iter().any(|(id, _)| key.contains(&format!("_{id}_"))),
+        "the key carries its public id"
+    );
+    // And nothing in the database file holds the key text.
+    if backend == Backend::Sqlite {
+        let mut bytes = std::fs::read(app.data_dir.join("wharf.db")).unwrap();
+        bytes.extend(std::fs::read(app.data_dir.join("wharf.db-wal")).unwrap_or_default());
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&key) && !text.contains(&app.admin_key));
+    }
+}
+
+async fn permissions_and_feed_scopes_are_enforced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_feed("team", false).await;
+    let package = UpackBuilder::new("", "pkg", "1.0.0").build();
+    let viewer = app.create_key("view", &["team"]).await;
+    let other_feed_adder = app.create_key("add", &["default"]).await;
+    let adder = app.create_key("add", &["team"]).await;
+    expect_status(
+        app.upload_with_key("team", package.clone(), Some(&viewer))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_status(
+        app.upload_with_key("team", package.clone(), Some(&other_feed_adder))
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_status(
+        app.upload_with_key("team", package.clone(), None).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_status(
+        app.upload_with_key("team", package.clone(), Some(&adder))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+
+    expect_status(
+        app.get_with_key("/upack/team/versions", &viewer).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(
+        app.get_with_key("/upack/team/download/pkg/1.0.0", &viewer)
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let deleter = app.create_key("delete", &["team"]).await;
+    let delete = |key: String| {
+        let request = app
+            .client
+            .delete(app.url("/upack/team/delete/pkg/1.0.0"))
+            .header("X-ApiKey", key);
+        async move { request.send().await.unwrap() }
+    };
+    expect_status(delete(viewer.clone()).await, StatusCode::FORBIDDEN).await;
+    expect_status(delete(deleter).await, StatusCode::OK).await;
+    assert!(app.versions("team").await.is_empty());
+    // Anonymous callers may read the public default feed, not write to it.
+    expect_status(app.get("/upack/default/packages").await, StatusCode::OK).await;
+    expect_status(
+        app.upload_with_key("default", package, None).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+async fn a_revoked_key_stops_working_at_once_despite_the_cache(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key("view", &[]).await;
+    expect_status(
+        app.get_with_key("/upack/default/versions", &key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let id = wharf::service::auth::public_id(&key);
+    wharf::service::keys::revoke(&app.wharf, &id).await.unwrap();
+    expect_status(
+        app.get_with_key("/upack/default/versions", &key).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+async fn the_challenge_option_answers_anonymous_callers_with_401(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.auth.challenge = true).await;
+    app.create_feed("private", false).await;
+    let response = app.get("/upack/private/packages").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"wharf\""
+    );
+    // An empty upload without credentials (Universal Package Explorer's probe).
+    let probe = app.upload_with_key("default", Vec::new(), None).await;
+    assert_eq!(probe.status(), StatusCode::UNAUTHORIZED);
+    // With credentials, a wrong key stays a 403; the public feed stays open.
+    expect_status(
+        app.get_with_key("/upack/private/packages", "wrong-key-123")
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_status(app.get("/upack/default/packages").await, StatusCode::OK).await;
+    // UPE's probe with valid credentials and an empty body gets a 400.
+    expect_status(
+        app.upload("default", Vec::new()).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}
+
+async fn private_feeds_are_not_revealed_to_callers_who_may_not_view_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_feed("secret", false).await;
+    app.publish("secret", UpackBuilder::new("", "hidden", "1.0.0").build())
+        .await;
+    let outsider = app.create_key("view,download", &["default"]).await;
+    let existing = app
+        .get_with_key("/upack/secret/download/hidden/1.0.0", &outsider)
+        .await;
+    let missing = app
+        .get_with_key("/upack/nosuchfeed/download/hidden/1.0.0", &outsider)
+        .await;
+    assert_eq!(existing.status(), StatusCode::FORBIDDEN);
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        existing.text().await.unwrap(),
+        missing.text().await.unwrap()
+    );
+}
+
+async fn every_response_carries_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for path in [
+        "/health",
+        "/upack/default/packages",
+        "/upack/nope/packages",
+        "/no/such/endpoint",
+    ] {
+        let response = app.get(path).await;
+        assert!(response.headers().contains_key("x-request-id"), "{path}");
+    }
+    let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
+    assert_eq!(health["databaseStatus"], "OK");
+    assert_eq!(
+        health["database"],
+        if backend == Backend::Sqlite {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+}
+
+dual_backend_tests!(
+    every_credential_form_is_accepted,
+    api_keys_are_stored_only_as_argon2id_hashes,
+    permissions_and_feed_scopes_are_enforced,
+    a_revoked_key_stops_working_at_once_despite_the_cache,
+    the_challenge_option_answers_anonymous_callers_with_401,
+    private_feeds_are_not_revealed_to_callers_who_may_not_view_them,
+    every_response_carries_a_request_id,
+);

@@ -1,0 +1,258 @@
+//! The `wharf` binary: first start, and the operator subcommands acting on
+//! the same database as the server.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::{Backend, UpackBuilder, fresh_postgres_database};
+
+struct Cli {
+    dir: tempfile::TempDir,
+    database_url: Option<String>,
+}
+
+impl Cli {
+    async fn new(backend: Backend) -> Self {
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres_database().await),
+        };
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            database_url,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        command
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env_remove("WHARF_ADMIN_API_KEY")
+            .env_remove("WHARF_BIND")
+            .env_remove("WHARF_DATA_DIR")
+            .env_remove("WHARF_CONFIG")
+            .kill_on_drop(true);
+        if let Some(url) = &self.database_url {
+            command.env("DATABASE_URL", url);
+        }
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> String {
+        let output = self.command(args).output().await.unwrap();
+        assert!(
+            output.status.success(),
+            "wharf {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `wharf serve`, returning the child and its stdout lines so far once
+/// it answers `/health`.
+async fn serve(
+    cli: &Cli,
+    port: u16,
+    extra_env: &[(&str, &str)],
+) -> (tokio::process::Child, Vec<String>) {
+    let mut command = cli.command(&["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    for (name, value) in extra_env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let client = reqwest::Client::new();
+    let mut printed = Vec::new();
+    for _ in 0..200 {
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_millis(20), lines.next_line()).await
+        {
+            printed.push(line);
+        }
+        if let Ok(response) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            if response.status() == StatusCode::OK {
+                while let Ok(Ok(Some(line))) =
+                    tokio::time::timeout(Duration::from_millis(100), lines.next_line()).await
+                {
+                    printed.push(line);
+                }
+                return (child, printed);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("wharf serve did not become healthy; printed: {printed:?}");
+}
+
+async fn first_start_creates_the_default_feed_and_prints_a_working_admin_key(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (mut child, printed) = serve(&cli, port, &[]).await;
+    let key = printed
+        .iter()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with("wharf_"))
+        .unwrap_or_else(|| panic!("no key printed: {printed:?}"))
+        .to_owned();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("curl -X PUT") && l.contains(&key)),
+        "{printed:?}"
+    );
+    let client = reqwest::Client::new();
+    let upload = client
+        .put(format!("http://127.0.0.1:{port}/upack/default/upload"))
+        .header("X-ApiKey", &key)
+        .body(UpackBuilder::new("", "my-app", "1.0.0").build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::CREATED);
+    let download = client
+        .get(format!(
+            "http://127.0.0.1:{port}/upack/default/download/my-app?latest"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.status(),
+        StatusCode::OK,
+        "the default feed is anonymously readable"
+    );
+    child.kill().await.unwrap();
+
+    // A second start prints no new key.
+    let (mut child, printed) = serve(&cli, port, &[]).await;
+    assert!(
+        !printed.iter().any(|l| l.trim().starts_with("wharf_")),
+        "{printed:?}"
+    );
+    child.kill().await.unwrap();
+}
+
+async fn the_admin_key_can_be_fixed_by_environment(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (mut child, printed) = serve(
+        &cli,
+        port,
+        &[("WHARF_ADMIN_API_KEY", "compose-admin-key-123")],
+    )
+    .await;
+    assert!(
+        printed.iter().any(|l| l.contains("WHARF_ADMIN_API_KEY")),
+        "{printed:?}"
+    );
+    let response = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{port}/upack/default/upload"))
+        .header("X-ApiKey", "compose-admin-key-123")
+        .body(UpackBuilder::new("", "my-app", "1.0.0").build())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    child.kill().await.unwrap();
+}
+
+async fn feed_and_key_subcommands_act_on_the_servers_database(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    cli.run(&["migrate"]).await;
+    cli.run(&["feed", "create", "team", "--description", "Team builds"])
+        .await;
+    cli.run(&["feed", "create", "open", "--public"]).await;
+    let feeds = cli.run(&["feed", "list"]).await;
+    assert_eq!(
+        feeds.lines().collect::<Vec<_>>(),
+        vec!["open\tpublic\t", "team\tprivate\tTeam builds"]
+    );
+
+    let key = cli
+        .run(&[
+            "key",
+            "create",
+            "--name",
+            "ci",
+            "--feeds",
+            "team",
+            "--permissions",
+            "view,download,add",
+        ])
+        .await;
+    assert_eq!(key.lines().count(), 1, "only the key is printed: {key:?}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("wharf_"));
+    let listed = cli.run(&["key", "list"]).await;
+    assert_eq!(listed.lines().count(), 1);
+    assert!(
+        listed.contains("ci\tadd,download,view") || listed.contains("ci\tview,download,add"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&key), "key list never shows key text");
+
+    let port = free_port();
+    let (mut child, _) = serve(&cli, port, &[]).await;
+    let client = reqwest::Client::new();
+    let upload = |key: String| {
+        client
+            .put(format!("http://127.0.0.1:{port}/upack/team/upload"))
+            .header("X-ApiKey", key)
+            .body(UpackBuilder::new("", "pkg", "1.0.0").build())
+            .send()
+    };
+    assert_eq!(
+        upload(key.clone()).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    let id = listed.split('\t').next().unwrap().to_owned();
+    cli.run(&["key", "revoke", &id]).await;
+    // Revoked in another process: the running server refuses it at once.
+    let after = client
+        .get(format!("http://127.0.0.1:{port}/upack/team/versions"))
+        .header("X-ApiKey", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::FORBIDDEN);
+    child.kill().await.unwrap();
+
+    cli.run(&["feed", "delete", "team"]).await;
+    assert_eq!(cli.run(&["feed", "list"]).await.lines().count(), 1);
+    let gc = cli.run(&["gc", "--grace-minutes", "0"]).await;
+    assert!(gc.contains("deleted 1"), "{gc}");
+    let failed = cli
+        .command(&["feed", "delete", "team"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("does not exist"));
+}
+
+dual_backend_tests!(
+    first_start_creates_the_default_feed_and_prints_a_working_admin_key,
+    the_admin_key_can_be_fixed_by_environment,
+    feed_and_key_subcommands_act_on_the_servers_database,
+);

@@ -1,0 +1,325 @@
+//! The test harness: a real Wharf on `127.0.0.1:0` with a temporary data
+//! directory and a fresh database per test, plus helpers per endpoint.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use reqwest::{Response, StatusCode};
+use secrecy::ExposeSecret;
+use sha1::{Digest, Sha1};
+use sqlx::Connection;
+use wharf::config::{Argon2Settings, Settings};
+use wharf::service::{Wharf, feeds, keys};
+use wharf::startup::Application;
+
+/// The database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub admin_key: String,
+    pub wharf: Wharf,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server URL for tests, or a panic that says how to get one.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "PostgreSQL tests need TEST_DATABASE_URL (a superuser URL such as \
+             postgres://postgres@127.0.0.1:5432/postgres). Run `scripts/test`, which installs \
+             PostgreSQL if needed (apt-get install postgresql) and starts a throwaway server."
+        )
+    })
+}
+
+/// Creates an empty database on the test server and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let admin_url = postgres_admin_url();
+    let name = format!("wharf_test_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("cannot connect to TEST_DATABASE_URL");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut connection)
+        .await
+        .expect("cannot create a test database");
+    let (server, _) = admin_url.rsplit_once('/').expect("URL has a database part");
+    format!("{server}/{name}")
+}
+
+/// Settings for a test server on `backend`, in `dir`.
+pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".to_owned(),
+        data_dir: dir.join("data"),
+        admin_api_key: Some(format!("test-admin-{}", uuid::Uuid::new_v4().simple()).into()),
+        ..Settings::default()
+    };
+    // Cheap argon2 parameters keep the suite fast; the algorithm is the same.
+    settings.auth.argon2 = Argon2Settings {
+        memory_kib: 1024,
+        iterations: 1,
+        parallelism: 1,
+    };
+    if backend == Backend::Postgres {
+        settings.database_url = Some(fresh_postgres_database().await.into());
+    }
+    settings
+}
+
+/// Starts a server on `backend` with default test settings.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server on `backend`, letting the test adjust the settings.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(backend, dir.path()).await;
+    adjust(&mut settings);
+    let admin_key = settings
+        .admin_api_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_owned())
+        .unwrap_or_default();
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings).await.expect("server builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let wharf = app.wharf().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        admin_key,
+        wharf,
+        data_dir,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET without credentials.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET with `X-ApiKey`.
+    pub async fn get_with_key(&self, path: &str, key: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("X-ApiKey", key)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// PUT `/upack/<feed>/upload` with the admin key.
+    pub async fn upload(&self, feed: &str, body: Vec<u8>) -> Response {
+        self.upload_with_key(feed, body, Some(&self.admin_key.clone()))
+            .await
+    }
+
+    /// PUT `/upack/<feed>/upload` with `key` (or none).
+    pub async fn upload_with_key(&self, feed: &str, body: Vec<u8>, key: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .put(self.url(&format!("/upack/{feed}/upload")))
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("X-ApiKey", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Uploads and asserts 201.
+    pub async fn publish(&self, feed: &str, body: Vec<u8>) {
+        let response = self.upload(feed, body).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::CREATED, "upload failed: {text}");
+    }
+
+    /// Creates a feed directly through the service layer.
+    pub async fn create_feed(&self, name: &str, public: bool) {
+        feeds::create(&self.wharf, name, "", public)
+            .await
+            .expect("feed created");
+    }
+
+    /// Creates an API key and returns its text.
+    pub async fn create_key(&self, permissions: &str, feeds: &[&str]) -> String {
+        let created = keys::create(
+            &self.wharf,
+            keys::NewKey {
+                name: format!("test {permissions}"),
+                permissions: permissions.to_owned(),
+                feeds: feeds.iter().map(|f| (*f).to_owned()).collect(),
+                fixed_key: None,
+            },
+        )
+        .await
+        .expect("key created");
+        created.key.expose_secret().to_owned()
+    }
+
+    /// Number of blob files in the store.
+    pub fn blob_file_count(&self) -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        let path = e.path();
+                        if path.is_dir() { count(&path) } else { 1 }
+                    })
+                    .sum()
+            })
+        }
+        count(&self.data_dir.join("store"))
+    }
+
+    /// Number of files left in the spool directory.
+    pub fn temp_file_count(&self) -> usize {
+        std::fs::read_dir(self.data_dir.join("tmp")).map_or(0, |e| e.count())
+    }
+
+    /// The `versions` array of a feed, as JSON.
+    pub async fn versions(&self, feed: &str) -> Vec<serde_json::Value> {
+        let response = self
+            .get_with_key(&format!("/upack/{feed}/versions"), &self.admin_key)
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("json array")
+    }
+}
+
+/// Builds `.upack` archives in memory.
+pub struct UpackBuilder {
+    manifest: serde_json::Map<String, serde_json::Value>,
+    files: Vec<(String, Vec<u8>)>,
+    raw_manifest: Option<Vec<u8>>,
+}
+
+impl UpackBuilder {
+    /// A package `group/name` (group may be empty) at `version`.
+    pub fn new(group: &str, name: &str, version: &str) -> Self {
+        let mut manifest = serde_json::Map::new();
+        if !group.is_empty() {
+            manifest.insert("group".into(), group.into());
+        }
+        manifest.insert("name".into(), name.into());
+        manifest.insert("version".into(), version.into());
+        Self {
+            manifest,
+            files: vec![(
+                "package/readme.txt".into(),
+                format!("{name} {version}").into_bytes(),
+            )],
+            raw_manifest: None,
+        }
+    }
+
+    /// Sets a manifest property.
+    pub fn field(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.manifest.insert(key.into(), value);
+        self
+    }
+
+    /// Adds an archive entry.
+    pub fn file(mut self, path: &str, content: &[u8]) -> Self {
+        self.files.push((path.into(), content.to_vec()));
+        self
+    }
+
+    /// Uses these bytes as `upack.json` instead of the built manifest.
+    pub fn raw_manifest(mut self, bytes: &[u8]) -> Self {
+        self.raw_manifest = Some(bytes.to_vec());
+        self
+    }
+
+    /// The archive bytes.
+    pub fn build(self) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        let manifest = self
+            .raw_manifest
+            .unwrap_or_else(|| serde_json::to_vec_pretty(&self.manifest).expect("json"));
+        writer.start_file("upack.json", options).expect("entry");
+        writer.write_all(&manifest).expect("write");
+        for (path, content) in self.files {
+            writer.start_file(path, options).expect("entry");
+            writer.write_all(&content).expect("write");
+        }
+        writer.finish().expect("zip").into_inner()
+    }
+}
+
+/// A bare JSON virtual package manifest.
+pub fn vpack_json(group: &str, name: &str, version: &str) -> Vec<u8> {
+    let mut manifest = serde_json::json!({
+        "name": name,
+        "version": version,
+        "contents": ["base/lib:1.0.0"]
+    });
+    if !group.is_empty() {
+        manifest["group"] = group.into();
+    }
+    serde_json::to_vec_pretty(&manifest).expect("json")
+}
+
+/// Lowercase hex SHA-1.
+pub fn sha1_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha1::digest(bytes))
+}
+
+/// The real-world fixtures beside the repository.
+pub fn fixture_dir(kind: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/real-world")
+        .join(kind)
+}
+
+/// Every file of a fixture folder, sorted, with its bytes.
+pub fn fixtures(kind: &str) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(fixture_dir(kind))
+        .unwrap_or_else(|e| panic!("fixtures {kind}: {e}"))
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("fixture readable"),
+            )
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in {kind}");
+    files
+}
+
+/// Asserts a status, printing the body on failure; returns the body.
+pub async fn expect_status(response: Response, status: StatusCode) -> String {
+    let actual = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(actual, status, "body: {text}");
+    text
+}

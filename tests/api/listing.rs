@@ -1,0 +1,171 @@
+//! `packages` and `versions`: the shapes and filters each client relies on.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, UpackBuilder, expect_status, spawn_app};
+
+async fn seed(app: &crate::helpers::TestApp) {
+    for (group, name, version) in [
+        ("", "Alpha", "1.0.0"),
+        ("", "Alpha", "1.1.0"),
+        ("tools", "Beta", "0.1.0"),
+        ("tools/sub", "Gamma", "3.0.0-rc.1"),
+    ] {
+        let package = UpackBuilder::new(group, name, version)
+            .field("title", json!(format!("{name} title")))
+            .field("_custom", json!({"kept": true}))
+            .file("package/dir/file.txt", b"hello")
+            .build();
+        app.publish("default", package).await;
+    }
+}
+
+async fn packages_lists_arrays_and_single_objects_with_required_fields(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let response = app.get("/upack/default/packages").await;
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let all: Vec<serde_json::Value> = response.json().await.unwrap();
+    assert_eq!(all.len(), 3);
+    for package in &all {
+        assert!(
+            package["name"].is_string()
+                && package["latestVersion"].is_string()
+                && package["versions"].is_array(),
+            "{package}"
+        );
+        assert!(package["downloads"].is_number());
+        assert!(package.get("version").is_none());
+    }
+    let alpha = all.iter().find(|p| p["name"] == "Alpha").unwrap();
+    assert_eq!(alpha["versions"], json!(["1.1.0", "1.0.0"]));
+    assert_eq!(alpha["_custom"], json!({"kept": true}));
+    assert!(alpha.get("group").is_none());
+
+    let empty_group: Vec<serde_json::Value> = app
+        .get("/upack/default/packages?group=")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty_group.len(), 1);
+    let tools: Vec<serde_json::Value> = app
+        .get("/upack/default/packages?group=TOOLS")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tools.len(), 1, "group is a full match, not a prefix");
+    assert_eq!(tools[0]["group"], "tools");
+    let counted: Vec<serde_json::Value> = app
+        .get("/upack/default/packages?count=2")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counted.len(), 2);
+
+    let one: serde_json::Value = app
+        .get("/upack/default/packages?name=alpha")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["name"], "Alpha");
+    assert_eq!(one["latestVersion"], "1.1.0");
+    let one: serde_json::Value = app
+        .get("/upack/default/packages?group=tools&name=Beta")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["latestVersion"], "0.1.0");
+    let text = expect_status(
+        app.get("/upack/default/packages?name=Nope").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert!(text.contains("was not found"));
+}
+
+async fn versions_lists_arrays_objects_and_file_lists(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let all: Vec<serde_json::Value> = app
+        .get("/upack/default/versions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    for version in &all {
+        assert!(version["name"].is_string() && version["version"].is_string());
+        let sha1 = version["sha1"].as_str().unwrap();
+        assert!(
+            sha1.len() == 40
+                && sha1
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        );
+        assert!(version["published"].as_str().unwrap().ends_with('Z'));
+        assert!(version["size"].as_u64().unwrap() > 0);
+        assert_eq!(version["isVirtual"], false);
+        assert!(version.get("fileList").is_none());
+    }
+    // pgutil always sends group=, meaning the empty group; `name` alone is an array.
+    let alpha: Vec<serde_json::Value> = app
+        .get("/upack/default/versions?group=&name=Alpha")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alpha.len(), 2);
+    let alpha: Vec<serde_json::Value> = app
+        .get("/upack/default/versions?name=Alpha&includeFileList=False")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alpha.len(), 2);
+    let one: serde_json::Value = app
+        .get("/upack/default/versions?group=tools&name=Beta&version=0.1.0&includeFileList=True")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["version"], "0.1.0");
+    assert_eq!(one["title"], "Beta title");
+    let files = one["fileList"].as_array().unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["readme.txt", "dir/file.txt"]);
+    assert_eq!(files[1]["size"], 5);
+    expect_status(
+        app.get("/upack/default/versions?name=Alpha&version=9.0.0")
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    expect_status(
+        app.get("/upack/default/versions?version=1.0.0").await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let capped: Vec<serde_json::Value> = app
+        .get("/upack/default/versions?count=1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(capped.len(), 1);
+}
+
+dual_backend_tests!(
+    packages_lists_arrays_and_single_objects_with_required_fields,
+    versions_lists_arrays_objects_and_file_lists,
+);

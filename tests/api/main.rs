@@ -1,0 +1,36 @@
+//! Integration tests: the real server on a loopback socket, driven over HTTP,
+//! each test on SQLite and on PostgreSQL (see `dual_backend_tests!`).
+
+/// Generates `sqlite::<test>` and `postgres::<test>` for each listed
+/// `async fn <test>(backend: Backend)`, so nextest filters can pick a backend.
+macro_rules! dual_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+mod auth;
+mod cli;
+mod concurrency;
+mod download;
+mod download_vpack;
+mod helpers;
+mod latest;
+mod listing;
+mod paths;
+mod upload;

@@ -1,0 +1,451 @@
+//! Uploading packages: real-world fixtures, every way clients send them, and
+//! every invalid case answered with a 400 that leaves nothing behind.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{
+    Backend, UpackBuilder, expect_status, fixtures, sha1_hex, spawn_app, spawn_app_with,
+};
+
+async fn real_world_packages_upload_and_download_byte_for_byte(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (file, bytes) in fixtures("upack-valid") {
+        let body = expect_status(
+            app.upload("default", bytes.clone()).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let published: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let (group, name, version) = (
+            published["group"].as_str().unwrap().to_owned(),
+            published["name"].as_str().unwrap().to_owned(),
+            published["version"].as_str().unwrap().to_owned(),
+        );
+        let path = if group.is_empty() {
+            format!("/upack/default/download/{name}/{version}")
+        } else {
+            format!("/upack/default/download/{group}/{name}/{version}")
+        };
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{file}");
+        assert_eq!(
+            response.headers()["content-disposition"],
+            format!("attachment; filename=\"{name}.{version}.upack\"").as_str()
+        );
+        let downloaded = response.bytes().await.unwrap();
+        assert_eq!(
+            downloaded.as_ref(),
+            bytes.as_slice(),
+            "{file} differs after a round trip"
+        );
+
+        let version_json: serde_json::Value = app
+            .get(&format!(
+                "/upack/default/versions?group={group}&name={name}&version={version}"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(version_json["sha1"], sha1_hex(&downloaded), "{file}");
+        assert_eq!(version_json["size"], bytes.len());
+    }
+    // The jenkins fixture's file name says 0.0.1, its manifest 0.0.3 (and its
+    // entries use backslashes, with no package/ folder): the manifest wins.
+    let example: serde_json::Value = app
+        .get("/upack/default/packages?group=andrew/sumner/proget&name=ExamplePackage")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(example["latestVersion"], "0.0.3");
+    assert_eq!(example["custom"], "yes");
+}
+
+async fn invalid_real_world_packages_are_refused_and_leave_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (file, bytes) in fixtures("upack-invalid") {
+        let body = expect_status(app.upload("default", bytes).await, StatusCode::BAD_REQUEST).await;
+        assert!(
+            body.ends_with('.'),
+            "{file}: one sentence expected, got {body:?}"
+        );
+    }
+    assert!(app.versions("default").await.is_empty());
+    assert_eq!(app.blob_file_count(), 0);
+    assert_eq!(app.temp_file_count(), 0);
+}
+
+async fn invalid_manifests_get_a_400_naming_the_rule(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let long_group = "g".repeat(251);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("no upack.json", zip_without_manifest(), "no upack.json"),
+        (
+            "invalid JSON",
+            UpackBuilder::new("", "a", "1.0.0")
+                .raw_manifest(b"{\"name\":")
+                .build(),
+            "not valid JSON",
+        ),
+        (
+            "no name",
+            UpackBuilder::new("", "a", "1.0.0")
+                .raw_manifest(br#"{"version":"1.0.0"}"#)
+                .build(),
+            "name is required",
+        ),
+        (
+            "no version",
+            UpackBuilder::new("", "a", "1.0.0")
+                .raw_manifest(br#"{"name":"a"}"#)
+                .build(),
+            "version is required",
+        ),
+        (
+            "long name",
+            UpackBuilder::new("", &"n".repeat(51), "1.0.0").build(),
+            "name must be at most 50",
+        ),
+        (
+            "long group",
+            UpackBuilder::new(&long_group, "a", "1.0.0").build(),
+            "group must be at most 250",
+        ),
+        (
+            "group with leading slash",
+            UpackBuilder::new("/g", "a", "1.0.0").build(),
+            "may not start or end",
+        ),
+        (
+            "group with trailing slash",
+            UpackBuilder::new("g/", "a", "1.0.0").build(),
+            "may not start or end",
+        ),
+        (
+            "group with //",
+            UpackBuilder::new("a//b", "a", "1.0.0").build(),
+            "'//'",
+        ),
+        (
+            "bad name character",
+            UpackBuilder::new("", "a b", "1.0.0").build(),
+            "name may contain only",
+        ),
+        (
+            "two-part version",
+            UpackBuilder::new("", "a", "1.0").build(),
+            "not a SemVer",
+        ),
+        (
+            "v prefix",
+            UpackBuilder::new("", "a", "v1.0.0").build(),
+            "not a SemVer",
+        ),
+        (
+            "leading zero",
+            UpackBuilder::new("", "a", "01.0.0").build(),
+            "not a SemVer",
+        ),
+        (
+            "template version",
+            std::fs::read(
+                crate::helpers::fixture_dir("manifests")
+                    .join("inedo-upe-installer-template.upack.json"),
+            )
+            .map(|m| UpackBuilder::new("", "a", "1.0.0").raw_manifest(&m).build())
+            .unwrap(),
+            "not a SemVer",
+        ),
+        ("not a package", b"hello world".to_vec(), "neither a zip"),
+        ("empty body", Vec::new(), "empty"),
+        (
+            "plain JSON that is not a vpack",
+            br#"{"name":"a","version":"1.0.0"}"#.to_vec(),
+            "virtual package manifest",
+        ),
+        (
+            "malformed vpack contents",
+            br#"{"name":"a","version":"1.0.0","contents":"x"}"#.to_vec(),
+            "contents must be an array",
+        ),
+        (
+            "truncated zip",
+            UpackBuilder::new("", "a", "1.0.0").build()[..40].to_vec(),
+            "not a readable zip",
+        ),
+    ];
+    for (case, body, expected) in cases {
+        let text = expect_status(app.upload("default", body).await, StatusCode::BAD_REQUEST).await;
+        assert!(
+            text.contains(expected),
+            "{case}: {text:?} should mention {expected:?}"
+        );
+    }
+    assert!(app.versions("default").await.is_empty());
+    assert_eq!(app.blob_file_count(), 0);
+    assert_eq!(app.temp_file_count(), 0);
+}
+
+fn zip_without_manifest() -> Vec<u8> {
+    use std::io::Write;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    writer
+        .start_file(
+            "package/upack.json",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+    writer
+        .write_all(br#"{"name":"a","version":"1.0.0"}"#)
+        .unwrap();
+    writer.finish().unwrap().into_inner()
+}
+
+async fn every_upload_route_and_content_type_is_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.admin_key.clone();
+    let cases = [
+        ("PUT", "/upack/default/upload", Some("application/zip")),
+        (
+            "POST",
+            "/upack/default/upload",
+            Some("application/octet-stream"),
+        ),
+        ("PUT", "/upack/default", None),
+        (
+            "PUT",
+            "/upack/default/",
+            Some("application/x-www-form-urlencoded"),
+        ),
+        (
+            "PUT",
+            "/upack/default/upload/grp/pkg",
+            Some("application/zip"),
+        ),
+        ("POST", "/upack/default/upload/grp/pkg/1.0.7", None),
+    ];
+    for (index, (method, path, content_type)) in cases.iter().enumerate() {
+        let version = format!("1.0.{index}");
+        let version = if path.ends_with("1.0.7") {
+            "1.0.7".to_owned()
+        } else {
+            version
+        };
+        let body = UpackBuilder::new("grp", "pkg", &version).build();
+        let mut request = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .header("X-ApiKey", &key)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", *content_type);
+        }
+        let response = request.send().await.unwrap();
+        expect_status(response, StatusCode::CREATED).await;
+    }
+    assert_eq!(app.versions("default").await.len(), cases.len());
+}
+
+async fn chunked_and_expect_continue_uploads_work(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bytes = UpackBuilder::new("", "chunky", "1.0.0")
+        .file("package/big.bin", &vec![7u8; 300_000])
+        .build();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(10_000).map(|c| Ok(c.to_vec())).collect();
+    let response = app
+        .client
+        .put(app.url("/upack/default/upload"))
+        .header("X-ApiKey", &app.admin_key)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::CREATED).await;
+
+    // Expect: 100-continue, as curl and .NET send it, over a raw socket.
+    let body = UpackBuilder::new("", "continued", "1.0.0").build();
+    let (status, _) = raw_http(
+        &app.base,
+        &format!(
+            "PUT /upack/default/upload HTTP/1.1\r\nHost: x\r\nX-ApiKey: {}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            app.admin_key,
+            body.len()
+        ),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let names: Vec<String> = app
+        .versions("default")
+        .await
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, vec!["chunky", "continued"]);
+}
+
+/// Sends `head`, waits for `100 Continue` if asked for, then sends `body`;
+/// returns the final status and the raw response.
+async fn raw_http(base: &str, head: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    if head.contains("Expect: 100-continue") {
+        let mut buffer = [0u8; 64];
+        let read = stream.read(&mut buffer).await.unwrap();
+        let interim = String::from_utf8_lossy(&buffer[..read]);
+        assert!(
+            interim.starts_with("HTTP/1.1 100"),
+            "expected 100 Continue, got {interim:?}"
+        );
+    }
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+async fn an_existing_version_is_a_409_unless_the_caller_may_overwrite(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = UpackBuilder::new("", "pkg", "1.0.0").build();
+    let second = UpackBuilder::new("", "pkg", "1.0.0+rebuilt")
+        .file("package/new.txt", b"new")
+        .build();
+    app.publish("default", first.clone()).await;
+
+    let adder = app.create_key("view,download,add", &[]).await;
+    let text = expect_status(
+        app.upload_with_key("default", second.clone(), Some(&adder))
+            .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(text.contains("already exists"), "{text}");
+    assert_eq!(
+        app.get("/upack/default/download/pkg/1.0.0")
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
+        first.as_slice()
+    );
+
+    let overwriter = app.create_key("add,overwrite", &[]).await;
+    expect_status(
+        app.upload_with_key("default", second.clone(), Some(&overwriter))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let versions = app.versions("default").await;
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0]["version"], "1.0.0+rebuilt");
+    assert_eq!(versions[0]["sha1"], sha1_hex(&second));
+    let served = app
+        .get("/upack/default/download/pkg/1.0.0")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(served.as_ref(), second.as_slice());
+}
+
+async fn uploads_to_an_unknown_feed_are_404_and_over_the_limit_are_413(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.limits.max_upload_bytes = 2_000).await;
+    let small = UpackBuilder::new("", "pkg", "1.0.0").build();
+    let text = expect_status(app.upload("nowhere", small).await, StatusCode::NOT_FOUND).await;
+    assert!(text.contains("'nowhere' does not exist"), "{text}");
+
+    let big = UpackBuilder::new("", "pkg", "1.0.0")
+        .file("package/x.bin", &random_bytes(5_000))
+        .build();
+    let text = expect_status(
+        app.upload("default", big.clone()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+    assert!(text.contains("2000-byte limit"), "{text}");
+    // Without Content-Length the limit is enforced while streaming.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(500).map(|c| Ok(c.to_vec())).collect();
+    let response = app
+        .client
+        .put(app.url("/upack/default/upload"))
+        .header("X-ApiKey", &app.admin_key)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(app.versions("default").await.is_empty());
+    assert_eq!(app.temp_file_count(), 0);
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+async fn path_and_query_identity_must_agree_with_the_manifest(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = UpackBuilder::new("grp", "pkg", "1.0.0").build();
+    for path in [
+        "/upack/default/upload/grp/other",
+        "/upack/default/upload/grp/pkg/2.0.0",
+        "/upack/default/upload?name=other",
+    ] {
+        let response = app
+            .client
+            .put(app.url(path))
+            .header("X-ApiKey", &app.admin_key)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let text = expect_status(response, StatusCode::BAD_REQUEST).await;
+        assert!(text.contains("upack.json says"), "{path}: {text}");
+    }
+    assert!(app.versions("default").await.is_empty());
+}
+
+async fn a_virtual_package_is_stored_byte_for_byte_as_json_or_zip(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (_, bytes) in fixtures("vpack") {
+        app.publish("default", bytes).await;
+    }
+    let zipped = UpackBuilder::new("", "Zipped.Virtual", "1.0.0")
+        .field("contents", json!(["lib:1.0.0"]))
+        .build();
+    app.publish("default", zipped).await;
+    let versions = app.versions("default").await;
+    assert_eq!(versions.len(), 4);
+    assert!(
+        versions.iter().all(|v| v["isVirtual"] == true),
+        "{versions:?}"
+    );
+}
+
+dual_backend_tests!(
+    real_world_packages_upload_and_download_byte_for_byte,
+    invalid_real_world_packages_are_refused_and_leave_nothing,
+    invalid_manifests_get_a_400_naming_the_rule,
+    every_upload_route_and_content_type_is_accepted,
+    chunked_and_expect_continue_uploads_work,
+    an_existing_version_is_a_409_unless_the_caller_may_overwrite,
+    uploads_to_an_unknown_feed_are_404_and_over_the_limit_are_413,
+    path_and_query_identity_must_agree_with_the_manifest,
+    a_virtual_package_is_stored_byte_for_byte_as_json_or_zip,
+);
