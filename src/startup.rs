@@ -34,7 +34,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::http::request_id_header))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<crate::http::AccessLog>::new())
                 .app_data(data.clone())
                 .configure(crate::http::configure)
         })

@@ -10,6 +10,9 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 
+pub use access_log::AccessLog;
+
+mod access_log;
 pub mod credentials;
 mod download;
 mod health;

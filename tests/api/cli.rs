@@ -72,7 +72,8 @@ async fn serve(
     extra_env: &[(&str, &str)],
 ) -> (tokio::process::Child, Vec<String>) {
     let mut command = cli.command(&["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let log = std::fs::File::create(cli.dir.path().join("serve.log")).unwrap();
+    command.stdout(Stdio::piped()).stderr(log);
     for (name, value) in extra_env {
         command.env(name, value);
     }
@@ -251,7 +252,47 @@ async fn feed_and_key_subcommands_act_on_the_servers_database(backend: Backend) 
     assert!(String::from_utf8_lossy(&failed.stderr).contains("does not exist"));
 }
 
+async fn keys_and_passwords_never_reach_the_log(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (mut child, _) = serve(
+        &cli,
+        port,
+        &[("WHARF_ADMIN_API_KEY", "log-secret-admin-key")],
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{port}/upack/default");
+    let client = reqwest::Client::new();
+    let requests = [
+        client.get(format!("{base}/versions?key=log-secret-admin-key")),
+        client
+            .get(format!("{base}/versions"))
+            .header("X-ApiKey", "log-secret-admin-key"),
+        client
+            .get(format!("{base}/versions"))
+            .basic_auth("api", Some("log-secret-admin-key")),
+        client.get(format!("{base}/versions?key=log-secret-wrong-key")),
+        client
+            .get(format!("{base}/versions"))
+            .basic_auth("someone", Some("log-secret-password")),
+    ];
+    for request in requests {
+        request.send().await.unwrap();
+    }
+    child.kill().await.unwrap();
+    let log = std::fs::read_to_string(cli.dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("request completed"),
+        "the log is being written: {log}"
+    );
+    assert!(
+        !log.contains("log-secret"),
+        "a secret reached the log:\n{log}"
+    );
+}
+
 dual_backend_tests!(
+    keys_and_passwords_never_reach_the_log,
     first_start_creates_the_default_feed_and_prints_a_working_admin_key,
     the_admin_key_can_be_fixed_by_environment,
     feed_and_key_subcommands_act_on_the_servers_database,
