@@ -94,6 +94,9 @@ struct KeyCreate {
     /// view,download,add,overwrite,delete,promote or admin
     #[arg(long)]
     permissions: String,
+    /// Make the key stop working after this many days.
+    #[arg(long)]
+    expires_in_days: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +187,9 @@ async fn key(wharf: &Wharf, command: KeyCommand) -> anyhow::Result<()> {
                     permissions: args.permissions,
                     feeds: args.feeds,
                     fixed_key: None,
+                    expires_at: args
+                        .expires_in_days
+                        .map(|days| chrono::Utc::now() + chrono::Duration::days(days.into())),
                 },
             )
             .await?;

@@ -74,6 +74,9 @@ pub struct Argon2Settings {
 pub struct LimitSettings {
     /// Largest accepted upload body.
     pub max_upload_bytes: u64,
+    /// Longest pause between two parts of an upload body before the upload
+    /// is abandoned (408) and its spool file removed.
+    pub upload_idle_seconds: u64,
     /// Limits applied to every package's archive.
     #[serde(flatten)]
     pub package: upack::Limits,
@@ -116,6 +119,7 @@ impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            upload_idle_seconds: 60,
             package: upack::Limits::default(),
         }
     }

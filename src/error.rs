@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// The request conflicts with what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// The client stopped sending the body.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The body is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -87,6 +90,7 @@ impl ResponseError for ServiceError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,

@@ -82,6 +82,7 @@ pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
             permissions: "admin".to_owned(),
             feeds: Vec::new(),
             fixed_key,
+            expires_at: None,
         },
     )
     .await?;

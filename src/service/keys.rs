@@ -19,6 +19,8 @@ pub struct NewKey {
     pub feeds: Vec<String>,
     /// Use this key text instead of generating one (first admin key).
     pub fixed_key: Option<SecretString>,
+    /// When the key stops working; never if `None`.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A created key; the key text exists only here and is shown once.
@@ -63,7 +65,7 @@ pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceErr
             secret_hash: &secret_hash,
             permissions: &grant.permissions_to_stored(),
             feed_scope: scope.as_deref(),
-            expires_at: None,
+            expires_at: new.expires_at,
         },
     )
     .await?;

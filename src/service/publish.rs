@@ -165,12 +165,20 @@ where
     E: std::fmt::Display,
 {
     let max_bytes = wharf.settings.limits.max_upload_bytes;
+    let idle = std::time::Duration::from_secs(wharf.settings.limits.upload_idle_seconds);
     let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(ServiceError::internal)?;
     let (file, path) = temp.into_parts();
     let mut writer =
         tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
     let (mut sha1, mut sha256, mut size_bytes) = (Sha1::new(), Sha256::new(), 0u64);
-    while let Some(chunk) = body.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(idle, body.next()).await else {
+            return Err(ServiceError::RequestTimeout(format!(
+                "The upload stalled for {} seconds and was abandoned (limits.upload_idle_seconds).",
+                idle.as_secs()
+            )));
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| {
             ServiceError::BadRequest(format!(
                 "The upload was interrupted before it was complete ({e})."

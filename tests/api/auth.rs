@@ -270,7 +270,32 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     );
 }
 
+async fn an_expired_key_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let expired = wharf::service::keys::create(
+        &app.wharf,
+        wharf::service::keys::NewKey {
+            name: "old".into(),
+            permissions: "view".into(),
+            feeds: Vec::new(),
+            fixed_key: None,
+            expires_at: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
+        },
+    )
+    .await
+    .unwrap();
+    use secrecy::ExposeSecret;
+    let text = expect_status(
+        app.get_with_key("/upack/default/versions", expired.key.expose_secret())
+            .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(text.contains("expired"), "{text}");
+}
+
 dual_backend_tests!(
+    an_expired_key_is_refused,
     every_credential_form_is_accepted,
     api_keys_are_stored_only_as_argon2id_hashes,
     permissions_and_feed_scopes_are_enforced,

@@ -175,6 +175,7 @@ impl TestApp {
                 permissions: permissions.to_owned(),
                 feeds: feeds.iter().map(|f| (*f).to_owned()).collect(),
                 fixed_key: None,
+                expires_at: None,
             },
         )
         .await

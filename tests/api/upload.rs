@@ -438,7 +438,51 @@ async fn a_virtual_package_is_stored_byte_for_byte_as_json_or_zip(backend: Backe
     );
 }
 
+async fn a_stalled_upload_is_abandoned_with_a_408_and_cleaned_up(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(backend, |s| s.limits.upload_idle_seconds = 1).await;
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT /upack/default/upload HTTP/1.1\r\nHost: x\r\nX-ApiKey: {}\r\nContent-Length: 100000\r\n\r\n",
+        app.admin_key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&[b'P'; 1000]).await.unwrap();
+    let mut buffer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buffer))
+        .await
+        .expect("the server answers a stalled upload")
+        .unwrap();
+    let response = String::from_utf8_lossy(&buffer[..read]);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("stalled"), "{response}");
+    assert_eq!(app.temp_file_count(), 0);
+    assert!(app.versions("default").await.is_empty());
+}
+
+async fn head_requests_get_download_headers_without_a_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let package = UpackBuilder::new("", "pkg", "1.0.0").build();
+    app.publish("default", package.clone()).await;
+    let response = app
+        .client
+        .head(app.url("/upack/default/download/pkg?latest"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-length"],
+        package.len().to_string().as_str()
+    );
+    assert!(response.bytes().await.unwrap().is_empty());
+}
+
 dual_backend_tests!(
+    a_stalled_upload_is_abandoned_with_a_408_and_cleaned_up,
+    head_requests_get_download_headers_without_a_body,
     real_world_packages_upload_and_download_byte_for_byte,
     invalid_real_world_packages_are_refused_and_leave_nothing,
     invalid_manifests_get_a_400_naming_the_rule,
