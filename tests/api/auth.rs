@@ -258,7 +258,7 @@ async fn every_response_carries_a_request_id(backend: Backend) {
         let response = app.get(path).await;
         assert!(response.headers().contains_key("x-request-id"), "{path}");
     }
-    let health: serde_json::Value = app.get("/health").await.json().await.unwrap();
+    let health: serde_json::Value = app.get_json("/health").await;
     assert_eq!(health["databaseStatus"], "OK");
     assert_eq!(
         health["database"],

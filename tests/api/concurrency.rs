@@ -39,12 +39,7 @@ async fn concurrent_uploads_of_different_versions_are_all_stored(backend: Backen
     for response in futures::future::join_all(uploads).await {
         assert_eq!(response.status(), StatusCode::CREATED);
     }
-    let package: serde_json::Value = app
-        .get("/upack/default/packages?name=pkg")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let package: serde_json::Value = app.get_json("/upack/default/packages?name=pkg").await;
     assert_eq!(package["versions"].as_array().unwrap().len(), 12);
     assert_eq!(package["latestVersion"], "1.11.0");
 }

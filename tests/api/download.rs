@@ -71,11 +71,8 @@ async fn download_file_serves_one_entry_by_path(backend: Backend) {
     assert_eq!(guide.headers()["content-type"], "text/plain");
     assert_eq!(guide.text().await.unwrap(), "read me");
     let manifest: serde_json::Value = app
-        .get("/upack/default/download-file/grp/pkg/?latest&path=upack.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/upack/default/download-file/grp/pkg/?latest&path=upack.json")
+        .await;
     assert_eq!(manifest["name"], "pkg");
     let backslash = app
         .get("/upack/default/download-file/grp/pkg/1.0.0/?path=package%5Cdocs%5Cguide.txt")
@@ -121,35 +118,23 @@ async fn delete_removes_a_version_and_then_404s(backend: Backend) {
     app.publish("default", UpackBuilder::new("a/b", "pkg", "2.0.0").build())
         .await;
     let response = app
-        .client
-        .delete(app.url("/upack/default/delete/a%2Fb/pkg/2.0.0"))
-        .header("X-ApiKey", &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .admin_request(
+            reqwest::Method::DELETE,
+            "/upack/default/delete/a%2Fb/pkg/2.0.0",
+        )
+        .await;
     expect_status(response, StatusCode::OK).await;
     let package: serde_json::Value = app
-        .get("/upack/default/packages?group=a/b&name=pkg")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/upack/default/packages?group=a/b&name=pkg")
+        .await;
     assert_eq!(package["latestVersion"], "1.0.0");
     let again = app
-        .client
-        .post(app.url("/upack/default/delete/a/b/pkg/2.0.0"))
-        .header("X-ApiKey", &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .admin_request(reqwest::Method::POST, "/upack/default/delete/a/b/pkg/2.0.0")
+        .await;
     expect_status(again, StatusCode::NOT_FOUND).await;
     let last = app
-        .client
-        .post(app.url("/upack/default/delete/a/b/pkg/1.0.0"))
-        .header("X-ApiKey", &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .admin_request(reqwest::Method::POST, "/upack/default/delete/a/b/pkg/1.0.0")
+        .await;
     expect_status(last, StatusCode::OK).await;
     expect_status(
         app.get("/upack/default/packages?group=a/b&name=pkg").await,
@@ -165,12 +150,8 @@ async fn deleted_packages_leave_blobs_for_gc_which_removes_only_those(backend: B
     app.publish("default", UpackBuilder::new("", "drop", "1.0.0").build())
         .await;
     let response = app
-        .client
-        .delete(app.url("/upack/default/delete/drop/1.0.0"))
-        .header("X-ApiKey", &app.admin_key)
-        .send()
-        .await
-        .unwrap();
+        .admin_request(reqwest::Method::DELETE, "/upack/default/delete/drop/1.0.0")
+        .await;
     expect_status(response, StatusCode::OK).await;
     assert_eq!(app.blob_file_count(), 2);
     let young = wharf::service::gc::collect(&app.wharf, std::time::Duration::from_secs(3600))

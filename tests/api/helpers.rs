@@ -123,6 +123,25 @@ impl TestApp {
             .expect("request")
     }
 
+    /// GET without credentials, expecting 200 and a JSON body.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self.get(path).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"))
+    }
+
+    /// A request of `method` to `path` with the admin key.
+    pub async fn admin_request(&self, method: reqwest::Method, path: &str) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .header("X-ApiKey", &self.admin_key)
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// GET with `X-ApiKey`.
     pub async fn get_with_key(&self, path: &str, key: &str) -> Response {
         self.client

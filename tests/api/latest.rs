@@ -107,11 +107,8 @@ async fn latest_follows_the_documented_rule_for_every_case(backend: Backend) {
             }
         }
         let package: serde_json::Value = app
-            .get(&format!("/upack/default/packages?group=grp&name={name}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/upack/default/packages?group=grp&name={name}"))
+            .await;
         assert_eq!(
             package["latestVersion"],
             case.latest.unwrap(),

@@ -48,43 +48,20 @@ async fn packages_lists_arrays_and_single_objects_with_required_fields(backend: 
     assert_eq!(alpha["_custom"], json!({"kept": true}));
     assert!(alpha.get("group").is_none());
 
-    let empty_group: Vec<serde_json::Value> = app
-        .get("/upack/default/packages?group=")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let empty_group: Vec<serde_json::Value> = app.get_json("/upack/default/packages?group=").await;
     assert_eq!(empty_group.len(), 1);
-    let tools: Vec<serde_json::Value> = app
-        .get("/upack/default/packages?group=TOOLS")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tools: Vec<serde_json::Value> = app.get_json("/upack/default/packages?group=TOOLS").await;
     assert_eq!(tools.len(), 1, "group is a full match, not a prefix");
     assert_eq!(tools[0]["group"], "tools");
-    let counted: Vec<serde_json::Value> = app
-        .get("/upack/default/packages?count=2")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let counted: Vec<serde_json::Value> = app.get_json("/upack/default/packages?count=2").await;
     assert_eq!(counted.len(), 2);
 
-    let one: serde_json::Value = app
-        .get("/upack/default/packages?name=alpha")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let one: serde_json::Value = app.get_json("/upack/default/packages?name=alpha").await;
     assert_eq!(one["name"], "Alpha");
     assert_eq!(one["latestVersion"], "1.1.0");
     let one: serde_json::Value = app
-        .get("/upack/default/packages?group=tools&name=Beta")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/upack/default/packages?group=tools&name=Beta")
+        .await;
     assert_eq!(one["latestVersion"], "0.1.0");
     let text = expect_status(
         app.get("/upack/default/packages?name=Nope").await,
@@ -97,12 +74,7 @@ async fn packages_lists_arrays_and_single_objects_with_required_fields(backend: 
 async fn versions_lists_arrays_objects_and_file_lists(backend: Backend) {
     let app = spawn_app(backend).await;
     seed(&app).await;
-    let all: Vec<serde_json::Value> = app
-        .get("/upack/default/versions")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Vec<serde_json::Value> = app.get_json("/upack/default/versions").await;
     assert_eq!(all.len(), 4);
     for version in &all {
         assert!(version["name"].is_string() && version["version"].is_string());
@@ -120,25 +92,18 @@ async fn versions_lists_arrays_objects_and_file_lists(backend: Backend) {
     }
     // pgutil always sends group=, meaning the empty group; `name` alone is an array.
     let alpha: Vec<serde_json::Value> = app
-        .get("/upack/default/versions?group=&name=Alpha")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/upack/default/versions?group=&name=Alpha")
+        .await;
     assert_eq!(alpha.len(), 2);
     let alpha: Vec<serde_json::Value> = app
-        .get("/upack/default/versions?name=Alpha&includeFileList=False")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/upack/default/versions?name=Alpha&includeFileList=False")
+        .await;
     assert_eq!(alpha.len(), 2);
     let one: serde_json::Value = app
-        .get("/upack/default/versions?group=tools&name=Beta&version=0.1.0&includeFileList=True")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            "/upack/default/versions?group=tools&name=Beta&version=0.1.0&includeFileList=True",
+        )
+        .await;
     assert_eq!(one["version"], "0.1.0");
     assert_eq!(one["title"], "Beta title");
     let files = one["fileList"].as_array().unwrap();
@@ -156,12 +121,7 @@ async fn versions_lists_arrays_objects_and_file_lists(backend: Backend) {
         StatusCode::BAD_REQUEST,
     )
     .await;
-    let capped: Vec<serde_json::Value> = app
-        .get("/upack/default/versions?count=1")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let capped: Vec<serde_json::Value> = app.get_json("/upack/default/versions?count=1").await;
     assert_eq!(capped.len(), 1);
 }
 

@@ -41,24 +41,18 @@ async fn real_world_packages_upload_and_download_byte_for_byte(backend: Backend)
         );
 
         let version_json: serde_json::Value = app
-            .get(&format!(
+            .get_json(&format!(
                 "/upack/default/versions?group={group}&name={name}&version={version}"
             ))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(version_json["sha1"], sha1_hex(&downloaded), "{file}");
         assert_eq!(version_json["size"], bytes.len());
     }
     // The jenkins fixture's file name says 0.0.1, its manifest 0.0.3 (and its
     // entries use backslashes, with no package/ folder): the manifest wins.
     let example: serde_json::Value = app
-        .get("/upack/default/packages?group=andrew/sumner/proget&name=ExamplePackage")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/upack/default/packages?group=andrew/sumner/proget&name=ExamplePackage")
+        .await;
     assert_eq!(example["latestVersion"], "0.0.3");
     assert_eq!(example["custom"], "yes");
 }
