@@ -11,6 +11,31 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
+/// The rule feed and package names share: 1 to `max_chars` characters of
+/// `[0-9A-Za-z._-]`.
+fn check_simple_name(
+    value: &str,
+    field: &'static str,
+    max_chars: usize,
+) -> Result<(), DomainError> {
+    if value.is_empty() {
+        return Err(DomainError::invalid(field, "is required"));
+    }
+    if value.len() > max_chars {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {max_chars} characters long"),
+        ));
+    }
+    if !value.chars().all(is_name_char) {
+        return Err(DomainError::invalid(
+            field,
+            "may contain only letters, digits, '.', '_' and '-'",
+        ));
+    }
+    Ok(())
+}
+
 /// A feed name: 1-100 characters of `[0-9A-Za-z._-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FeedName(String);
@@ -21,18 +46,7 @@ impl FeedName {
 
     /// Parses a feed name.
     pub fn parse(value: &str) -> Result<Self, DomainError> {
-        if value.is_empty() || value.len() > Self::MAX_CHARS {
-            return Err(DomainError::invalid(
-                "feed",
-                format!("must be 1 to {} characters long", Self::MAX_CHARS),
-            ));
-        }
-        if !value.chars().all(is_name_char) {
-            return Err(DomainError::invalid(
-                "feed",
-                "may contain only letters, digits, '.', '_' and '-'",
-            ));
-        }
+        check_simple_name(value, "feed", Self::MAX_CHARS)?;
         Ok(Self(value.to_owned()))
     }
 
@@ -63,21 +77,7 @@ impl PackageName {
 
     /// Parses a package name.
     pub fn parse(value: &str) -> Result<Self, DomainError> {
-        if value.is_empty() {
-            return Err(DomainError::invalid("name", "is required"));
-        }
-        if value.len() > Self::MAX_CHARS {
-            return Err(DomainError::invalid(
-                "name",
-                format!("must be at most {} characters long", Self::MAX_CHARS),
-            ));
-        }
-        if !value.chars().all(is_name_char) {
-            return Err(DomainError::invalid(
-                "name",
-                "may contain only letters, digits, '.', '_' and '-'",
-            ));
-        }
+        check_simple_name(value, "name", Self::MAX_CHARS)?;
         Ok(Self(value.to_owned()))
     }
 

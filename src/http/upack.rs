@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
-use crate::service::packages::{self, VersionFilter, VersionSelector};
+use crate::service::packages::{self, VersionFilter, VersionRow, VersionSelector};
 use crate::service::publish::{self, UploadHints};
 use crate::service::{Caller, Wharf, access};
 
@@ -168,17 +168,35 @@ async fn list_versions(
     Ok(json_response(Value::Array(versions)))
 }
 
+/// Reads a download-style address and query, checks the download permission
+/// and finds the version.
+async fn resolve_download(
+    req: &HttpRequest,
+    wharf: &Wharf,
+    caller: &Caller,
+) -> Result<(Query, PackageId, VersionRow), ServiceError> {
+    let address = Address::of(req)?;
+    let query = Query::parse(req.query_string());
+    let (id, selector) = address.package_version(&query)?;
+    let row = packages::resolve_for(
+        wharf,
+        caller,
+        &address.feed,
+        &id,
+        &selector,
+        Permission::Download,
+    )
+    .await?;
+    Ok((query, id, row))
+}
+
 /// `GET download/<group>/<name>/<version>` or `.../<name>?latest`.
 async fn download_package(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let address = Address::of(&req)?;
-    let query = Query::parse(req.query_string());
-    let (id, selector) = address.package_version(&query)?;
-    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Download).await?;
-    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    let (query, _, row) = resolve_download(&req, &wharf, &caller).await?;
     if query.get("contentOnly").is_some() {
         return Err(ServiceError::NotImplemented(
             "contentOnly downloads are not supported yet; download the whole package.".to_owned(),
@@ -201,11 +219,7 @@ async fn download_vpack(
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let address = Address::of(&req)?;
-    let query = Query::parse(req.query_string());
-    let (id, selector) = address.package_version(&query)?;
-    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Download).await?;
-    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    let (_, id, row) = resolve_download(&req, &wharf, &caller).await?;
     if !row.is_virtual {
         return Err(ServiceError::NotFound(format!(
             "{id} {} is not a virtual package.",
@@ -227,16 +241,15 @@ async fn download_file(
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let address = Address::of(&req)?;
-    let query = Query::parse(req.query_string());
-    let path = query.non_empty("path").map(str::to_owned).ok_or_else(|| {
-        ServiceError::BadRequest(
-            "The path parameter is required (for example ?path=upack.json).".to_owned(),
-        )
-    })?;
-    let (id, selector) = address.package_version(&query)?;
-    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Download).await?;
-    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    let path = Query::parse(req.query_string())
+        .non_empty("path")
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ServiceError::BadRequest(
+                "The path parameter is required (for example ?path=upack.json).".to_owned(),
+            )
+        })?;
+    let (_, _, row) = resolve_download(&req, &wharf, &caller).await?;
     let file = packages::open_file(&wharf, &row, &path).await?;
     let content_type = mime_guess::from_path(&file.file_name).first_or_octet_stream();
     Ok(HttpResponse::Ok()
@@ -254,8 +267,15 @@ async fn delete(
 ) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let (id, selector) = address.package_version(&Query::default())?;
-    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::Delete).await?;
-    let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
+    let row = packages::resolve_for(
+        &wharf,
+        &caller,
+        &address.feed,
+        &id,
+        &selector,
+        Permission::Delete,
+    )
+    .await?;
     packages::delete(&wharf, &row).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")

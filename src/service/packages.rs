@@ -6,14 +6,14 @@ use futures_util::stream::BoxStream;
 
 use crate::blob::BlobKey;
 use crate::db::{self, feeds::FeedRow, packages::PackageKey};
-use crate::domain::{LatestRule, PackageId, Version};
+use crate::domain::{LatestRule, PackageId, Permission, Version};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, EntryLookup};
 
 pub use crate::db::packages::{VersionFilter, VersionRow};
 
-use super::Wharf;
+use super::{Caller, Wharf, access};
 
 /// Which version of a package a request means.
 #[derive(Debug, Clone)]
@@ -58,6 +58,20 @@ pub async fn resolve(
             feed.name
         )),
     })
+}
+
+/// Checks that the caller holds `permission` on the feed `feed_name`, then
+/// finds the version `selector` picks: the whole of a download-style request.
+pub async fn resolve_for(
+    wharf: &Wharf,
+    caller: &Caller,
+    feed_name: &str,
+    id: &PackageId,
+    selector: &VersionSelector,
+    permission: Permission,
+) -> Result<VersionRow, ServiceError> {
+    let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
+    resolve(wharf, &feed, id, selector).await
 }
 
 /// Lists versions of a feed (see [`VersionFilter`]).

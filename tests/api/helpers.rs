@@ -307,6 +307,14 @@ pub fn vpack_json(group: &str, name: &str, version: &str) -> Vec<u8> {
     serde_json::to_vec_pretty(&manifest).expect("json")
 }
 
+/// A body sent with chunked transfer encoding (no Content-Length), in
+/// `chunk_bytes` pieces.
+pub fn chunked_body(bytes: &[u8], chunk_bytes: usize) -> reqwest::Body {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(chunk_bytes).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
 /// Lowercase hex SHA-1.
 pub fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(Sha1::digest(bytes))

@@ -5,7 +5,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, UpackBuilder, expect_status, fixtures, sha1_hex, spawn_app, spawn_app_with,
+    Backend, UpackBuilder, chunked_body, expect_status, fixtures, sha1_hex, spawn_app,
+    spawn_app_with,
 };
 
 async fn real_world_packages_upload_and_download_byte_for_byte(backend: Backend) {
@@ -247,13 +248,12 @@ async fn chunked_and_expect_continue_uploads_work(backend: Backend) {
     let bytes = UpackBuilder::new("", "chunky", "1.0.0")
         .file("package/big.bin", &vec![7u8; 300_000])
         .build();
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        bytes.chunks(10_000).map(|c| Ok(c.to_vec())).collect();
+    let body = chunked_body(&bytes, 10_000);
     let response = app
         .client
         .put(app.url("/upack/default/upload"))
         .header("X-ApiKey", &app.admin_key)
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .body(body)
         .send()
         .await
         .unwrap();
@@ -371,13 +371,12 @@ async fn uploads_to_an_unknown_feed_are_404_and_over_the_limit_are_413(backend: 
     .await;
     assert!(text.contains("2000-byte limit"), "{text}");
     // Without Content-Length the limit is enforced while streaming.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        big.chunks(500).map(|c| Ok(c.to_vec())).collect();
+    let body = chunked_body(&big, 500);
     let response = app
         .client
         .put(app.url("/upack/default/upload"))
         .header("X-ApiKey", &app.admin_key)
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .body(body)
         .send()
         .await
         .unwrap();
