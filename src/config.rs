@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::upack;
 
 /// Every environment variable Wharf reads, and the setting it sets.
-pub const ENV_VARS: [(&str, &str); 7] = [
+pub const ENV_VARS: [(&str, &str); 8] = [
     ("WHARF_BIND", "bind"),
     ("WHARF_DATA_DIR", "data_dir"),
     ("DATABASE_URL", "database_url"),
@@ -22,6 +22,10 @@ pub const ENV_VARS: [(&str, &str); 7] = [
     ("WHARF_AUTH_CHALLENGE", "auth.challenge"),
     ("WHARF_MAX_UPLOAD_BYTES", "limits.max_upload_bytes"),
     ("WHARF_LOG", "log filter (tracing EnvFilter syntax)"),
+    (
+        "WHARF_VPACK_URL_ALLOWLIST",
+        "vpack.url_allowlist (comma-separated hosts)",
+    ),
 ];
 
 /// All of Wharf's settings.
@@ -41,6 +45,17 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Size limits.
     pub limits: LimitSettings,
+    /// Virtual packages.
+    pub vpack: VpackSettings,
+}
+
+/// Virtual package settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VpackSettings {
+    /// Hosts that URL sources in virtual packages may be fetched from. Empty
+    /// (the default) refuses every URL source.
+    pub url_allowlist: Vec<String>,
 }
 
 /// Authentication settings.
@@ -91,6 +106,7 @@ impl Default for Settings {
             admin_api_key: None,
             auth: AuthSettings::default(),
             limits: LimitSettings::default(),
+            vpack: VpackSettings::default(),
         }
     }
 }
@@ -174,6 +190,13 @@ impl Settings {
             self.limits.max_upload_bytes = value.trim().parse().with_context(|| {
                 format!("WHARF_MAX_UPLOAD_BYTES must be a whole number of bytes, not '{value}'")
             })?;
+        }
+        if let Some(hosts) = get("WHARF_VPACK_URL_ALLOWLIST") {
+            self.vpack.url_allowlist = hosts
+                .split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect();
         }
         Ok(())
     }

@@ -12,6 +12,9 @@ use crate::config::Settings;
 use crate::db;
 use crate::service::{Wharf, feeds, keys};
 
+/// How often counted downloads are written to the database.
+const DOWNLOAD_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A bound, not yet running server.
 pub struct Application {
     server: Server,
@@ -59,9 +62,25 @@ impl Application {
     }
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM finish
-    /// in-flight requests first).
+    /// in-flight requests first), flushing download counts periodically and
+    /// once more at the end.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let wharf = self.wharf.clone();
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(DOWNLOAD_FLUSH_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(error) = wharf.downloads.flush(&wharf.db).await {
+                    tracing::warn!(%error, "download counts not written yet");
+                }
+            }
+        });
+        let result = self.server.await;
+        flusher.abort();
+        if let Err(error) = self.wharf.downloads.flush(&self.wharf.db).await {
+            tracing::error!(%error, "download counts lost at shutdown");
+        }
+        result
     }
 }
 

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 
 pub mod api_keys;
+pub mod assemblies;
 pub mod feeds;
 pub mod packages;
 pub mod users;

@@ -286,13 +286,30 @@ pub async fn delete_version(
     })
 }
 
-/// The SHA-256 of every blob that a version points at.
+/// Adds download counts, `(version id, count)`, in one transaction.
+pub async fn add_downloads(db: &Db, counts: &[(i64, i64)]) -> Result<(), sqlx::Error> {
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        for (id, count) in counts {
+            sqlx::query("UPDATE package_versions SET downloads = downloads + $1 WHERE id = $2")
+                .bind(count)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    })
+}
+
+/// The SHA-256 of every blob that a version or a cached assembly points at.
 pub async fn referenced_blobs(db: &Db) -> Result<HashSet<String>, sqlx::Error> {
     with_pool!(db, |pool| {
-        sqlx::query_scalar::<_, String>("SELECT DISTINCT blob_sha256 FROM package_versions")
-            .fetch_all(pool)
-            .await
-            .map(|hashes| hashes.into_iter().collect())
+        sqlx::query_scalar::<_, String>(
+            "SELECT blob_sha256 FROM package_versions UNION SELECT blob_sha256 FROM assemblies",
+        )
+        .fetch_all(pool)
+        .await
+        .map(|hashes| hashes.into_iter().collect())
     })
 }
 

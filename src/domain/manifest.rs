@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{DomainError, GroupName, PackageId, PackageName, Version};
+use super::{DomainError, GroupName, PackageId, PackageName, Version, VirtualContents};
 
 /// Deepest JSON nesting accepted in a manifest. serde_json stops at 128 levels
 /// on its own; this lower, named limit is what the error message quotes.
@@ -65,15 +65,9 @@ impl Manifest {
             }
             Some(_) => return Err(DomainError::invalid("version", "must be a string")),
         };
-        let is_virtual = match properties.get("contents") {
-            None => false,
-            Some(contents) => {
-                check_contents("contents", contents)?;
-                true
-            }
-        };
-        if let Some(meta) = properties.get("metaContents") {
-            check_contents("metaContents", meta)?;
+        let is_virtual = properties.contains_key("contents");
+        if is_virtual {
+            VirtualContents::parse(&properties)?;
         }
         Ok(Self {
             id: PackageId::new(group, name),
@@ -87,41 +81,6 @@ impl Manifest {
     pub fn to_json(&self) -> String {
         Value::Object(self.properties.clone()).to_string()
     }
-}
-
-/// Checks the syntax of a `contents` or `metaContents` array: every item is a
-/// string (a package id or URL) or an object with a `source`.
-fn check_contents(field: &'static str, value: &Value) -> Result<(), DomainError> {
-    let Value::Array(items) = value else {
-        return Err(DomainError::invalid(field, "must be an array"));
-    };
-    if field == "contents" && items.is_empty() {
-        return Err(DomainError::invalid(field, "must list at least one item"));
-    }
-    for (index, item) in items.iter().enumerate() {
-        match item {
-            Value::String(s) if !s.trim().is_empty() => {}
-            Value::Object(object) => match object.get("source") {
-                Some(Value::String(s)) if !s.trim().is_empty() => {}
-                Some(Value::Object(_)) => {}
-                _ => {
-                    return Err(DomainError::invalid(
-                        field,
-                        format!("item {index} must have a 'source' (a package id or an object)"),
-                    ));
-                }
-            },
-            _ => {
-                return Err(DomainError::invalid(
-                    field,
-                    format!(
-                        "item {index} must be a package id string or an object with a 'source'"
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The deepest bracket nesting in a JSON text, counted without parsing (so

@@ -11,6 +11,7 @@ mod manifest;
 mod names;
 mod permission;
 mod version;
+mod vpack;
 
 pub use error::DomainError;
 pub use latest::LatestRule;
@@ -18,3 +19,4 @@ pub use manifest::{MAX_MANIFEST_DEPTH, Manifest};
 pub use names::{FeedName, GroupName, PackageId, PackageName};
 pub use permission::{FeedScope, Grant, Permission};
 pub use version::Version;
+pub use vpack::{ContentItem, ContentSource, VirtualContents};

@@ -7,18 +7,18 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ServiceError;
 use crate::service::Wharf;
-use crate::service::packages::{self, VersionRow};
+use crate::service::packages::{self, StoredBytes};
 
-/// Streams the stored bytes of `row` with download headers.
+/// Streams stored bytes with download headers.
 pub async fn stored_bytes(
     req: &HttpRequest,
     wharf: &Wharf,
-    row: &VersionRow,
+    bytes: &StoredBytes,
     content_type: &str,
     file_name: String,
 ) -> Result<HttpResponse, ServiceError> {
-    let size = u64::try_from(row.size_bytes).unwrap_or(0);
-    let etag = format!("\"{}\"", row.blob_sha256);
+    let size = u64::try_from(bytes.size_bytes).unwrap_or(0);
+    let etag = format!("\"{}\"", bytes.blob_sha256);
     if none_match(req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))
@@ -37,7 +37,7 @@ pub async fn stored_bytes(
         None => HttpResponse::Ok(),
     };
     let length = range.as_ref().map_or(size, |r| r.end - r.start);
-    let body = packages::open_blob(wharf, row, range).await?;
+    let body = packages::open_blob(wharf, bytes, range).await?;
     Ok(response
         .content_type(content_type)
         .insert_header(attachment(file_name))

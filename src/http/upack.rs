@@ -7,11 +7,13 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use crate::db::feeds::FeedRow;
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
-use crate::service::packages::{self, VersionFilter, VersionRow, VersionSelector};
+use crate::service::packages::{self, StoredBytes, VersionFilter, VersionRow, VersionSelector};
 use crate::service::publish::{self, UploadHints};
 use crate::service::{Caller, Wharf, access};
+use crate::upack::ContentFormat;
 
 use super::query::Query;
 use super::{download, tail, wire};
@@ -174,11 +176,11 @@ async fn resolve_download(
     req: &HttpRequest,
     wharf: &Wharf,
     caller: &Caller,
-) -> Result<(Query, PackageId, VersionRow), ServiceError> {
+) -> Result<(Query, PackageId, FeedRow, VersionRow), ServiceError> {
     let address = Address::of(req)?;
     let query = Query::parse(req.query_string());
     let (id, selector) = address.package_version(&query)?;
-    let row = packages::resolve_for(
+    let (feed, row) = packages::resolve_for(
         wharf,
         caller,
         &address.feed,
@@ -187,7 +189,7 @@ async fn resolve_download(
         Permission::Download,
     )
     .await?;
-    Ok((query, id, row))
+    Ok((query, id, feed, row))
 }
 
 /// `GET download/<group>/<name>/<version>` or `.../<name>?latest`.
@@ -196,20 +198,31 @@ async fn download_package(
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let (query, _, row) = resolve_download(&req, &wharf, &caller).await?;
-    if query.get("contentOnly").is_some() {
-        return Err(ServiceError::NotImplemented(
-            "contentOnly downloads are not supported yet; download the whole package.".to_owned(),
-        ));
+    let (query, _, feed, row) = resolve_download(&req, &wharf, &caller).await?;
+    let content_only = query
+        .get("contentOnly")
+        .map(|value| {
+            ContentFormat::parse(value).ok_or_else(|| {
+                ServiceError::BadRequest("contentOnly must be zip or tgz.".to_owned())
+            })
+        })
+        .transpose()?;
+    let bytes = packages::package_bytes(&wharf, &feed, &row).await?;
+    match content_only {
+        None => {
+            let file_name = format!("{}.{}.upack", row.name, row.version);
+            download::stored_bytes(&req, &wharf, &bytes, "application/zip", file_name).await
+        }
+        Some(format) => {
+            let (file, size) = packages::content_only(&wharf, &bytes, format).await?;
+            let file_name = format!("{}.{}.{}", row.name, row.version, format.extension());
+            Ok(HttpResponse::Ok()
+                .content_type(format.content_type())
+                .insert_header(download::attachment(file_name))
+                .no_chunking(size)
+                .streaming(tokio_util::io::ReaderStream::new(file)))
+        }
     }
-    if row.is_virtual {
-        return Err(ServiceError::NotImplemented(format!(
-            "{} {} is a virtual package and assembling it is not supported yet; fetch its manifest with download-vpack.",
-            row.name, row.version
-        )));
-    }
-    let file_name = format!("{}.{}.upack", row.name, row.version);
-    download::stored_bytes(&req, &wharf, &row, "application/zip", file_name).await
 }
 
 /// `GET download-vpack/<group>/<name>/<version>` or `.../<name>?latest`: the
@@ -219,7 +232,7 @@ async fn download_vpack(
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let (_, id, row) = resolve_download(&req, &wharf, &caller).await?;
+    let (_, id, _, row) = resolve_download(&req, &wharf, &caller).await?;
     if !row.is_virtual {
         return Err(ServiceError::NotFound(format!(
             "{id} {} is not a virtual package.",
@@ -232,7 +245,14 @@ async fn download_vpack(
         "application/zip"
     };
     let file_name = format!("{}.{}.vpack", row.name, row.version);
-    download::stored_bytes(&req, &wharf, &row, content_type, file_name).await
+    download::stored_bytes(
+        &req,
+        &wharf,
+        &StoredBytes::of(&row),
+        content_type,
+        file_name,
+    )
+    .await
 }
 
 /// `GET download-file/<group>/<name>/<version>?path=...` (or `?latest&path=`).
@@ -249,7 +269,7 @@ async fn download_file(
                 "The path parameter is required (for example ?path=upack.json).".to_owned(),
             )
         })?;
-    let (_, _, row) = resolve_download(&req, &wharf, &caller).await?;
+    let (_, _, _, row) = resolve_download(&req, &wharf, &caller).await?;
     let file = packages::open_file(&wharf, &row, &path).await?;
     let content_type = mime_guess::from_path(&file.file_name).first_or_octet_stream();
     Ok(HttpResponse::Ok()
@@ -267,7 +287,7 @@ async fn delete(
 ) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let (id, selector) = address.package_version(&Query::default())?;
-    let row = packages::resolve_for(
+    let (_, row) = packages::resolve_for(
         &wharf,
         &caller,
         &address.feed,

@@ -29,6 +29,7 @@ pub struct GcReport {
 
 /// Deletes blobs that no version references and that are older than `grace`.
 pub async fn collect(wharf: &Wharf, grace: Duration) -> Result<GcReport, ServiceError> {
+    db::assemblies::delete_orphaned(&wharf.db).await?;
     let stored = wharf.blobs.list().await.map_err(ServiceError::internal)?;
     let referenced = db::packages::referenced_blobs(&wharf.db).await?;
     let cutoff = Utc::now() - chrono::Duration::from_std(grace).map_err(ServiceError::internal)?;

@@ -12,7 +12,9 @@ use crate::config::Settings;
 use crate::db::Db;
 
 pub mod access;
+pub mod assembly;
 pub mod auth;
+pub mod downloads;
 pub mod feeds;
 pub mod gc;
 pub mod keys;
@@ -34,6 +36,8 @@ pub struct Wharf {
     pub settings: Arc<Settings>,
     /// Credential verification and its cache.
     pub auth: Arc<Authenticator>,
+    /// Download counts waiting to be written.
+    pub downloads: Arc<downloads::DownloadCounter>,
 }
 
 impl Wharf {
@@ -51,6 +55,7 @@ impl Wharf {
             blobs,
             settings: Arc::new(settings),
             auth,
+            downloads: Arc::default(),
         })
     }
 

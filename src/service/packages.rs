@@ -9,7 +9,7 @@ use crate::db::{self, feeds::FeedRow, packages::PackageKey};
 use crate::domain::{LatestRule, PackageId, Permission, Version};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
-use crate::upack::{self, EntryLookup};
+use crate::upack::{self, ContentFormat, EntryLookup};
 
 pub use crate::db::packages::{VersionFilter, VersionRow};
 
@@ -69,9 +69,76 @@ pub async fn resolve_for(
     id: &PackageId,
     selector: &VersionSelector,
     permission: Permission,
-) -> Result<VersionRow, ServiceError> {
+) -> Result<(FeedRow, VersionRow), ServiceError> {
     let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
-    resolve(wharf, &feed, id, selector).await
+    let row = resolve(wharf, &feed, id, selector).await?;
+    Ok((feed, row))
+}
+
+/// The bytes a `download` of `row` serves: the stored package, or for a
+/// virtual package its assembled `.upack`. Counts the download.
+pub async fn package_bytes(
+    wharf: &Wharf,
+    feed: &FeedRow,
+    row: &VersionRow,
+) -> Result<StoredBytes, ServiceError> {
+    let bytes = if row.is_virtual {
+        let assembled = super::assembly::assembled(wharf, feed, row).await?;
+        StoredBytes {
+            blob_sha256: assembled.blob_sha256,
+            size_bytes: assembled.size_bytes,
+        }
+    } else {
+        StoredBytes::of(row)
+    };
+    wharf.downloads.record(row.id);
+    Ok(bytes)
+}
+
+/// A blob to serve and its size.
+#[derive(Debug, Clone)]
+pub struct StoredBytes {
+    /// SHA-256 of the bytes (the blob key, and the ETag).
+    pub blob_sha256: String,
+    /// Size in bytes.
+    pub size_bytes: i64,
+}
+
+impl StoredBytes {
+    /// The stored bytes of a version, as uploaded.
+    pub fn of(row: &VersionRow) -> Self {
+        Self {
+            blob_sha256: row.blob_sha256.clone(),
+            size_bytes: row.size_bytes,
+        }
+    }
+}
+
+/// Re-archives the content (`package/`) of the package in `bytes` as zip or
+/// tgz into an unlinked temporary file, returned open with its size.
+pub async fn content_only(
+    wharf: &Wharf,
+    bytes: &StoredBytes,
+    format: ContentFormat,
+) -> Result<(tokio::fs::File, u64), ServiceError> {
+    let key = BlobKey::from_hex(&bytes.blob_sha256)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
+    let source = wharf
+        .blobs
+        .open_seekable(&key, &wharf.temp_dir())
+        .await
+        .map_err(ServiceError::internal)?;
+    let output =
+        tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(ServiceError::internal)?;
+    let (source_path, output_path) = (source.path().to_owned(), output.path().to_owned());
+    spawn_blocking_in_span(move || upack::write_content(&source_path, &output_path, format))
+        .await
+        .map_err(ServiceError::internal)??;
+    // Unlinked on drop; the open handle keeps the bytes until streamed.
+    let file = output.reopen().map_err(ServiceError::internal)?;
+    let size = file.metadata().map_err(ServiceError::internal)?.len();
+    drop(output);
+    Ok((tokio::fs::File::from_std(file), size))
 }
 
 /// Lists versions of a feed (see [`VersionFilter`]).
@@ -86,10 +153,11 @@ pub async fn list_versions(
 /// The stored bytes of a version, as a stream (or a byte range of them).
 pub async fn open_blob(
     wharf: &Wharf,
-    row: &VersionRow,
+    bytes: &StoredBytes,
     range: Option<std::ops::Range<u64>>,
 ) -> Result<BoxStream<'static, std::io::Result<Bytes>>, ServiceError> {
-    let key = blob_key(row)?;
+    let key = BlobKey::from_hex(&bytes.blob_sha256)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
     wharf
         .blobs
         .get(&key, range)

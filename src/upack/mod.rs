@@ -13,6 +13,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
+mod archive;
+
+pub use archive::{AssemblyPart, ContentFormat, assemble, write_content};
+
 use crate::domain::{DomainError, Manifest};
 
 /// Bounds applied to every package, named so that configuration and error

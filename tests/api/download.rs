@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, UpackBuilder, expect_status, fixtures, spawn_app, vpack_json};
+use crate::helpers::{Backend, UpackBuilder, expect_status, fixtures, spawn_app};
 
 async fn download_serves_ranges_and_conditional_requests(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -167,22 +167,9 @@ async fn deleted_packages_leave_blobs_for_gc_which_removes_only_those(backend: B
     assert_eq!(kept.status(), StatusCode::OK);
 }
 
-async fn download_of_a_virtual_package_is_refused_until_assembly_exists(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.publish("default", vpack_json("", "Virt", "1.0.0"))
-        .await;
-    let text = expect_status(
-        app.get("/upack/default/download/Virt/1.0.0").await,
-        StatusCode::NOT_IMPLEMENTED,
-    )
-    .await;
-    assert!(text.contains("download-vpack"), "{text}");
-}
-
 dual_backend_tests!(
     download_serves_ranges_and_conditional_requests,
     download_file_serves_one_entry_by_path,
     delete_removes_a_version_and_then_404s,
     deleted_packages_leave_blobs_for_gc_which_removes_only_those,
-    download_of_a_virtual_package_is_refused_until_assembly_exists,
 );

@@ -34,3 +34,4 @@ mod latest;
 mod listing;
 mod paths;
 mod upload;
+mod vpack;
