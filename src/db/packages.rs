@@ -152,6 +152,20 @@ pub async fn list_versions(
     })
 }
 
+/// Numbers of packages and of versions in a feed.
+pub async fn count_in_feed(db: &Db, feed_id: i64) -> Result<(i64, i64), sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT (SELECT COUNT(*) FROM packages WHERE feed_id = $1), \
+                    (SELECT COUNT(*) FROM package_versions v JOIN packages p ON p.id = v.package_id \
+                     WHERE p.feed_id = $1)",
+        )
+        .bind(feed_id)
+        .fetch_one(pool)
+        .await
+    })
+}
+
 /// A version to store, with the blob it points at.
 #[derive(Debug, Clone)]
 pub struct NewVersion<'a> {

@@ -23,6 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/upack/{feed}")
             .route("/packages", web::get().to(list_packages))
             .route("/versions", web::get().to(list_versions))
+            .route("/search", web::get().to(search))
+            .route("/meta", web::get().to(feed_metadata))
             .route("/download-file/{tail:.*}", web::get().to(download_file))
             .route("/download-vpack/{tail:.*}", web::get().to(download_vpack))
             .route("/download-vpack/{tail:.*}", web::head().to(download_vpack))
@@ -120,6 +122,52 @@ async fn list_packages(
     };
     let rows = packages::list_versions(&wharf, &feed, &filter).await?;
     Ok(json_response(Value::Array(wire::package_objects(&rows))))
+}
+
+/// `GET search?term=` (clients send `term`; the docs say `query`): packages
+/// whose name, title or description contains the term, ignoring case.
+async fn search(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let query = Query::parse(req.query_string());
+    let term = query
+        .get("term")
+        .or_else(|| query.get("query"))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    let limit = usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX);
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
+    let rows = packages::list_versions(&wharf, &feed, &VersionFilter::default()).await?;
+    let found: Vec<Value> = wire::package_objects(&rows)
+        .into_iter()
+        .filter(|package| wire::matches_term(package, &term))
+        .take(limit)
+        .collect();
+    Ok(json_response(Value::Array(found)))
+}
+
+/// `GET meta`: the feed's metadata and the API services it offers.
+async fn feed_metadata(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let address = Address::of(&req)?;
+    let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
+    let (package_count, version_count) = packages::counts(&wharf, &feed).await?;
+    Ok(json_response(json!({
+        "apiVersion": "1.3.0",
+        "version": "1.3.0",
+        "name": feed.name,
+        "description": feed.description,
+        "packageCount": package_count,
+        "packageVersionCount": version_count,
+        "services": ["VirtualPackages", "UploadPackage", "Delete", "DownloadContents"],
+    })))
 }
 
 /// `GET versions[?group=&name=&version=&includeFileList=&count=]`: an array,

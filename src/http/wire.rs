@@ -88,3 +88,16 @@ pub fn package_objects(rows: &[VersionRow]) -> Vec<Value> {
         .filter_map(|chunk| package_object(&chunk.iter().collect::<Vec<_>>()))
         .collect()
 }
+
+/// Whether a package object matches a search term: a case-insensitive
+/// substring of its name, title or description. An empty term matches all.
+pub fn matches_term(package: &Value, term: &str) -> bool {
+    let term = term.to_lowercase();
+    term.is_empty()
+        || ["name", "title", "description"].iter().any(|field| {
+            package
+                .get(*field)
+                .and_then(Value::as_str)
+                .is_some_and(|text| text.to_lowercase().contains(&term))
+        })
+}

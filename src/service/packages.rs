@@ -141,6 +141,11 @@ pub async fn content_only(
     Ok((tokio::fs::File::from_std(file), size))
 }
 
+/// Numbers of packages and versions in a feed.
+pub async fn counts(wharf: &Wharf, feed: &FeedRow) -> Result<(i64, i64), ServiceError> {
+    Ok(db::packages::count_in_feed(&wharf.db, feed.id).await?)
+}
+
 /// Lists versions of a feed (see [`VersionFilter`]).
 pub async fn list_versions(
     wharf: &Wharf,

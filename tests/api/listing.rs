@@ -125,7 +125,53 @@ async fn versions_lists_arrays_objects_and_file_lists(backend: Backend) {
     assert_eq!(capped.len(), 1);
 }
 
+async fn search_matches_name_title_or_description_by_term_or_query(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let description = UpackBuilder::new("", "Delta", "1.0.0")
+        .field("description", json!("Contains the ÜBER widget"))
+        .build();
+    app.publish("default", description).await;
+    for (query, expected) in [
+        ("term=alpha", vec!["Alpha"]),
+        ("query=ALPHA", vec!["Alpha"]),
+        ("term=a%20title", vec!["Alpha", "Beta", "Gamma"]),
+        ("term=über", vec!["Delta"]),
+        ("term=nothing-like-it", vec![]),
+        ("term=", vec!["Alpha", "Delta", "Beta", "Gamma"]),
+    ] {
+        let found: Vec<serde_json::Value> = app
+            .get_json(&format!("/upack/default/search?{query}"))
+            .await;
+        let names: Vec<&str> = found.iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, expected, "{query}");
+        assert!(
+            found
+                .iter()
+                .all(|p| p["latestVersion"].is_string() && p["versions"].is_array())
+        );
+    }
+}
+
+async fn meta_reports_counts_and_services(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed(&app).await;
+    let meta: serde_json::Value = app.get_json("/upack/default/meta").await;
+    assert_eq!(meta["apiVersion"], "1.3.0");
+    assert_eq!(meta["name"], "default");
+    assert_eq!(meta["packageCount"], 3);
+    assert_eq!(meta["packageVersionCount"], 4);
+    assert!(
+        meta["services"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("VirtualPackages"))
+    );
+}
+
 dual_backend_tests!(
     packages_lists_arrays_and_single_objects_with_required_fields,
     versions_lists_arrays_objects_and_file_lists,
+    search_matches_name_title_or_description_by_term_or_query,
+    meta_reports_counts_and_services,
 );
