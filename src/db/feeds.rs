@@ -54,6 +54,28 @@ pub async fn insert(
     })
 }
 
+/// Changes a feed's description and anonymous access (each when given);
+/// `None` if there is no such feed.
+pub async fn update(
+    db: &Db,
+    name_lower: &str,
+    description: Option<&str>,
+    anonymous_read: Option<bool>,
+) -> Result<Option<FeedRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE feeds SET description = COALESCE($2, description), \
+         anonymous_read = COALESCE($3, anonymous_read) WHERE name_lower = $1 RETURNING {COLUMNS}"
+    );
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, FeedRow>(&sql)
+            .bind(name_lower)
+            .bind(description)
+            .bind(anonymous_read)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
 /// Every feed, by name.
 pub async fn list(db: &Db) -> Result<Vec<FeedRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM feeds ORDER BY name_lower");

@@ -16,6 +16,7 @@ mod access_log;
 pub mod credentials;
 mod download;
 mod health;
+mod management;
 pub mod query;
 pub mod tail;
 mod upack;
@@ -24,7 +25,9 @@ mod wire;
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/health", web::get().to(health::health))
+        .route("/health/json", web::get().to(health::health))
         .configure(upack::configure)
+        .configure(management::configure)
         .default_service(web::to(not_found));
 }
 

@@ -34,3 +34,15 @@ pub async fn delete(wharf: &Wharf, name: &str) -> Result<(), ServiceError> {
         )))
     }
 }
+
+/// Changes a feed's description and anonymous access (each when given).
+pub async fn update(
+    wharf: &Wharf,
+    name: &str,
+    description: Option<&str>,
+    public: Option<bool>,
+) -> Result<FeedRow, ServiceError> {
+    db::feeds::update(&wharf.db, &name.to_ascii_lowercase(), description, public)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("The feed '{name}' does not exist.")))
+}

@@ -35,6 +35,11 @@ pub struct CreatedKey {
 /// Creates a key, storing only its argon2id hash.
 pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceError> {
     let permissions = Grant::parse_permissions(&new.permissions)?;
+    if permissions.contains(&crate::domain::Permission::Admin) && !new.feeds.is_empty() {
+        return Err(ServiceError::BadRequest(
+            "An admin key applies to every feed; it cannot be limited to feeds.".to_owned(),
+        ));
+    }
     for feed in &new.feeds {
         FeedName::parse(feed)?;
     }

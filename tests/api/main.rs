@@ -32,6 +32,7 @@ mod download_vpack;
 mod helpers;
 mod latest;
 mod listing;
+mod management;
 mod paths;
 mod upload;
 mod vpack;

@@ -1,0 +1,333 @@
+//! The management API as `pgutil` and scripts call it: feeds, API keys,
+//! health and version. Shapes follow ProGet (`ProGetFeed`, `ApiKeyInfo`).
+//!
+//! Managing needs the `admin` permission; listing feeds shows each caller the
+//! feeds it may view.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::db::{api_keys::ApiKeyRow, feeds::FeedRow};
+use crate::domain::{FeedScope, Permission};
+use crate::error::ServiceError;
+use crate::service::{Caller, Wharf, feeds, keys};
+
+use super::query::Query;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/management/feeds")
+            .route("/create", web::post().to(create_feed))
+            .route("/create", web::put().to(create_feed))
+            .route("/get/{name}", web::get().to(get_feed))
+            .route("/list", web::get().to(list_feeds))
+            .route("/update/{name}", web::post().to(update_feed))
+            .route("/update/{name}", web::put().to(update_feed))
+            .route("/delete/{name}", web::delete().to(delete_feed))
+            .route("/delete/{name}", web::post().to(delete_feed)),
+    )
+    .service(
+        web::scope("/api/api-keys")
+            .route("/create", web::post().to(create_key))
+            .route("/create", web::put().to(create_key))
+            .route("/list", web::get().to(list_keys))
+            .route("/delete", web::post().to(delete_key))
+            .route("/delete", web::delete().to(delete_key)),
+    )
+    .route("/api/version", web::get().to(version));
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ServiceError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(caller.refuse(Permission::Admin))
+    }
+}
+
+/// Parses a JSON body, answering 400 with serde's reason when it does not fit.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ServiceError::BadRequest(format!("The request body is not the expected JSON ({e})."))
+    })
+}
+
+/// `ProGetFeed` JSON for a feed.
+fn feed_json(req: &HttpRequest, feed: &FeedRow) -> Value {
+    let info = req.connection_info();
+    json!({
+        "name": feed.name,
+        "feedType": "universal",
+        "description": feed.description,
+        "active": true,
+        "alternateNames": [],
+        "endpointUrl": format!("{}://{}/upack/{}/", info.scheme(), info.host(), feed.name),
+        "allowAnonymousRead": feed.anonymous_read,
+    })
+}
+
+/// The feed fields Wharf reads from a create or update request; ProGet's
+/// other fields are accepted and ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedInput {
+    name: Option<String>,
+    feed_type: Option<String>,
+    description: Option<String>,
+    /// Wharf's own field: anonymous callers may view and download.
+    allow_anonymous_read: Option<bool>,
+}
+
+fn check_feed_type(feed_type: Option<&str>) -> Result<(), ServiceError> {
+    match feed_type {
+        None => Ok(()),
+        Some(t)
+            if ["universal", "upack"]
+                .iter()
+                .any(|u| t.eq_ignore_ascii_case(u)) =>
+        {
+            Ok(())
+        }
+        Some(t) => Err(ServiceError::BadRequest(format!(
+            "feedType must be 'universal'; Wharf does not serve '{t}' feeds."
+        ))),
+    }
+}
+
+async fn create_feed(
+    req: HttpRequest,
+    body: web::Bytes,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    require_admin(&caller)?;
+    let input: FeedInput = parse_body(&body)?;
+    let name = input
+        .name
+        .ok_or_else(|| ServiceError::BadRequest("name is required.".to_owned()))?;
+    check_feed_type(input.feed_type.as_deref())?;
+    let feed = feeds::create(
+        &wharf,
+        &name,
+        input.description.as_deref().unwrap_or(""),
+        input.allow_anonymous_read.unwrap_or(false),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(feed_json(&req, &feed)))
+}
+
+async fn get_feed(
+    req: HttpRequest,
+    name: web::Path<String>,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let feed = crate::service::access::feed_for(&wharf, &caller, &name, Permission::View).await?;
+    Ok(HttpResponse::Ok().json(feed_json(&req, &feed)))
+}
+
+async fn list_feeds(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let visible: Vec<Value> = feeds::list(&wharf)
+        .await?
+        .iter()
+        .filter(|feed| caller.may(Permission::View, feed))
+        .map(|feed| feed_json(&req, feed))
+        .collect();
+    Ok(HttpResponse::Ok().json(visible))
+}
+
+async fn update_feed(
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: web::Bytes,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    require_admin(&caller)?;
+    let input: FeedInput = parse_body(&body)?;
+    check_feed_type(input.feed_type.as_deref())?;
+    if input
+        .name
+        .as_ref()
+        .is_some_and(|n| !n.eq_ignore_ascii_case(&name))
+    {
+        return Err(ServiceError::BadRequest(
+            "Renaming a feed is not supported.".to_owned(),
+        ));
+    }
+    let feed = feeds::update(
+        &wharf,
+        &name,
+        input.description.as_deref(),
+        input.allow_anonymous_read,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(feed_json(&req, &feed)))
+}
+
+async fn delete_feed(
+    name: web::Path<String>,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    require_admin(&caller)?;
+    feeds::delete(&wharf, &name).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// The `ApiKeyInfo` fields Wharf reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyInput {
+    #[serde(rename = "type")]
+    key_type: Option<String>,
+    key: Option<String>,
+    display_name: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    system_apis: Vec<String>,
+    #[serde(default)]
+    package_permissions: Vec<String>,
+    feed: Option<String>,
+    expiration: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Maps ProGet's key permission names to Wharf's. Feed keys use `view`
+/// (View/Download), `add`, `promote` and `delete` (Overwrite/Delete); system
+/// keys `full-control` or `feeds`. Wharf's own names are accepted too.
+fn permissions_of(input: &KeyInput) -> Result<Vec<&'static str>, ServiceError> {
+    let mut permissions = Vec::new();
+    for api in &input.system_apis {
+        match api.to_ascii_lowercase().as_str() {
+            "full-control" | "admin" => permissions.push("admin"),
+            "feeds" => {
+                permissions.extend(["view", "download", "add", "overwrite", "delete", "promote"])
+            }
+            other => {
+                return Err(ServiceError::BadRequest(format!(
+                    "systemApis '{other}' is not supported; use 'full-control' or 'feeds'."
+                )));
+            }
+        }
+    }
+    for permission in &input.package_permissions {
+        match permission.to_ascii_lowercase().as_str() {
+            "view" => permissions.extend(["view", "download"]),
+            "download" => permissions.push("download"),
+            "add" => permissions.push("add"),
+            "promote" => permissions.push("promote"),
+            "delete" => permissions.extend(["delete", "overwrite"]),
+            "overwrite" => permissions.push("overwrite"),
+            other => {
+                return Err(ServiceError::BadRequest(format!(
+                    "packagePermissions '{other}' is not one of view, add, promote or delete."
+                )));
+            }
+        }
+    }
+    if permissions.is_empty() {
+        return Err(ServiceError::BadRequest(
+            "An API key needs systemApis or packagePermissions.".to_owned(),
+        ));
+    }
+    Ok(permissions)
+}
+
+fn key_json(row: &ApiKeyRow) -> Value {
+    let feeds = match FeedScope::parse(row.feed_scope.as_deref()) {
+        FeedScope::All => None,
+        FeedScope::Only(feeds) => Some(feeds.into_iter().collect::<Vec<_>>().join(",")),
+    };
+    let is_admin = row.permissions.split(',').any(|p| p == "admin");
+    json!({
+        "id": row.id,
+        "type": if is_admin { "System" } else if feeds.is_some() { "Feed" } else { "Other" },
+        "displayName": row.name,
+        "feed": feeds,
+        "packagePermissions": row.permissions.split(',').collect::<Vec<_>>(),
+        "systemApis": if is_admin { vec!["full-control"] } else { Vec::new() },
+        "expiration": row.expires_at,
+        "lastUsed": row.last_used_at,
+        "created": row.created_at,
+        "logging": "None",
+    })
+}
+
+async fn create_key(
+    body: web::Bytes,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    require_admin(&caller)?;
+    let input: KeyInput = parse_body(&body)?;
+    let permissions = permissions_of(&input)?;
+    let feeds: Vec<String> = input.feed.iter().cloned().collect();
+    if input
+        .key_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("feed"))
+        && feeds.is_empty()
+    {
+        return Err(ServiceError::BadRequest(
+            "A Feed API key needs a feed.".to_owned(),
+        ));
+    }
+    let name = input.display_name.or(input.description).unwrap_or_default();
+    let created = keys::create(
+        &wharf,
+        keys::NewKey {
+            name: name.clone(),
+            permissions: permissions.join(","),
+            feeds,
+            fixed_key: input.key.map(Into::into),
+            expires_at: input.expiration,
+        },
+    )
+    .await?;
+    use secrecy::ExposeSecret;
+    let row = keys::list(&wharf)
+        .await?
+        .into_iter()
+        .find(|k| k.id == created.id)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("created key not found")))?;
+    let mut info = key_json(&row);
+    // The key text is shown here once; only its hash is stored.
+    info["key"] = json!(created.key.expose_secret());
+    Ok(HttpResponse::Ok().json(info))
+}
+
+async fn list_keys(wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+    require_admin(&caller)?;
+    let keys: Vec<Value> = keys::list(&wharf).await?.iter().map(key_json).collect();
+    Ok(HttpResponse::Ok().json(keys))
+}
+
+async fn delete_key(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    require_admin(&caller)?;
+    let query = Query::parse(req.query_string());
+    let id = query.non_empty("id").ok_or_else(|| {
+        ServiceError::BadRequest("The id parameter is required (?id=<key id>).".to_owned())
+    })?;
+    keys::revoke(&wharf, id).await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// `GET /api/version`: old clients (the Jenkins plugin) check that the text
+/// starts with `ProGet`.
+async fn version() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "ProGet-compatible Wharf {}",
+            env!("CARGO_PKG_VERSION")
+        ))
+}
