@@ -200,6 +200,25 @@ impl BlobStore {
     }
 }
 
+/// SHA-1, SHA-256 and size of a file, read in blocks (blocking).
+pub fn digest_file(path: &Path) -> std::io::Result<([u8; 20], [u8; 32], u64)> {
+    use sha1::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let (mut sha1, mut sha256, mut size) = (sha1::Sha1::new(), sha2::Sha256::new(), 0u64);
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        sha1.update(&buffer[..read]);
+        sha256.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((sha1.finalize().into(), sha256.finalize().into(), size))
+}
+
 /// A blob readable as a local file.
 #[derive(Debug)]
 pub enum SeekableBlob {

@@ -184,6 +184,61 @@ pub struct NewVersion<'a> {
     pub blob_size_bytes: i64,
 }
 
+/// A promotion to record with the version it stores.
+#[derive(Debug, Clone)]
+pub struct NewPromotion<'a> {
+    pub from_feed: &'a str,
+    pub to_feed: &'a str,
+    pub promoted_by: &'a str,
+    pub comments: &'a str,
+}
+
+/// A recorded promotion.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PromotionRow {
+    pub from_feed: String,
+    pub to_feed: String,
+    pub group_name: String,
+    pub name: String,
+    pub version: String,
+    pub promoted_by: String,
+    pub comments: String,
+    pub promoted_at: DateTime<Utc>,
+}
+
+/// Which promotions to list; `None` filters nothing. Feed, group and name
+/// match ignoring case; the version exactly.
+#[derive(Debug, Clone, Default)]
+pub struct PromotionFilter {
+    pub from_feed: Option<String>,
+    pub to_feed: Option<String>,
+    pub group: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+}
+
+/// Lists promotions, oldest first.
+pub async fn list_promotions(
+    db: &Db,
+    filter: &PromotionFilter,
+) -> Result<Vec<PromotionRow>, sqlx::Error> {
+    const SQL: &str = "SELECT from_feed, to_feed, group_name, name, version, promoted_by, comments, promoted_at \
+        FROM promotions WHERE ($1 IS NULL OR LOWER(from_feed) = LOWER($1)) \
+        AND ($2 IS NULL OR LOWER(to_feed) = LOWER($2)) AND ($3 IS NULL OR LOWER(group_name) = LOWER($3)) \
+        AND ($4 IS NULL OR LOWER(name) = LOWER($4)) AND ($5 IS NULL OR version = $5) \
+        ORDER BY promoted_at, id";
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, PromotionRow>(SQL)
+            .bind(filter.from_feed.as_deref())
+            .bind(filter.to_feed.as_deref())
+            .bind(filter.group.as_deref())
+            .bind(filter.name.as_deref())
+            .bind(filter.version.as_deref())
+            .fetch_all(pool)
+            .await
+    })
+}
+
 /// What storing a version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOutcome {
@@ -198,11 +253,14 @@ pub enum StoreOutcome {
 /// new version and a conflict, so concurrent uploads cannot both win. The first
 /// statement writes, so SQLite takes its write lock at once (and waits for it
 /// under `busy_timeout`) instead of failing a read-to-write upgrade.
+///
+/// With `promotion`, the promotion record is written in the same transaction.
 #[tracing::instrument(skip_all, fields(package.name = new.name, version = new.version))]
 pub async fn store_version(
     db: &Db,
     new: &NewVersion<'_>,
     replace_existing: bool,
+    promotion: Option<&NewPromotion<'_>>,
 ) -> Result<StoreOutcome, sqlx::Error> {
     const INSERT_BLOB: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, created_at) \
         VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING";
@@ -226,6 +284,9 @@ pub async fn store_version(
           manifest_json = excluded.manifest_json, file_list_json = excluded.file_list_json, \
           blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at \
         RETURNING id";
+    const INSERT_PROMOTION: &str = "INSERT INTO promotions \
+        (from_feed, to_feed, group_name, name, version, promoted_by, comments, promoted_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
     let now = Utc::now();
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
@@ -263,6 +324,19 @@ pub async fn store_version(
         .fetch_optional(&mut *tx)
         .await?;
         if stored.is_some() {
+            if let Some(promotion) = promotion {
+                sqlx::query(INSERT_PROMOTION)
+                    .bind(promotion.from_feed)
+                    .bind(promotion.to_feed)
+                    .bind(new.group)
+                    .bind(new.name)
+                    .bind(new.version)
+                    .bind(promotion.promoted_by)
+                    .bind(promotion.comments)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             Ok(StoreOutcome::Stored)
         } else {

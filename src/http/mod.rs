@@ -17,6 +17,8 @@ pub mod credentials;
 mod download;
 mod health;
 mod management;
+mod packages_api;
+mod promotion;
 pub mod query;
 pub mod tail;
 mod upack;
@@ -28,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/health/json", web::get().to(health::health))
         .configure(upack::configure)
         .configure(management::configure)
+        .configure(packages_api::configure)
+        .configure(promotion::configure)
         .default_service(web::to(not_found));
 }
 

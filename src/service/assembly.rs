@@ -180,7 +180,7 @@ pub async fn assembled(
     let output_path: PathBuf = output.to_path_buf();
     let (sha1, sha256, size_bytes) = spawn_blocking_in_span(move || {
         upack::assemble(&output_path, &manifest_bytes, &parts)?;
-        hash_file(&output_path).map_err(ServiceError::internal)
+        crate::blob::digest_file(&output_path).map_err(ServiceError::internal)
     })
     .await
     .map_err(ServiceError::internal)??;
@@ -204,24 +204,6 @@ pub async fn assembled(
         sha1: assembly.sha1,
         size_bytes: assembly.size_bytes,
     })
-}
-
-/// SHA-1, SHA-256 and size of a file.
-fn hash_file(path: &std::path::Path) -> std::io::Result<([u8; 20], [u8; 32], u64)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let (mut sha1, mut sha256, mut size) = (Sha1::new(), Sha256::new(), 0u64);
-    let mut buffer = vec![0u8; 256 * 1024];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        sha1.update(&buffer[..read]);
-        sha256.update(&buffer[..read]);
-        size += read as u64;
-    }
-    Ok((sha1.finalize().into(), sha256.finalize().into(), size))
 }
 
 /// Fetches a URL source into a temporary file, if its host is allowed, and

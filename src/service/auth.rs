@@ -68,6 +68,15 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// Who this is, for audit records: `key:<id>`, the user name, or `anonymous`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Anonymous => "anonymous".to_owned(),
+            Self::Key { id, .. } => format!("key:{id}"),
+            Self::User { username, .. } => username.clone(),
+        }
+    }
+
     /// The grant, if the caller authenticated.
     pub fn grant(&self) -> Option<&Grant> {
         match self {

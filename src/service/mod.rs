@@ -19,6 +19,7 @@ pub mod feeds;
 pub mod gc;
 pub mod keys;
 pub mod packages;
+pub mod promotion;
 pub mod publish;
 pub mod users;
 

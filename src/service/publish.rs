@@ -133,7 +133,7 @@ where
         blob_sha1: &sha1,
         blob_size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
     };
-    match db::packages::store_version(&wharf.db, &new, may_overwrite).await {
+    match db::packages::store_version(&wharf.db, &new, may_overwrite, None).await {
         Ok(StoreOutcome::Stored) => {}
         Ok(StoreOutcome::AlreadyExists) => return Err(already_exists(manifest, &feed.name)),
         Err(e) if db::is_unique_violation(&e) => return Err(already_exists(manifest, &feed.name)),

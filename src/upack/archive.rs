@@ -83,6 +83,27 @@ pub fn assemble(
     Ok(())
 }
 
+/// Copies the zip at `source` to `output` with `manifest` as its
+/// `upack.json`; every other entry is copied raw, in order.
+pub fn replace_manifest(source: &Path, output: &Path, manifest: &[u8]) -> Result<(), PackageError> {
+    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(source)?))
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let mut writer = zip::ZipWriter::new(BufWriter::new(File::create(output)?));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    writer
+        .start_file("upack.json", options)
+        .map_err(zip_error)?;
+    writer.write_all(manifest)?;
+    for index in 0..archive.len() {
+        let entry = archive.by_index_raw(index).map_err(zip_error)?;
+        if entry.name() != "upack.json" {
+            writer.raw_copy_file(entry).map_err(zip_error)?;
+        }
+    }
+    writer.finish().map_err(zip_error)?.flush()?;
+    Ok(())
+}
+
 /// The format of a content-only download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentFormat {

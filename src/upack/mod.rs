@@ -15,7 +15,7 @@ use serde::Serialize;
 
 mod archive;
 
-pub use archive::{AssemblyPart, ContentFormat, assemble, write_content};
+pub use archive::{AssemblyPart, ContentFormat, assemble, replace_manifest, write_content};
 
 use crate::domain::{DomainError, Manifest};
 

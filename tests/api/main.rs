@@ -33,6 +33,8 @@ mod helpers;
 mod latest;
 mod listing;
 mod management;
+mod packages_api;
 mod paths;
+mod promotion;
 mod upload;
 mod vpack;

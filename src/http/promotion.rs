@@ -1,0 +1,174 @@
+//! Promotion and repackaging endpoints (`/api/promotions/...`,
+//! `/api/repackaging/repackage`). Bodies may be JSON or form fields.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use crate::db::packages::PromotionFilter;
+use crate::domain::{GroupName, PackageId, PackageName};
+use crate::error::ServiceError;
+use crate::service::{Caller, Wharf, promotion};
+
+use super::query::Query;
+use super::wire;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/promotions/promote", web::post().to(promote))
+        .route("/api/promotions/list", web::get().to(list))
+        .route("/api/repackaging/repackage", web::post().to(repackage));
+}
+
+/// Reads the request's fields from a JSON object or a form body (keys
+/// matched ignoring case; JSON values that are not strings are refused).
+fn fields(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, ServiceError> {
+    let is_form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let pairs: Vec<(String, String)> = if is_form {
+        form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    } else {
+        let Value::Object(object) = serde_json::from_slice(body).map_err(|e| {
+            ServiceError::BadRequest(format!("The request body is not a JSON object ({e})."))
+        })?
+        else {
+            return Err(ServiceError::BadRequest(
+                "The request body must be a JSON object.".to_owned(),
+            ));
+        };
+        object
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                _ => Err(ServiceError::BadRequest(format!("{k} must be a string."))),
+            })
+            .collect::<Result<_, _>>()?
+    };
+    Ok(pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect())
+}
+
+fn required<'a>(fields: &'a HashMap<String, String>, key: &str) -> Result<&'a str, ServiceError> {
+    fields
+        .get(&key.to_ascii_lowercase())
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ServiceError::BadRequest(format!("{key} is required.")))
+}
+
+fn package_id(fields: &HashMap<String, String>, name_key: &str) -> Result<PackageId, ServiceError> {
+    let group = fields.get("group").map(String::as_str).unwrap_or("");
+    Ok(PackageId::new(
+        GroupName::parse(group)?,
+        PackageName::parse(required(fields, name_key)?)?,
+    ))
+}
+
+/// `POST /api/promotions/promote` `{fromFeed, toFeed, group, name, version, comments}`.
+async fn promote(
+    req: HttpRequest,
+    body: web::Bytes,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let fields = fields(&req, &body)?;
+    let id = package_id(&fields, "name")?;
+    let promoted = promotion::promote(
+        &wharf,
+        &caller,
+        required(&fields, "fromFeed")?,
+        required(&fields, "toFeed")?,
+        &id,
+        required(&fields, "version")?,
+        fields.get("comments").map(String::as_str).unwrap_or(""),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(wire::version_object(&promoted, false)))
+}
+
+/// `GET /api/promotions/list?fromFeed=&toFeed=&group=&package=&version=`:
+/// promotions grouped by package version.
+async fn list(
+    req: HttpRequest,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let query = Query::parse(req.query_string());
+    let owned = |key: &str| query.non_empty(key).map(str::to_owned);
+    let filter = PromotionFilter {
+        from_feed: owned("fromFeed"),
+        to_feed: owned("toFeed"),
+        group: query.get("group").map(str::to_owned),
+        name: owned("package").or_else(|| owned("name")),
+        version: owned("version"),
+    };
+    let rows = promotion::list(&wharf, &caller, &filter).await?;
+    let mut grouped: Vec<Value> = Vec::new();
+    for row in rows {
+        let record = json!({
+            "fromFeed": row.from_feed,
+            "toFeed": row.to_feed,
+            "date": row.promoted_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "user": row.promoted_by,
+            "comments": row.comments,
+        });
+        let existing = grouped.iter_mut().find(|g| {
+            g["group"] == row.group_name && g["package"] == row.name && g["version"] == row.version
+        });
+        match existing {
+            Some(group) => {
+                if let Some(list) = group["promotions"].as_array_mut() {
+                    list.push(record);
+                }
+            }
+            None => grouped.push(json!({
+                "group": row.group_name,
+                "package": row.name,
+                "packageType": "upack",
+                "version": row.version,
+                "promotions": [record],
+            })),
+        }
+    }
+    Ok(HttpResponse::Ok().json(grouped))
+}
+
+/// `POST /api/repackaging/repackage` `{feed, group, name, version, newVersion, comments, toFeed}`
+/// (the form variant says `packageName`).
+async fn repackage(
+    req: HttpRequest,
+    body: web::Bytes,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let fields = fields(&req, &body)?;
+    let name_key = if fields.contains_key("packagename") {
+        "packageName"
+    } else {
+        "name"
+    };
+    let id = package_id(&fields, name_key)?;
+    let repackaged = promotion::repackage(
+        &wharf,
+        &caller,
+        required(&fields, "feed")?,
+        fields
+            .get("tofeed")
+            .map(String::as_str)
+            .filter(|f| !f.is_empty()),
+        &id,
+        required(&fields, "version")?,
+        required(&fields, "newVersion")?,
+        fields.get("comments").map(String::as_str).unwrap_or(""),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(wire::version_object(&repackaged, false)))
+}

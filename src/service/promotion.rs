@@ -1,0 +1,251 @@
+//! Promotion (copying a version to another feed) and repackaging (a new
+//! version with the same content), with their audit trail.
+//!
+//! A promotion stores a new version row pointing at the same blob, and its
+//! record (who, when, from, to, why) in the same transaction. Repackaging
+//! rewrites only `upack.json` (new version, a `repackageHistory` entry) and
+//! copies every other entry raw, so the content is byte-identical.
+
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use crate::blob::BlobKey;
+use crate::db::{
+    self, feeds::FeedRow, packages::NewPromotion, packages::NewVersion, packages::StoreOutcome,
+};
+use crate::domain::{LatestRule, Manifest, PackageId, Permission, Version};
+use crate::error::ServiceError;
+use crate::telemetry::spawn_blocking_in_span;
+use crate::upack;
+
+use super::packages::{self, VersionRow, VersionSelector};
+use super::{Caller, Wharf, access};
+
+/// Parses a version argument that may also be `latest`, `latest-stable` or
+/// `latest-unstable`.
+pub fn selector_of(version: &str) -> Result<VersionSelector, ServiceError> {
+    Ok(match version.to_ascii_lowercase().as_str() {
+        "latest" => VersionSelector::Latest(LatestRule::StableElsePrerelease),
+        "latest-stable" => VersionSelector::Latest(LatestRule::StableOnly),
+        "latest-unstable" => VersionSelector::Latest(LatestRule::Any),
+        _ => VersionSelector::Exact(Version::parse(version)?),
+    })
+}
+
+/// The source of a promotion or repackage, which the caller must be able to
+/// view and download.
+async fn source(
+    wharf: &Wharf,
+    caller: &Caller,
+    feed_name: &str,
+    id: &PackageId,
+    version: &str,
+) -> Result<(FeedRow, VersionRow), ServiceError> {
+    let selector = selector_of(version)?;
+    let feed = access::feed_for(wharf, caller, feed_name, Permission::Download).await?;
+    if !caller.may(Permission::View, &feed) {
+        return Err(caller.refuse(Permission::View));
+    }
+    let row = packages::resolve(wharf, &feed, id, &selector).await?;
+    Ok((feed, row))
+}
+
+/// A version row copied into `feed`, same blob, same manifest.
+fn copy_of<'a>(row: &'a VersionRow, feed: &FeedRow, precedence_key: &'a [u8]) -> NewVersion<'a> {
+    NewVersion {
+        feed_id: feed.id,
+        group: &row.group_name,
+        name: &row.name,
+        version: &row.version,
+        precedence_key,
+        is_stable: row.is_stable,
+        is_virtual: row.is_virtual,
+        container: &row.container,
+        manifest_json: &row.manifest_json,
+        file_list_json: &row.file_list_json,
+        blob_sha256: &row.blob_sha256,
+        blob_sha1: &row.sha1,
+        blob_size_bytes: row.size_bytes,
+    }
+}
+
+/// Promotes a version from one feed to another.
+#[tracing::instrument(skip(wharf, caller, comments))]
+pub async fn promote(
+    wharf: &Wharf,
+    caller: &Caller,
+    from_feed: &str,
+    to_feed: &str,
+    id: &PackageId,
+    version: &str,
+    comments: &str,
+) -> Result<VersionRow, ServiceError> {
+    let (from, row) = source(wharf, caller, from_feed, id, version).await?;
+    let to = access::feed_for(wharf, caller, to_feed, Permission::Promote).await?;
+    if from.id == to.id {
+        return Err(ServiceError::BadRequest(
+            "fromFeed and toFeed are the same feed.".to_owned(),
+        ));
+    }
+    let key = Version::parse(&row.version)
+        .map_err(ServiceError::internal)?
+        .precedence_key();
+    let promoted_by = caller.principal.describe();
+    let promotion = NewPromotion {
+        from_feed: &from.name,
+        to_feed: &to.name,
+        promoted_by: &promoted_by,
+        comments,
+    };
+    match db::packages::store_version(
+        &wharf.db,
+        &copy_of(&row, &to, &key),
+        false,
+        Some(&promotion),
+    )
+    .await?
+    {
+        StoreOutcome::Stored => {}
+        StoreOutcome::AlreadyExists => {
+            return Err(ServiceError::Conflict(format!(
+                "{id} {} already exists in feed '{}'.",
+                row.version, to.name
+            )));
+        }
+    }
+    tracing::info!(from = %from.name, to = %to.name, "package promoted");
+    let promoted = packages::resolve(
+        wharf,
+        &to,
+        id,
+        &VersionSelector::Exact(Version::parse(&row.version)?),
+    )
+    .await?;
+    Ok(promoted)
+}
+
+/// Creates `new_version` of a package with the content of `version`, in
+/// `to_feed` (the same feed by default), recording the step in the
+/// manifest's `repackageHistory`.
+#[allow(clippy::too_many_arguments)]
+#[tracing::instrument(skip(wharf, caller, comments))]
+pub async fn repackage(
+    wharf: &Wharf,
+    caller: &Caller,
+    feed_name: &str,
+    to_feed: Option<&str>,
+    id: &PackageId,
+    version: &str,
+    new_version: &str,
+    comments: &str,
+) -> Result<VersionRow, ServiceError> {
+    let new_version = Version::parse(new_version).map_err(|_| {
+        ServiceError::BadRequest(format!(
+            "newVersion '{}' is not a SemVer 2.0 version (e.g. 1.2.3).",
+            new_version.escape_debug()
+        ))
+    })?;
+    let (_, row) = source(wharf, caller, feed_name, id, version).await?;
+    let target =
+        access::feed_for(wharf, caller, to_feed.unwrap_or(feed_name), Permission::Add).await?;
+
+    let mut manifest: Map<String, Value> =
+        serde_json::from_str(&row.manifest_json).map_err(ServiceError::internal)?;
+    manifest.insert("version".into(), json!(new_version.to_string()));
+    let entry = json!({
+        "id": format!("{id}:{}:{}", row.version, row.sha1),
+        "date": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "using": format!("Wharf/{}", env!("CARGO_PKG_VERSION")),
+        "by": caller.principal.describe(),
+        "reason": comments,
+    });
+    match manifest.get_mut("repackageHistory") {
+        Some(Value::Array(history)) => history.push(entry),
+        _ => {
+            manifest.insert("repackageHistory".into(), json!([entry]));
+        }
+    }
+    let manifest = Manifest::from_properties(manifest)?;
+    let manifest_bytes =
+        serde_json::to_vec_pretty(&manifest.properties).map_err(ServiceError::internal)?;
+
+    let output = tempfile::NamedTempFile::new_in(wharf.temp_dir())
+        .map_err(ServiceError::internal)?
+        .into_temp_path();
+    let output_path = output.to_path_buf();
+    let source_key = BlobKey::from_hex(&row.blob_sha256)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
+    let source_blob = wharf
+        .blobs
+        .open_seekable(&source_key, &wharf.temp_dir())
+        .await
+        .map_err(ServiceError::internal)?;
+    let source_path = source_blob.path().to_owned();
+    let is_zip = row.container == "zip";
+    let (sha1, sha256, size_bytes) = spawn_blocking_in_span(move || {
+        if is_zip {
+            upack::replace_manifest(&source_path, &output_path, &manifest_bytes)?;
+        } else {
+            std::fs::write(&output_path, &manifest_bytes).map_err(upack::PackageError::Io)?;
+        }
+        crate::blob::digest_file(&output_path).map_err(upack::PackageError::Io)
+    })
+    .await
+    .map_err(ServiceError::internal)??;
+    drop(source_blob);
+    let key = BlobKey::from_digest(sha256);
+    wharf
+        .blobs
+        .put_file(&key, output)
+        .await
+        .map_err(ServiceError::internal)?;
+
+    let (sha1, sha256) = (hex::encode(sha1), key.to_hex());
+    let version_text = new_version.to_string();
+    let precedence_key = new_version.precedence_key();
+    let manifest_json = manifest.to_json();
+    let new = NewVersion {
+        feed_id: target.id,
+        group: &row.group_name,
+        name: &row.name,
+        version: &version_text,
+        precedence_key: &precedence_key,
+        is_stable: !new_version.is_prerelease(),
+        is_virtual: row.is_virtual,
+        container: &row.container,
+        manifest_json: &manifest_json,
+        file_list_json: &row.file_list_json,
+        blob_sha256: &sha256,
+        blob_sha1: &sha1,
+        blob_size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
+    };
+    if db::packages::store_version(&wharf.db, &new, false, None).await?
+        == StoreOutcome::AlreadyExists
+    {
+        return Err(ServiceError::Conflict(format!(
+            "{id} {new_version} already exists in feed '{}'.",
+            target.name
+        )));
+    }
+    tracing::info!(from = %row.version, to = %version_text, "package repackaged");
+    packages::resolve(wharf, &target, id, &VersionSelector::Exact(new_version)).await
+}
+
+/// Recorded promotions.
+pub async fn list(
+    wharf: &Wharf,
+    caller: &Caller,
+    filter: &db::packages::PromotionFilter,
+) -> Result<Vec<db::packages::PromotionRow>, ServiceError> {
+    let feeds = db::feeds::list(&wharf.db).await?;
+    let visible = |name: &str| {
+        feeds
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(name) && caller.may(Permission::View, f))
+    };
+    Ok(db::packages::list_promotions(&wharf.db, filter)
+        .await?
+        .into_iter()
+        .filter(|p| visible(&p.from_feed) && visible(&p.to_feed))
+        .collect())
+}
