@@ -29,6 +29,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every key and value, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// The value of `key` when it is present and not empty.
     pub fn non_empty(&self, key: &str) -> Option<&str> {
         self.get(key).filter(|v| !v.is_empty())

@@ -372,16 +372,30 @@ async fn upload(
         return Err(publish::too_large(max_bytes));
     }
     let is_upload_path = tail::raw_tail_after(req.uri().path(), 2).starts_with("upload");
-    let hints = UploadHints {
+    let form_body = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let mut hints = UploadHints {
         path_segments: if is_upload_path {
             address.segments.clone()
         } else {
             Vec::new()
         },
-        group: query.get("group").map(str::to_owned),
-        name: query.non_empty("name").map(str::to_owned),
-        version: query.version(),
+        form_body,
+        ..UploadHints::default()
     };
+    let fields = query.pairs().filter(|(_, v)| !v.is_empty()).map(|(k, v)| {
+        // A literal `+` in a version was form-decoded to a space.
+        let v = if k.eq_ignore_ascii_case("version") {
+            v.replace(' ', "+")
+        } else {
+            v.to_owned()
+        };
+        (k.to_owned(), Value::String(v))
+    });
+    hints.add_fields(fields.collect::<Vec<_>>())?;
     let published = publish::publish(&wharf, &caller, &address.feed, body, hints).await?;
     Ok(HttpResponse::Created().json(json!({
         "group": published.group,

@@ -9,6 +9,11 @@
 //! 5. One short transaction stores blob row, package and version; the unique
 //!    index decides races (exactly one of N concurrent uploads wins).
 //!
+//! Before step 2, other upload forms are brought to a package file: a JSON or
+//! form body carrying `content-b64` (a zip) and metadata, a plain zip plus
+//! `name`/`version` (query, path or form) converted into a package, and a
+//! `.upack` plus extra metadata merged into its `upack.json`.
+//!
 //! A failure at any step leaves nothing visible: the spool file is removed on
 //! drop, and a blob written for a transaction that then lost stays unreferenced
 //! until `wharf gc` (deleting it inline could race with another upload of the
@@ -26,21 +31,120 @@ use crate::domain::{GroupName, Manifest, PackageName, Permission, Version};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, Container};
+use serde_json::{Map, Value};
 
 use super::{Caller, Wharf, access};
 
-/// Identity fields the request gave besides the package itself (path tail or
-/// query string); each one given must agree with the manifest.
+/// Metadata the request gave besides the package itself (path tail, query
+/// string, or the fields of a JSON or form body). Identity given here must
+/// agree with the package's manifest; other properties are merged into it.
 #[derive(Debug, Clone, Default)]
 pub struct UploadHints {
     /// Decoded path segments after `/upload`.
     pub path_segments: Vec<String>,
-    /// `group` from the query string.
+    /// `group`.
     pub group: Option<String>,
-    /// `name` from the query string.
+    /// `name`.
     pub name: Option<String>,
-    /// `version` from the query string.
+    /// `version`.
     pub version: Option<String>,
+    /// Other manifest properties (`title`, `description`, `dependencies`, ...).
+    pub properties: Map<String, Value>,
+    /// The body was declared as form fields (`application/x-www-form-urlencoded`).
+    pub form_body: bool,
+}
+
+/// Largest JSON or form body (they are parsed in memory, `content-b64` and all).
+pub const MAX_FIELDS_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Query and form keys that are not manifest properties.
+const CONTROL_KEYS: [&str; 7] = [
+    "key",
+    "group",
+    "name",
+    "version",
+    "content-b64",
+    "content-url",
+    "api_key",
+];
+
+impl UploadHints {
+    /// Adds request fields (query string or body), refusing a field given
+    /// twice with different values.
+    pub fn add_fields(
+        &mut self,
+        fields: impl IntoIterator<Item = (String, Value)>,
+    ) -> Result<(), ServiceError> {
+        for (key, value) in fields {
+            let lower = key.to_ascii_lowercase();
+            let text = || match &value {
+                Value::String(s) => Ok(s.clone()),
+                _ => Err(ServiceError::BadRequest(format!("{key} must be a string."))),
+            };
+            let slot = match lower.as_str() {
+                "group" => Some(&mut self.group),
+                "name" => Some(&mut self.name),
+                "version" => Some(&mut self.version),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                let given = text()?;
+                if slot.as_ref().is_some_and(|old| *old != given) {
+                    return Err(ServiceError::BadRequest(format!(
+                        "{key} is given twice with different values."
+                    )));
+                }
+                *slot = Some(given);
+                continue;
+            }
+            if CONTROL_KEYS.contains(&lower.as_str()) {
+                continue;
+            }
+            let value = if lower == "dependencies" {
+                match value {
+                    Value::String(list) => Value::Array(
+                        list.split(',')
+                            .map(str::trim)
+                            .filter(|d| !d.is_empty())
+                            .map(|d| Value::String(d.to_owned()))
+                            .collect(),
+                    ),
+                    other => other,
+                }
+            } else {
+                value
+            };
+            if self.properties.get(&key).is_some_and(|old| *old != value) {
+                return Err(ServiceError::BadRequest(format!(
+                    "{key} is given twice with different values."
+                )));
+            }
+            self.properties.insert(key, value);
+        }
+        Ok(())
+    }
+
+    /// Identity read from the path of a plain-zip upload:
+    /// `<group...>/<name>/<version>` or `<group...>/<name>`.
+    fn identity_from_path(&self) -> Result<UploadHints, ServiceError> {
+        let mut from_path = UploadHints::default();
+        let segments = &self.path_segments;
+        if let Some((last, rest)) = segments.split_last() {
+            let fields: Vec<(String, Value)> = match rest.split_last() {
+                Some((name, group)) if Version::parse(last).is_ok() => vec![
+                    ("group".into(), Value::String(group.join("/"))),
+                    ("name".into(), Value::String(name.clone())),
+                    ("version".into(), Value::String(last.clone())),
+                ],
+                _ => vec![
+                    ("group".into(), Value::String(rest.join("/"))),
+                    ("name".into(), Value::String(last.clone())),
+                ],
+            };
+            from_path.add_fields(fields)?;
+        }
+        Ok(from_path)
+    }
 }
 
 /// What was stored.
@@ -78,6 +182,12 @@ where
 {
     let feed = access::feed_for(wharf, caller, feed_name, Permission::Add).await?;
     let spooled = spool(wharf, body).await?;
+    let temp_dir = wharf.temp_dir();
+    let max_manifest_bytes = wharf.settings.limits.package.max_manifest_bytes;
+    let (spooled, hints) =
+        spawn_blocking_in_span(move || prepare(spooled, hints, &temp_dir, max_manifest_bytes))
+            .await
+            .map_err(ServiceError::internal)??;
 
     let limits = wharf.settings.limits.package;
     let spool_path = spooled.path.to_path_buf();
@@ -202,6 +312,161 @@ where
         sha256: sha256.finalize().into(),
         size_bytes,
     })
+}
+
+/// Brings the other upload forms to a package file (see the module docs).
+/// Blocking. Returns the file to store and the hints left to check.
+fn prepare(
+    spooled: Spooled,
+    mut hints: UploadHints,
+    temp_dir: &std::path::Path,
+    max_manifest_bytes: u64,
+) -> Result<(Spooled, UploadHints), ServiceError> {
+    let head = read_head(&spooled.path)?;
+    let is_zip = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
+    let first = head
+        .iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace() && ![0xEF, 0xBB, 0xBF].contains(b));
+    let zip_file = if !is_zip
+        && (first == Some(b'{') || (hints.form_body && spooled.size_bytes > 0))
+    {
+        if spooled.size_bytes > MAX_FIELDS_BODY_BYTES {
+            return Err(ServiceError::PayloadTooLarge(format!(
+                "A JSON or form upload body may be at most {MAX_FIELDS_BODY_BYTES} bytes; send the zip itself instead."
+            )));
+        }
+        let body = std::fs::read(&spooled.path).map_err(ServiceError::internal)?;
+        let fields: Vec<(String, Value)> = if first == Some(b'{') {
+            match serde_json::from_slice::<Value>(&body) {
+                // A virtual package manifest is a package in itself.
+                Ok(Value::Object(object)) if object.contains_key("contents") => {
+                    return Ok((spooled, hints));
+                }
+                Ok(Value::Object(object)) => object.into_iter().collect(),
+                _ => return Ok((spooled, hints)),
+            }
+        } else {
+            form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect()
+        };
+        let content = fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-b64"))
+            .map(|(_, v)| v.clone());
+        if fields
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-url"))
+        {
+            return Err(ServiceError::BadRequest(
+                "content-url is not supported; send the zip itself or content-b64.".to_owned(),
+            ));
+        }
+        hints.add_fields(fields)?;
+        let Some(Value::String(encoded)) = content else {
+            return Err(ServiceError::BadRequest(
+                "A JSON or form upload needs content-b64 (a base64 zip), or a contents array for a virtual package."
+                    .to_owned(),
+            ));
+        };
+        let decoded =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded.trim())
+                .map_err(|_| {
+                    ServiceError::BadRequest("content-b64 is not valid base64.".to_owned())
+                })?;
+        if !decoded.starts_with(b"PK") {
+            return Err(ServiceError::BadRequest(
+                "content-b64 must hold a zip archive.".to_owned(),
+            ));
+        }
+        let file = tempfile::NamedTempFile::new_in(temp_dir).map_err(ServiceError::internal)?;
+        std::fs::write(file.path(), &decoded).map_err(ServiceError::internal)?;
+        Some(file.into_temp_path())
+    } else if is_zip {
+        None
+    } else {
+        return Ok((spooled, hints));
+    };
+    let source: &std::path::Path = zip_file.as_deref().unwrap_or(&spooled.path);
+    let has_manifest = upack::has_manifest(source)?;
+    if has_manifest && hints.properties.is_empty() && zip_file.is_none() {
+        return Ok((spooled, hints));
+    }
+    let output = tempfile::NamedTempFile::new_in(temp_dir)
+        .map_err(ServiceError::internal)?
+        .into_temp_path();
+    if has_manifest {
+        let Value::Object(mut manifest) =
+            serde_json::from_slice(&upack::read_manifest(source, max_manifest_bytes)?).map_err(
+                |e| {
+                    ServiceError::BadRequest(format!(
+                        "Invalid upack.json: upack.json is not valid JSON ({e})."
+                    ))
+                },
+            )?
+        else {
+            return Err(ServiceError::BadRequest(
+                "Invalid upack.json: upack.json must be a JSON object.".to_owned(),
+            ));
+        };
+        manifest.extend(hints.properties.clone());
+        let manifest = Manifest::from_properties(manifest)?;
+        upack::replace_manifest(source, &output, &manifest_bytes(&manifest)?)?;
+    } else {
+        let mut identity = hints.identity_from_path()?;
+        identity.add_fields(
+            [
+                ("group".to_owned(), hints.group.clone().map(Value::String)),
+                ("name".to_owned(), hints.name.clone().map(Value::String)),
+                (
+                    "version".to_owned(),
+                    hints.version.clone().map(Value::String),
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?))),
+        )?;
+        let (Some(name), Some(version)) = (&identity.name, &identity.version) else {
+            return Err(ServiceError::BadRequest(
+                "The zip has no upack.json; give name and version (in the query, the path or the form) to make it a package."
+                    .to_owned(),
+            ));
+        };
+        let mut properties = Map::new();
+        if let Some(group) = identity.group.as_ref().filter(|g| !g.is_empty()) {
+            properties.insert("group".into(), Value::String(group.clone()));
+        }
+        properties.insert("name".into(), Value::String(name.clone()));
+        properties.insert("version".into(), Value::String(version.clone()));
+        properties.extend(hints.properties.clone());
+        let manifest = Manifest::from_properties(properties)?;
+        upack::convert_plain_zip(source, &output, &manifest_bytes(&manifest)?)?;
+    }
+    let (sha1, sha256, size_bytes) =
+        crate::blob::digest_file(&output).map_err(ServiceError::internal)?;
+    Ok((
+        Spooled {
+            path: output,
+            sha1,
+            sha256,
+            size_bytes,
+        },
+        hints,
+    ))
+}
+
+fn manifest_bytes(manifest: &Manifest) -> Result<Vec<u8>, ServiceError> {
+    serde_json::to_vec_pretty(&manifest.properties).map_err(ServiceError::internal)
+}
+
+fn read_head(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(8);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(8).read_to_end(&mut head))
+        .map_err(ServiceError::internal)?;
+    Ok(head)
 }
 
 /// The 413 for a body over the limit.

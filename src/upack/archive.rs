@@ -104,6 +104,61 @@ pub fn replace_manifest(source: &Path, output: &Path, manifest: &[u8]) -> Result
     Ok(())
 }
 
+/// Turns a plain zip (no `upack.json`) at `source` into a package at
+/// `output`: `manifest` as `upack.json`, every file entry moved under
+/// `package/` (copied raw).
+pub fn convert_plain_zip(
+    source: &Path,
+    output: &Path,
+    manifest: &[u8],
+) -> Result<(), PackageError> {
+    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(source)?))
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let mut writer = zip::ZipWriter::new(BufWriter::new(File::create(output)?));
+    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    writer
+        .start_file("upack.json", options)
+        .map_err(zip_error)?;
+    writer.write_all(manifest)?;
+    for index in 0..archive.len() {
+        let entry = archive.by_index_raw(index).map_err(zip_error)?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = format!(
+            "package/{}",
+            entry.name().replace('\\', "/").trim_start_matches('/')
+        );
+        writer
+            .raw_copy_file_rename(entry, name)
+            .map_err(zip_error)?;
+    }
+    writer.finish().map_err(zip_error)?.flush()?;
+    Ok(())
+}
+
+/// Whether the zip at `path` has a root `upack.json`.
+pub fn has_manifest(path: &Path) -> Result<bool, PackageError> {
+    let archive = zip::ZipArchive::new(BufReader::new(File::open(path)?))
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    Ok(archive.file_names().any(|n| n == "upack.json"))
+}
+
+/// Reads the root `upack.json` of the zip at `path`, at most `max_bytes`.
+pub fn read_manifest(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PackageError> {
+    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(path)?))
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let entry = archive
+        .by_name("upack.json")
+        .map_err(|_| PackageError::NoManifest)?;
+    let mut bytes = Vec::new();
+    entry.take(max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(PackageError::ManifestTooLarge { max: max_bytes });
+    }
+    Ok(bytes)
+}
+
 /// The format of a content-only download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentFormat {

@@ -15,7 +15,10 @@ use serde::Serialize;
 
 mod archive;
 
-pub use archive::{AssemblyPart, ContentFormat, assemble, replace_manifest, write_content};
+pub use archive::{
+    AssemblyPart, ContentFormat, assemble, convert_plain_zip, has_manifest, read_manifest,
+    replace_manifest, write_content,
+};
 
 use crate::domain::{DomainError, Manifest};
 

@@ -158,7 +158,7 @@ async fn invalid_manifests_get_a_400_naming_the_rule(backend: Backend) {
         (
             "plain JSON that is not a vpack",
             br#"{"name":"a","version":"1.0.0"}"#.to_vec(),
-            "virtual package manifest",
+            "contents array",
         ),
         (
             "malformed vpack contents",
@@ -486,3 +486,234 @@ dual_backend_tests!(
     path_and_query_identity_must_agree_with_the_manifest,
     a_virtual_package_is_stored_byte_for_byte_as_json_or_zip,
 );
+
+mod variants {
+    //! The other upload forms the docs describe.
+
+    use base64::Engine;
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    use crate::helpers::{Backend, TestApp, UpackBuilder, expect_status, spawn_app};
+
+    fn plain_zip() -> Vec<u8> {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, content) in [("bin/tool.exe", &b"MZ"[..]), ("readme.md", b"# hi")] {
+            writer
+                .start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(content).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    async fn put(
+        app: &TestApp,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = app
+            .client
+            .put(app.url(path))
+            .header("X-ApiKey", &app.admin_key)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("Content-Type", content_type);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn manifest_of(app: &TestApp, path: &str) -> serde_json::Value {
+        app.get_json(&format!("{path}?path=upack.json")).await
+    }
+
+    async fn a_plain_zip_with_name_and_version_becomes_a_package(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let query = "/upack/default/upload?group=tools&name=tool&version=1.0.0&title=The%20Tool&dependencies=a:1.0.0,b";
+        expect_status(
+            put(&app, query, Some("application/zip"), plain_zip()).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let manifest = manifest_of(&app, "/upack/default/download-file/tools/tool/1.0.0").await;
+        assert_eq!(
+            manifest,
+            json!({"group": "tools", "name": "tool", "version": "1.0.0", "title": "The Tool", "dependencies": ["a:1.0.0", "b"]})
+        );
+        let tool = app
+            .get("/upack/default/download-file/tools/tool/1.0.0?path=package/bin/tool.exe")
+            .await;
+        assert_eq!(tool.bytes().await.unwrap().as_ref(), b"MZ");
+        // Identity from the path.
+        expect_status(
+            put(
+                &app,
+                "/upack/default/upload/tools/tool/2.0.0",
+                None,
+                plain_zip(),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let versions: Vec<serde_json::Value> = app
+            .get_json("/upack/default/versions?group=tools&name=tool")
+            .await;
+        assert_eq!(versions.len(), 2);
+        // Without a version there is nothing to call it.
+        let text = expect_status(
+            put(&app, "/upack/default/upload?name=tool", None, plain_zip()).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(text.contains("name and version"), "{text}");
+    }
+
+    async fn query_metadata_is_merged_into_an_uploaded_package(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let package = UpackBuilder::new("", "pkg", "1.0.0")
+            .field("title", json!("old"))
+            .build();
+        let path = "/upack/default/upload?title=new&description=Merged%20in&name=pkg";
+        expect_status(put(&app, path, None, package).await, StatusCode::CREATED).await;
+        let manifest = manifest_of(&app, "/upack/default/download-file/pkg/1.0.0").await;
+        assert_eq!(manifest["title"], "new");
+        assert_eq!(manifest["description"], "Merged in");
+        let listed: serde_json::Value = app
+            .get_json("/upack/default/versions?name=pkg&version=1.0.0")
+            .await;
+        assert_eq!(listed["title"], "new");
+        let text = expect_status(
+            put(
+                &app,
+                "/upack/default/upload/other?name=pkg",
+                None,
+                UpackBuilder::new("", "pkg", "2.0.0").build(),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(text.contains("'other'") || text.contains("twice"), "{text}");
+        let text = expect_status(
+            put(
+                &app,
+                "/upack/default/upload?name=a&name=b",
+                None,
+                plain_zip(),
+            )
+            .await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert!(text.contains("twice"), "{text}");
+    }
+
+    async fn json_and_form_bodies_carry_content_b64(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(plain_zip());
+        let json_body = json!({"group": "g", "name": "from-json", "version": "1.0.0", "content-b64": encoded, "description": "d", "dependencies": ["x:1.0.0"]});
+        expect_status(
+            put(
+                &app,
+                "/upack/default/upload",
+                Some("application/json"),
+                serde_json::to_vec(&json_body).unwrap(),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let manifest = manifest_of(&app, "/upack/default/download-file/g/from-json/1.0.0").await;
+        assert_eq!(manifest["dependencies"], json!(["x:1.0.0"]));
+        assert_eq!(manifest["description"], "d");
+
+        let form: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("name", "from-form")
+            .append_pair("version", "1.0.0")
+            .append_pair("content-b64", &encoded)
+            .finish();
+        expect_status(
+            put(
+                &app,
+                "/upack/default/upload",
+                Some("application/x-www-form-urlencoded"),
+                form.into_bytes(),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let tool = app
+            .get("/upack/default/download-file/from-form/1.0.0?path=package/readme.md")
+            .await;
+        assert_eq!(tool.text().await.unwrap(), "# hi");
+
+        for (case, content_type, body, expected) in [
+            (
+                "no content",
+                "application/json",
+                json!({"name": "x", "version": "1.0.0"}).to_string(),
+                "content-b64",
+            ),
+            (
+                "bad base64",
+                "application/json",
+                json!({"name": "x", "version": "1.0.0", "content-b64": "***"}).to_string(),
+                "base64",
+            ),
+            (
+                "not a zip",
+                "application/json",
+                json!({"name": "x", "version": "1.0.0", "content-b64": "aGVsbG8="}).to_string(),
+                "zip",
+            ),
+            (
+                "content-url",
+                "application/json",
+                json!({"name": "x", "version": "1.0.0", "content-url": "http://x"}).to_string(),
+                "content-url",
+            ),
+            (
+                "conflict with query",
+                "application/json",
+                json!({"name": "y", "version": "1.0.0", "content-b64": encoded}).to_string(),
+                "twice",
+            ),
+        ] {
+            let path = if case == "conflict with query" {
+                "/upack/default/upload?name=x"
+            } else {
+                "/upack/default/upload"
+            };
+            let text = expect_status(
+                put(&app, path, Some(content_type), body.into_bytes()).await,
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+            assert!(text.contains(expected), "{case}: {text}");
+        }
+        // A JSON virtual package sent as application/json is still a virtual package.
+        let vpack = json!({"name": "v", "version": "1.0.0", "contents": ["g/from-json:1.0.0"]});
+        expect_status(
+            put(
+                &app,
+                "/upack/default/upload",
+                Some("application/json"),
+                serde_json::to_vec(&vpack).unwrap(),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(app.versions("default").await.len(), 3);
+    }
+
+    dual_backend_tests!(
+        a_plain_zip_with_name_and_version_becomes_a_package,
+        query_metadata_is_merged_into_an_uploaded_package,
+        json_and_form_bodies_carry_content_b64,
+    );
+}
