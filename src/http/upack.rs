@@ -113,7 +113,8 @@ async fn list_packages(
             .into_iter()
             .next()
             .map(json_response)
-            .ok_or_else(|| ServiceError::NotFound(format!("The package {id} was not found.")));
+            // ProGet's text, which scripts look for: "package was not found".
+            .ok_or_else(|| ServiceError::NotFound(format!("The package was not found: {id}.")));
     }
     let filter = VersionFilter {
         group_lower: group.map(|g| g.lower()),
@@ -343,7 +344,14 @@ async fn delete(
         &selector,
         Permission::Delete,
     )
-    .await?;
+    .await
+    .map_err(|error| match error {
+        // ProGet's text, which scripts look for: "package not found".
+        ServiceError::NotFound(_) => {
+            ServiceError::NotFound(format!("Delete failed: package not found ({id})."))
+        }
+        other => other,
+    })?;
     packages::delete(&wharf, &row).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")

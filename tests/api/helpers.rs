@@ -351,3 +351,69 @@ pub async fn expect_status(response: Response, status: StatusCode) -> String {
     assert_eq!(actual, status, "body: {text}");
     text
 }
+
+/// Sends a request exactly as written (`head` ends with the blank line),
+/// waiting for `100 Continue` first when `head` asks for it, then `body`.
+/// Returns the final status, the lower-cased response headers and the body
+/// (chunked encoding decoded). The connection is closed by `Connection: close`.
+pub async fn raw_request(
+    base: &str,
+    head: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let mut response = Vec::new();
+    if head.contains("Expect: 100-continue") {
+        let mut buffer = [0u8; 64];
+        let read = stream.read(&mut buffer).await.expect("read interim");
+        let interim = String::from_utf8_lossy(&buffer[..read]).into_owned();
+        assert!(
+            interim.starts_with("HTTP/1.1 100"),
+            "expected 100 Continue, got {interim:?}"
+        );
+    }
+    stream.write_all(body).await.expect("write body");
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("read response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head_text = String::from_utf8_lossy(&response[..split]).into_owned();
+    let mut lines = head_text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut payload = response[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        let mut decoded = Vec::new();
+        let mut rest = payload.as_slice();
+        while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..line_end]).trim(), 16)
+                .unwrap_or(0);
+            if size == 0 {
+                break;
+            }
+            decoded.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        payload = decoded;
+    }
+    (status, headers, payload)
+}

@@ -27,6 +27,7 @@ macro_rules! dual_backend_tests {
 mod auth;
 mod cli;
 mod concurrency;
+mod conformance;
 mod download;
 mod download_vpack;
 mod helpers;

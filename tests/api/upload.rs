@@ -261,7 +261,7 @@ async fn chunked_and_expect_continue_uploads_work(backend: Backend) {
 
     // Expect: 100-continue, as curl and .NET send it, over a raw socket.
     let body = UpackBuilder::new("", "continued", "1.0.0").build();
-    let (status, _) = raw_http(
+    let (status, _, _) = crate::helpers::raw_request(
         &app.base,
         &format!(
             "PUT /upack/default/upload HTTP/1.1\r\nHost: x\r\nX-ApiKey: {}\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
@@ -279,34 +279,6 @@ async fn chunked_and_expect_continue_uploads_work(backend: Backend) {
         .map(|v| v["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names, vec!["chunky", "continued"]);
-}
-
-/// Sends `head`, waits for `100 Continue` if asked for, then sends `body`;
-/// returns the final status and the raw response.
-async fn raw_http(base: &str, head: &str, body: &[u8]) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let address = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    if head.contains("Expect: 100-continue") {
-        let mut buffer = [0u8; 64];
-        let read = stream.read(&mut buffer).await.unwrap();
-        let interim = String::from_utf8_lossy(&buffer[..read]);
-        assert!(
-            interim.starts_with("HTTP/1.1 100"),
-            "expected 100 Continue, got {interim:?}"
-        );
-    }
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
 }
 
 async fn an_existing_version_is_a_409_unless_the_caller_may_overwrite(backend: Backend) {
