@@ -75,8 +75,15 @@ impl Application {
                 }
             }
         });
+        let follower = tokio::spawn(
+            self.wharf
+                .caches
+                .clone()
+                .follow_remote_changes(self.wharf.db.clone()),
+        );
         let result = self.server.await;
         flusher.abort();
+        follower.abort();
         if let Err(error) = self.wharf.downloads.flush(&self.wharf.db).await {
             tracing::error!(%error, "download counts lost at shutdown");
         }

@@ -35,7 +35,7 @@ pub struct NewApiKey<'a> {
 
 /// Stores a key; `false` if the id is taken.
 pub async fn insert(db: &Db, key: &NewApiKey<'_>) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
+    let result = with_pool!(db, |pool| {
         sqlx::query(
             "INSERT INTO api_keys (id, name, secret_hash, permissions, feed_scope, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
@@ -50,7 +50,11 @@ pub async fn insert(db: &Db, key: &NewApiKey<'_>) -> Result<bool, sqlx::Error> {
         .execute(pool)
         .await
         .map(|r| r.rows_affected() == 1)
-    })
+    })?;
+    if result {
+        super::changes::bump(db).await?;
+    }
+    Ok(result)
 }
 
 /// Finds a key by its public id.
@@ -83,13 +87,17 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 
 /// Deletes (revokes) a key; `false` if there was none.
 pub async fn delete(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
+    let result = with_pool!(db, |pool| {
         sqlx::query("DELETE FROM api_keys WHERE id = $1")
             .bind(id)
             .execute(pool)
             .await
             .map(|r| r.rows_affected() > 0)
-    })
+    })?;
+    if result {
+        super::changes::bump(db).await?;
+    }
+    Ok(result)
 }
 
 /// Records that a key was just verified.

@@ -42,7 +42,7 @@ pub async fn insert(
         "INSERT INTO feeds (name, name_lower, description, anonymous_read, created_at) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name_lower) DO NOTHING RETURNING {COLUMNS}"
     );
-    with_pool!(db, |pool| {
+    let result = with_pool!(db, |pool| {
         sqlx::query_as::<_, FeedRow>(&sql)
             .bind(name)
             .bind(name.to_ascii_lowercase())
@@ -51,7 +51,11 @@ pub async fn insert(
             .bind(Utc::now())
             .fetch_optional(pool)
             .await
-    })
+    })?;
+    if result.is_some() {
+        super::changes::bump(db).await?;
+    }
+    Ok(result)
 }
 
 /// Changes a feed's description and anonymous access (each when given);
@@ -66,14 +70,18 @@ pub async fn update(
         "UPDATE feeds SET description = COALESCE($2, description), \
          anonymous_read = COALESCE($3, anonymous_read) WHERE name_lower = $1 RETURNING {COLUMNS}"
     );
-    with_pool!(db, |pool| {
+    let result = with_pool!(db, |pool| {
         sqlx::query_as::<_, FeedRow>(&sql)
             .bind(name_lower)
             .bind(description)
             .bind(anonymous_read)
             .fetch_optional(pool)
             .await
-    })
+    })?;
+    if result.is_some() {
+        super::changes::bump(db).await?;
+    }
+    Ok(result)
 }
 
 /// Every feed, by name.
@@ -88,13 +96,17 @@ pub async fn list(db: &Db) -> Result<Vec<FeedRow>, sqlx::Error> {
 /// Blobs stay until `wharf gc` finds them unreferenced.
 #[tracing::instrument(skip(db))]
 pub async fn delete(db: &Db, name_lower: &str) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
+    let result = with_pool!(db, |pool| {
         sqlx::query("DELETE FROM feeds WHERE name_lower = $1")
             .bind(name_lower)
             .execute(pool)
             .await
             .map(|r| r.rows_affected() > 0)
-    })
+    })?;
+    if result {
+        super::changes::bump(db).await?;
+    }
+    Ok(result)
 }
 
 /// Number of feeds.

@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 
 pub mod api_keys;
 pub mod assemblies;
+pub mod changes;
 pub mod feeds;
 pub mod packages;
 pub mod users;

@@ -324,6 +324,7 @@ pub async fn store_version(
         .fetch_optional(&mut *tx)
         .await?;
         if stored.is_some() {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
             if let Some(promotion) = promotion {
                 sqlx::query(INSERT_PROMOTION)
                     .bind(promotion.from_feed)
@@ -338,6 +339,7 @@ pub async fn store_version(
                     .await?;
             }
             tx.commit().await?;
+            super::changes::note_local_write();
             Ok(StoreOutcome::Stored)
         } else {
             tx.rollback().await?;
@@ -369,7 +371,9 @@ pub async fn delete_version(
         .bind(package_id)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
         tx.commit().await?;
+        super::changes::note_local_write();
         Ok(deleted)
     })
 }
@@ -386,7 +390,11 @@ pub async fn add_downloads(db: &Db, counts: &[(i64, i64)]) -> Result<(), sqlx::E
                 .await?;
         }
         tx.commit().await
-    })
+    })?;
+    // Counts are not shared through the generation (that would clear every
+    // cache on every flush); this process sees its own counts at once.
+    super::changes::note_local_write();
+    Ok(())
 }
 
 /// The SHA-256 of every blob that a version or a cached assembly points at.

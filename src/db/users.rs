@@ -25,7 +25,7 @@ pub async fn insert(
     permissions: &str,
     feed_scope: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
+    let result = with_pool!(db, |pool| {
         sqlx::query(
             "INSERT INTO users (username, username_lower, password_hash, permissions, feed_scope, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username_lower) DO NOTHING",
@@ -39,7 +39,11 @@ pub async fn insert(
         .execute(pool)
         .await
         .map(|r| r.rows_affected() == 1)
-    })
+    })?;
+    if result {
+        super::changes::bump(db).await?;
+    }
+    Ok(result)
 }
 
 /// Finds a user by name, ignoring case.
@@ -63,11 +67,15 @@ pub async fn list(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
 
 /// Deletes a user; `false` if there was none.
 pub async fn delete(db: &Db, username: &str) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
+    let result = with_pool!(db, |pool| {
         sqlx::query("DELETE FROM users WHERE username_lower = $1")
             .bind(username.to_lowercase())
             .execute(pool)
             .await
             .map(|r| r.rows_affected() > 0)
-    })
+    })?;
+    if result {
+        super::changes::bump(db).await?;
+    }
+    Ok(result)
 }

@@ -6,6 +6,8 @@
 //! any; Wharf uses its default latest rule), `latest-stable` or
 //! `latest-unstable`. Without `group`, a name must identify one package.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -154,7 +156,7 @@ async fn find_one(
     feed_name: &str,
     query: &Query,
     permission: Permission,
-) -> Result<(FeedRow, VersionRow), ServiceError> {
+) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
     if query.non_empty("purl").is_some() {
         return Err(ServiceError::BadRequest(
             "purl is not supported here; identify the package with name, group and version."

@@ -3,6 +3,8 @@
 //! Package addresses are read from the raw path (see `tail`), so group
 //! slashes may arrive literal or as `%2F`, and `+` in a version survives.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
@@ -225,7 +227,7 @@ async fn resolve_download(
     req: &HttpRequest,
     wharf: &Wharf,
     caller: &Caller,
-) -> Result<(Query, PackageId, FeedRow, VersionRow), ServiceError> {
+) -> Result<(Query, PackageId, FeedRow, Arc<VersionRow>), ServiceError> {
     let address = Address::of(req)?;
     let query = Query::parse(req.query_string());
     let (id, selector) = address.package_version(&query)?;

@@ -5,7 +5,7 @@
 //! challenging anonymous callers). Only a caller who could view a feed of that
 //! name is told it does not exist (404).
 
-use crate::db::{self, feeds::FeedRow};
+use crate::db::feeds::FeedRow;
 use crate::domain::{FeedName, Permission};
 use crate::error::ServiceError;
 
@@ -75,7 +75,7 @@ pub async fn feed_for(
 ) -> Result<FeedRow, ServiceError> {
     let lower = name.to_ascii_lowercase();
     let feed = match FeedName::parse(name) {
-        Ok(_) => db::feeds::find(&wharf.db, &lower).await?,
+        Ok(_) => wharf.caches.feed(&wharf.db, &lower).await?,
         Err(_) => None,
     };
     match feed {

@@ -99,16 +99,22 @@ struct Verified {
 /// Verifies credentials against the database, with a cache of successes.
 pub struct Authenticator {
     db: Db,
-    verified: moka::sync::Cache<[u8; 32], Verified>,
+    caches: std::sync::Arc<super::cache::Caches>,
+    verified: moka::future::Cache<[u8; 32], Verified>,
     hasher: Argon2<'static>,
 }
 
 impl Authenticator {
     /// Builds an authenticator with the configured cache lifetime and argon2 costs.
-    pub fn new(db: Db, settings: &AuthSettings) -> Self {
+    pub fn new(
+        db: Db,
+        caches: std::sync::Arc<super::cache::Caches>,
+        settings: &AuthSettings,
+    ) -> Self {
         Self {
             db,
-            verified: moka::sync::Cache::builder()
+            caches,
+            verified: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(settings.verified_cache_seconds))
                 .build(),
@@ -146,7 +152,7 @@ impl Authenticator {
 
     async fn authenticate_key(&self, key: &str) -> Result<Principal, ServiceError> {
         let id = public_id(key);
-        let row = db::api_keys::find(&self.db, &id).await?;
+        let row = self.caches.api_key(&self.db, &id).await?;
         let Some(row) = row.filter(|r| r.expires_at.is_none_or(|at| at > Utc::now())) else {
             return Err(ServiceError::Forbidden(INVALID_KEY.to_owned()));
         };
@@ -192,7 +198,10 @@ impl Authenticator {
     }
 
     /// Whether `presented` matches `phc`, using the cache when it vouches for
-    /// this subject under this very hash, and argon2 (off the reactor) otherwise.
+    /// this subject under this very hash, and argon2 (off the reactor)
+    /// otherwise. Concurrent first uses of one key share a single argon2
+    /// run instead of each paying for it (a burst of new connections would
+    /// otherwise queue behind dozens of deliberately slow hashes).
     async fn verify_cached(
         &self,
         presented: &str,
@@ -200,28 +209,46 @@ impl Authenticator {
         phc: &str,
     ) -> Result<bool, ServiceError> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        if let Some(hit) = self.verified.get(&digest) {
+        if let Some(hit) = self.verified.get(&digest).await {
             if hit.subject == subject && hit.phc == phc {
                 return Ok(true);
             }
+            self.verified.invalidate(&digest).await;
         }
         let (secret, stored) = (presented.to_owned(), phc.to_owned());
-        let ok = spawn_blocking_in_span(move || verify_phc(&secret, &stored))
-            .await
-            .map_err(ServiceError::internal)?;
-        if ok && !subject.is_empty() {
-            self.verified.insert(
-                digest,
-                Verified {
+        let verification = async move {
+            let ok = spawn_blocking_in_span(move || verify_phc(&secret, &stored))
+                .await
+                .map_err(|e| e.to_string())?;
+            if ok {
+                Ok(())
+            } else {
+                Err("mismatch".to_owned())
+            }
+        };
+        if subject.is_empty() {
+            // The dummy verification for unknown users: same cost, never cached.
+            let _ = verification.await;
+            return Ok(false);
+        }
+        let verified = self
+            .verified
+            .try_get_with(digest, async move {
+                verification.await.map(|()| Verified {
                     subject: subject.to_owned(),
                     phc: phc.to_owned(),
-                },
-            );
-            if let Some(id) = subject.strip_prefix("key:") {
-                db::api_keys::touch(&self.db, id).await?;
+                })
+            })
+            .await;
+        match verified {
+            Ok(entry) if entry.subject == subject && entry.phc == phc => {
+                if let Some(id) = subject.strip_prefix("key:") {
+                    db::api_keys::touch(&self.db, id).await?;
+                }
+                Ok(true)
             }
+            _ => Ok(false),
         }
-        Ok(ok)
     }
 
     /// Hashes a secret (key or password) into an argon2id PHC string, off the reactor.

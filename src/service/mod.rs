@@ -14,6 +14,7 @@ use crate::db::Db;
 pub mod access;
 pub mod assembly;
 pub mod auth;
+pub mod cache;
 pub mod downloads;
 pub mod feeds;
 pub mod gc;
@@ -39,6 +40,8 @@ pub struct Wharf {
     pub auth: Arc<Authenticator>,
     /// Download counts waiting to be written.
     pub downloads: Arc<downloads::DownloadCounter>,
+    /// Hot-path caches.
+    pub caches: Arc<cache::Caches>,
 }
 
 impl Wharf {
@@ -50,13 +53,19 @@ impl Wharf {
         let db = Db::connect(settings.database_url().expose_secret()).await?;
         db.migrate().await?;
         let blobs = BlobStore::local(&settings.blob_dir())?;
-        let auth = Arc::new(Authenticator::new(db.clone(), &settings.auth));
+        let caches = Arc::new(cache::Caches::default());
+        let auth = Arc::new(Authenticator::new(
+            db.clone(),
+            caches.clone(),
+            &settings.auth,
+        ));
         Ok(Self {
             db,
             blobs,
             settings: Arc::new(settings),
             auth,
             downloads: Arc::default(),
+            caches,
         })
     }
 

@@ -2,6 +2,9 @@
 //! versions, open a package or one of its files for download.
 
 use bytes::Bytes;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use crate::blob::BlobKey;
@@ -13,6 +16,7 @@ use crate::upack::{self, ContentFormat, EntryLookup};
 
 pub use crate::db::packages::{VersionFilter, VersionRow};
 
+use super::cache::{ResolveKey, SMALL_BLOB_BYTES};
 use super::{Caller, Wharf, access};
 
 /// Which version of a package a request means.
@@ -31,19 +35,37 @@ pub async fn resolve(
     feed: &FeedRow,
     id: &PackageId,
     selector: &VersionSelector,
-) -> Result<VersionRow, ServiceError> {
+) -> Result<Arc<VersionRow>, ServiceError> {
     let (group_lower, name_lower) = (id.group.lower(), id.name.lower());
     let key = PackageKey {
         feed_id: feed.id,
         group_lower: &group_lower,
         name_lower: &name_lower,
     };
-    let found = match selector {
-        VersionSelector::Exact(version) => {
-            db::packages::find_version(&wharf.db, key, &version.precedence_key()).await?
-        }
-        VersionSelector::Latest(rule) => db::packages::find_latest(&wharf.db, key, *rule).await?,
+    // Tagged so an exact version's key and a latest rule never collide.
+    let selector_key = match selector {
+        VersionSelector::Exact(version) => [&[0u8][..], &version.precedence_key()].concat(),
+        VersionSelector::Latest(rule) => vec![1, *rule as u8],
     };
+    let cache_key = ResolveKey {
+        feed_id: feed.id,
+        group_lower: group_lower.clone(),
+        name_lower: name_lower.clone(),
+        selector: selector_key,
+    };
+    let found = wharf
+        .caches
+        .version(cache_key, async {
+            match selector {
+                VersionSelector::Exact(version) => {
+                    db::packages::find_version(&wharf.db, key, &version.precedence_key()).await
+                }
+                VersionSelector::Latest(rule) => {
+                    db::packages::find_latest(&wharf.db, key, *rule).await
+                }
+            }
+        })
+        .await?;
     found.ok_or_else(|| match selector {
         VersionSelector::Exact(version) => ServiceError::NotFound(format!(
             "The package {id} version {version} was not found in feed '{}'.",
@@ -69,7 +91,7 @@ pub async fn resolve_for(
     id: &PackageId,
     selector: &VersionSelector,
     permission: Permission,
-) -> Result<(FeedRow, VersionRow), ServiceError> {
+) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
     let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
     let row = resolve(wharf, &feed, id, selector).await?;
     Ok((feed, row))
@@ -163,6 +185,22 @@ pub async fn open_blob(
 ) -> Result<BoxStream<'static, std::io::Result<Bytes>>, ServiceError> {
     let key = BlobKey::from_hex(&bytes.blob_sha256)
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
+    if bytes.size_bytes <= SMALL_BLOB_BYTES {
+        // Manifests and other small blobs: served from memory after first use.
+        let whole = wharf
+            .caches
+            .small_blob(&bytes.blob_sha256, wharf.blobs.read_small(&key))
+            .await
+            .map_err(ServiceError::internal)?;
+        let part = match range {
+            Some(r) => whole.slice(
+                usize::try_from(r.start).unwrap_or(0)
+                    ..usize::try_from(r.end).unwrap_or(0).min(whole.len()),
+            ),
+            None => whole,
+        };
+        return Ok(futures_util::stream::once(async move { Ok(part) }).boxed());
+    }
     wharf
         .blobs
         .get(&key, range)

@@ -6,6 +6,8 @@
 //! rewrites only `upack.json` (new version, a `repackageHistory` entry) and
 //! copies every other entry raw, so the content is byte-identical.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
@@ -40,7 +42,7 @@ async fn source(
     feed_name: &str,
     id: &PackageId,
     version: &str,
-) -> Result<(FeedRow, VersionRow), ServiceError> {
+) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
     let selector = selector_of(version)?;
     let feed = access::feed_for(wharf, caller, feed_name, Permission::Download).await?;
     if !caller.may(Permission::View, &feed) {
@@ -79,7 +81,7 @@ pub async fn promote(
     id: &PackageId,
     version: &str,
     comments: &str,
-) -> Result<VersionRow, ServiceError> {
+) -> Result<Arc<VersionRow>, ServiceError> {
     let (from, row) = source(wharf, caller, from_feed, id, version).await?;
     let to = access::feed_for(wharf, caller, to_feed, Permission::Promote).await?;
     if from.id == to.id {
@@ -138,7 +140,7 @@ pub async fn repackage(
     version: &str,
     new_version: &str,
     comments: &str,
-) -> Result<VersionRow, ServiceError> {
+) -> Result<Arc<VersionRow>, ServiceError> {
     let new_version = Version::parse(new_version).map_err(|_| {
         ServiceError::BadRequest(format!(
             "newVersion '{}' is not a SemVer 2.0 version (e.g. 1.2.3).",

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Turns bench/run's raw results into the table (stderr) and results.json (stdout).
+
+Every target is a ratio against a baseline measured in the same run, except
+case F's absolute latency bound, which the issue states in milliseconds.
+"""
+import json
+import os
+import platform
+import sys
+
+results_path, quick, duration, connections = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4]
+rows = [json.loads(line) for line in open(results_path)]
+
+
+def find(backend, case):
+    return next(r for r in rows if r["backend"] == backend and r["case"] == case)
+
+
+def rps(row):
+    wrk = row["wrk"]
+    return wrk["requests"] / (wrk["duration_us"] / 1e6)
+
+
+def machine():
+    model = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kib = int(next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1])
+    except (OSError, StopIteration):
+        mem_kib = 0
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(mem_kib / 1048576, 1),
+            "kernel": platform.release()}
+
+
+checks = []
+
+
+def check(backend, case, measure, value, target, ok, detail):
+    checks.append({"backend": backend, "case": case, "measure": measure, "value": value,
+                   "target": target, "met": ok, "detail": detail})
+
+
+bad_runs = [r for r in rows if "wrk" in r and r["wrk"]["bad"] > 0]
+backends = sorted({r["backend"] for r in rows}, key=lambda b: (b != "sqlite", b))
+for b in backends:
+    nginx, wharf = find(b, "A.nginx"), find(b, "A.wharf")
+    ratio = rps(wharf) / rps(nginx)
+    check(b, "A", "req/s vs nginx", round(ratio, 3), ">= 0.5", ratio >= 0.5,
+          f"{rps(wharf):.0f} vs {rps(nginx):.0f} req/s")
+    p99 = wharf["wrk"]["p99_us"] / max(nginx["wrk"]["p99_us"], 1)
+    check(b, "A", "p99 vs nginx", round(p99, 3), "<= 3", p99 <= 3,
+          f"{wharf['wrk']['p99_us'] / 1000:.2f} vs {nginx['wrk']['p99_us'] / 1000:.2f} ms")
+    scale = sorted(int(r["case"][2:]) for r in rows if r["backend"] == b and r["case"].startswith("B."))
+    low, high = find(b, f"B.{scale[0]}"), find(b, f"B.{scale[-1]}")
+    growth = high["wrk"]["p50_us"] / max(low["wrk"]["p50_us"], 1)
+    check(b, "B", f"p50 at {scale[-1]} vs {scale[0]} versions", round(growth, 3), "<= 1.5", growth <= 1.5,
+          f"{high['wrk']['p50_us'] / 1000:.2f} vs {low['wrk']['p50_us'] / 1000:.2f} ms")
+    keyed, anonymous = find(b, "C.keyed"), find(b, "C.anonymous")
+    auth = rps(keyed) / rps(anonymous)
+    check(b, "C", "keyed vs anonymous req/s", round(auth, 3), ">= 0.8", auth >= 0.8,
+          f"{rps(keyed):.0f} vs {rps(anonymous):.0f} req/s")
+    up_nginx, up_wharf = find(b, "D.nginx"), find(b, "D.wharf")
+    upload = up_nginx["seconds"] / up_wharf["seconds"]
+    mib_s = lambda r: r["bytes"] / r["seconds"] / 1048576
+    check(b, "D", "upload throughput vs nginx", round(upload, 3), ">= 0.5", upload >= 0.5,
+          f"{mib_s(up_wharf):.0f} vs {mib_s(up_nginx):.0f} MiB/s")
+    memory = find(b, "D.memory")
+    grew = (memory["peak_kib"] - memory["idle_kib"]) / 1024
+    check(b, "D", "peak RSS over idle (MiB)", round(grew, 1), "<= 64", grew <= 64,
+          f"idle {memory['idle_kib'] / 1024:.0f} MiB, peak {memory['peak_kib'] / 1024:.0f} MiB")
+    down_nginx, down_wharf = find(b, "E.nginx"), find(b, "E.wharf")
+    download = down_nginx["seconds"] / down_wharf["seconds"]
+    check(b, "E", "download throughput vs nginx", round(download, 3), ">= 0.7", download >= 0.7,
+          f"{mib_s(down_wharf):.0f} vs {mib_s(down_nginx):.0f} MiB/s")
+    for case in ("F.packages", "F.search"):
+        p50 = find(b, case)["wrk"]["p50_us"] / 1000
+        check(b, case, "p50 (ms)", round(p50, 2), "<= 20", p50 <= 20,
+              f"case A p50 {wharf['wrk']['p50_us'] / 1000:.2f} ms")
+
+width = max(len(c["measure"]) for c in checks)
+print(f"\nWharf benchmark ({'quick' if quick else 'full'}: {duration} per case, {connections} connections)", file=sys.stderr)
+print(f"{'backend':9} {'case':11} {'measure':{width}} {'value':>9} {'target':>7}  {'':4} detail", file=sys.stderr)
+for c in checks:
+    print(f"{c['backend']:9} {c['case']:11} {c['measure']:{width}} {c['value']:>9} {c['target']:>7}  "
+          f"{'met' if c['met'] else 'MISS':4} {c['detail']}", file=sys.stderr)
+if bad_runs:
+    print(f"\nWARNING: {len(bad_runs)} wrk runs saw errors or non-2xx answers: "
+          + ", ".join(f"{r['backend']} {r['case']}" for r in bad_runs), file=sys.stderr)
+json.dump({"machine": machine(), "quick": quick, "duration": duration, "connections": int(connections),
+           "checks": checks, "raw": rows, "runs_with_errors": len(bad_runs)}, sys.stdout, indent=2)
+print(file=sys.stdout)
+sys.exit(1 if bad_runs else 0)

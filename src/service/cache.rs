@@ -1,0 +1,191 @@
+//! In-process caches on the hot read path, and what keeps them honest.
+//!
+//! Resolving `download-vpack/<g>/<n>?latest` with a key reads the key's row,
+//! the feed and the version; serving it reads a blob. At tens of thousands of
+//! requests a second those reads dominate, so they are cached here:
+//!
+//! - feed rows by name, API key rows by id, resolved versions by
+//!   (feed, group, name, version or latest rule): cleared whenever anything
+//!   they could reflect changes;
+//! - small blobs by SHA-256: content-addressed, so never stale, only bounded.
+//!
+//! Clearing: every write that could change a cached read counts itself in
+//! this process (`db::changes::local_writes`), which the caches compare on
+//! each access, so a process reads its own writes at once; and bumps the
+//! database's `change_log` generation, which a background task polls every
+//! [`POLL_INTERVAL`] so writes from other processes (the CLI, other servers)
+//! clear the caches within that interval. A value loaded while a write
+//! happened is not cached. Entries also expire after [`ENTRY_TTL`], a safety
+//! net for changes made behind Wharf's back.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use moka::sync::Cache;
+
+use crate::db::{self, Db, api_keys::ApiKeyRow, feeds::FeedRow, packages::VersionRow};
+
+/// How often the database's change generation is polled.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Longest life of a cached row.
+pub const ENTRY_TTL: Duration = Duration::from_secs(30);
+
+/// Largest blob kept in memory.
+pub const SMALL_BLOB_BYTES: i64 = 64 * 1024;
+
+/// What a resolved version is cached under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResolveKey {
+    pub feed_id: i64,
+    pub group_lower: String,
+    pub name_lower: String,
+    /// The precedence key of an exact version, or a tag for a latest rule.
+    pub selector: Vec<u8>,
+}
+
+/// The hot-path caches.
+pub struct Caches {
+    feeds: Cache<String, Option<FeedRow>>,
+    keys: Cache<String, Option<ApiKeyRow>>,
+    versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
+    small_blobs: Cache<String, Bytes>,
+    /// Local writes and remote epochs already reflected in the caches.
+    seen_local: AtomicU64,
+    remote_epoch: AtomicU64,
+    seen_remote: AtomicU64,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            feeds: rows(10_000),
+            keys: rows(100_000),
+            versions: rows(100_000),
+            small_blobs: Cache::builder()
+                .weigher(|_: &String, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
+                .max_capacity(64 * 1024 * 1024)
+                .build(),
+            seen_local: AtomicU64::new(db::changes::local_writes()),
+            remote_epoch: AtomicU64::new(0),
+            seen_remote: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A row cache: bounded, and each entry expires after [`ENTRY_TTL`].
+fn rows<K: Hash + Eq + Send + Sync + 'static, V: Clone + Send + Sync + 'static>(
+    capacity: u64,
+) -> Cache<K, V> {
+    Cache::builder()
+        .max_capacity(capacity)
+        .time_to_live(ENTRY_TTL)
+        .build()
+}
+
+impl Caches {
+    fn stamp(&self) -> (u64, u64) {
+        (
+            db::changes::local_writes(),
+            self.remote_epoch.load(Ordering::Acquire),
+        )
+    }
+
+    /// Clears the row caches if a write happened since they were last checked;
+    /// returns the stamp a load must still see to be cached.
+    fn sync(&self) -> (u64, u64) {
+        let (local, remote) = self.stamp();
+        let stale_local = self.seen_local.swap(local, Ordering::AcqRel) != local;
+        let stale_remote = self.seen_remote.swap(remote, Ordering::AcqRel) != remote;
+        if stale_local || stale_remote {
+            self.feeds.invalidate_all();
+            self.keys.invalidate_all();
+            self.versions.invalidate_all();
+        }
+        (local, remote)
+    }
+
+    async fn get_or_load<K, V, E, F>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, E>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        let stamp = self.sync();
+        if let Some(hit) = cache.get(&key) {
+            return Ok(hit);
+        }
+        let value = load.await?;
+        if self.stamp() == stamp {
+            cache.insert(key, value.clone());
+        }
+        Ok(value)
+    }
+
+    /// The feed named `name_lower`.
+    pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<FeedRow>, sqlx::Error> {
+        self.get_or_load(
+            &self.feeds,
+            name_lower.to_owned(),
+            db::feeds::find(db, name_lower),
+        )
+        .await
+    }
+
+    /// The API key with public id `id`.
+    pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
+        self.get_or_load(&self.keys, id.to_owned(), db::api_keys::find(db, id))
+            .await
+    }
+
+    /// A resolved version, loaded by `load` on a miss.
+    pub async fn version<F>(
+        &self,
+        key: ResolveKey,
+        load: F,
+    ) -> Result<Option<Arc<VersionRow>>, sqlx::Error>
+    where
+        F: Future<Output = Result<Option<VersionRow>, sqlx::Error>>,
+    {
+        self.get_or_load(&self.versions, key, async { Ok(load.await?.map(Arc::new)) })
+            .await
+    }
+
+    /// A small blob's bytes, loaded by `load` on a miss.
+    pub async fn small_blob<F, E>(&self, sha256: &str, load: F) -> Result<Bytes, E>
+    where
+        F: Future<Output = Result<Bytes, E>>,
+    {
+        if let Some(hit) = self.small_blobs.get(sha256) {
+            return Ok(hit);
+        }
+        let bytes = load.await?;
+        self.small_blobs.insert(sha256.to_owned(), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Polls the database's change generation until the process ends,
+    /// clearing the row caches when another process wrote.
+    pub async fn follow_remote_changes(self: Arc<Self>, db: Db) {
+        let mut last = None;
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match db::changes::generation(&db).await {
+                Ok(generation) if last != Some(generation) => {
+                    if last.is_some() {
+                        self.remote_epoch.fetch_add(1, Ordering::AcqRel);
+                    }
+                    last = Some(generation);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%error, "change generation not read"),
+            }
+        }
+    }
+}
