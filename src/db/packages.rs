@@ -124,6 +124,9 @@ pub struct VersionFilter {
     pub name_lower: Option<String>,
     /// Most packages to include (not versions), in group/name order.
     pub package_limit: Option<i64>,
+    /// Only packages whose name or some version's manifest text contains this
+    /// (a `LIKE` pattern over lower-cased text): a cheap superset for search.
+    pub text_like: Option<String>,
 }
 
 /// Lists versions of a feed, grouped by package (group, name), each package's
@@ -138,6 +141,8 @@ pub async fn list_versions(
         select_versions!(),
         "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
            AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
+           AND ($5 IS NULL OR name_lower LIKE $5 OR EXISTS (SELECT 1 FROM package_versions t \
+                WHERE t.package_id = packages.id AND LOWER(t.manifest_json) LIKE $5)) \
            ORDER BY group_lower, name_lower LIMIT $4) \
          ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC"
     );
@@ -147,6 +152,7 @@ pub async fn list_versions(
             .bind(filter.group_lower.as_deref())
             .bind(filter.name_lower.as_deref())
             .bind(filter.package_limit.unwrap_or(i64::MAX))
+            .bind(filter.text_like.as_deref())
             .fetch_all(pool)
             .await
     })

@@ -109,6 +109,7 @@ async fn list_packages(
             group_lower: Some(id.group.lower()),
             name_lower: Some(id.name.lower()),
             package_limit: None,
+            text_like: None,
         };
         let rows = packages::list_versions(&wharf, &feed, &filter).await?;
         return wire::package_objects(&rows)
@@ -122,6 +123,7 @@ async fn list_packages(
         group_lower: group.map(|g| g.lower()),
         name_lower: None,
         package_limit: Some(query.count()?.unwrap_or(1000)),
+        text_like: None,
     };
     let rows = packages::list_versions(&wharf, &feed, &filter).await?;
     Ok(json_response(Value::Array(wire::package_objects(&rows))))
@@ -144,7 +146,17 @@ async fn search(
         .to_owned();
     let limit = usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX);
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
-    let rows = packages::list_versions(&wharf, &feed, &VersionFilter::default()).await?;
+    // Plain ASCII terms narrow the candidates in SQL first (a superset: any
+    // manifest text); the exact, Unicode-aware match below decides.
+    let plain = !term.is_empty()
+        && term
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " .-".contains(c));
+    let filter = VersionFilter {
+        text_like: plain.then(|| format!("%{}%", term.to_ascii_lowercase())),
+        ..VersionFilter::default()
+    };
+    let rows = packages::list_versions(&wharf, &feed, &filter).await?;
     let found: Vec<Value> = wire::package_objects(&rows)
         .into_iter()
         .filter(|package| wire::matches_term(package, &term))
@@ -206,6 +218,7 @@ async fn list_versions(
         group_lower: group.map(|g| g.lower()),
         name_lower: name.as_ref().map(PackageName::lower),
         package_limit: None,
+        text_like: None,
     };
     let limit = if name.is_some() {
         usize::MAX
