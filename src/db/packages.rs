@@ -21,6 +21,7 @@ pub struct VersionRow {
     pub container: String,
     pub manifest_json: String,
     pub file_list_json: String,
+    pub search_text: String,
     pub blob_sha256: String,
     pub sha1: String,
     pub size_bytes: i64,
@@ -32,7 +33,7 @@ pub struct VersionRow {
 macro_rules! select_versions {
     () => {
         "SELECT v.id, v.package_id, p.group_name, p.name, v.version, v.is_stable, v.is_virtual, \
-         v.container, v.manifest_json, v.file_list_json, v.blob_sha256, b.sha1, b.size_bytes, \
+         v.container, v.manifest_json, v.file_list_json, v.search_text, v.blob_sha256, b.sha1, b.size_bytes, \
          v.published_at, v.downloads \
          FROM package_versions v \
          JOIN packages p ON p.id = v.package_id \
@@ -124,8 +125,10 @@ pub struct VersionFilter {
     pub name_lower: Option<String>,
     /// Most packages to include (not versions), in group/name order.
     pub package_limit: Option<i64>,
-    /// Only packages whose name or some version's manifest text contains this
-    /// (a `LIKE` pattern over lower-cased text): a cheap superset for search.
+    /// Most versions to include, in the order listed.
+    pub version_limit: Option<i64>,
+    /// Only packages whose name or some version's title or description
+    /// matches this `LIKE` pattern (lower-cased): a cheap superset for search.
     pub text_like: Option<String>,
 }
 
@@ -137,24 +140,40 @@ pub async fn list_versions(
     feed_id: i64,
     filter: &VersionFilter,
 ) -> Result<Vec<VersionRow>, sqlx::Error> {
-    const SQL: &str = concat!(
+    // Two statements rather than `$n IS NULL OR ...` on the text filter, so
+    // PostgreSQL's cached plan for a listing is not the one for a search.
+    const LISTING: &str = concat!(
         select_versions!(),
         "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
            AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
-           AND ($5 IS NULL OR name_lower LIKE $5 OR EXISTS (SELECT 1 FROM package_versions t \
-                WHERE t.package_id = packages.id AND LOWER(t.manifest_json) LIKE $5)) \
            ORDER BY group_lower, name_lower LIMIT $4) \
-         ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC"
+         ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
     );
+    const SEARCH: &str = concat!(
+        select_versions!(),
+        "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
+           AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
+           AND (name_lower LIKE $6 OR id IN (SELECT package_id FROM package_versions \
+                WHERE search_text LIKE $6)) \
+           ORDER BY group_lower, name_lower LIMIT $4) \
+         ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
+    );
+    let sql = if filter.text_like.is_some() {
+        SEARCH
+    } else {
+        LISTING
+    };
     with_pool!(db, |pool| {
-        sqlx::query_as::<_, VersionRow>(SQL)
+        let mut query = sqlx::query_as::<_, VersionRow>(sql)
             .bind(feed_id)
             .bind(filter.group_lower.as_deref())
             .bind(filter.name_lower.as_deref())
             .bind(filter.package_limit.unwrap_or(i64::MAX))
-            .bind(filter.text_like.as_deref())
-            .fetch_all(pool)
-            .await
+            .bind(filter.version_limit.unwrap_or(i64::MAX));
+        if let Some(text) = &filter.text_like {
+            query = query.bind(text);
+        }
+        query.fetch_all(pool).await
     })
 }
 
@@ -185,6 +204,8 @@ pub struct NewVersion<'a> {
     pub container: &'a str,
     pub manifest_json: &'a str,
     pub file_list_json: &'a str,
+    /// Lower-cased title and description (see `Manifest::search_text`).
+    pub search_text: &'a str,
     pub blob_sha256: &'a str,
     pub blob_sha1: &'a str,
     pub blob_size_bytes: i64,
@@ -278,14 +299,15 @@ pub async fn store_version(
         RETURNING id";
     const INSERT_VERSION: &str = "INSERT INTO package_versions \
         (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
-         file_list_json, blob_sha256, published_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         file_list_json, blob_sha256, published_at, search_text) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
         ON CONFLICT (package_id, precedence_key) DO NOTHING RETURNING id";
     const REPLACE_VERSION: &str = "INSERT INTO package_versions \
         (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
-         file_list_json, blob_sha256, published_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         file_list_json, blob_sha256, published_at, search_text) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
         ON CONFLICT (package_id, precedence_key) DO UPDATE SET version = excluded.version, \
+          search_text = excluded.search_text, \
           is_virtual = excluded.is_virtual, container = excluded.container, \
           manifest_json = excluded.manifest_json, file_list_json = excluded.file_list_json, \
           blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at \
@@ -327,6 +349,7 @@ pub async fn store_version(
         .bind(new.file_list_json)
         .bind(new.blob_sha256)
         .bind(now)
+        .bind(new.search_text)
         .fetch_optional(&mut *tx)
         .await?;
         if stored.is_some() {

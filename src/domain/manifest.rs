@@ -77,10 +77,21 @@ impl Manifest {
         })
     }
 
+    /// What search matches besides the name: title and description, lower-cased.
+    pub fn search_text(&self) -> String {
+        search_text_of(&self.properties)
+    }
+
     /// The manifest as compact JSON, for storage.
     pub fn to_json(&self) -> String {
         Value::Object(self.properties.clone()).to_string()
     }
+}
+
+/// Title and description of a manifest object, lower-cased, for search.
+pub fn search_text_of(properties: &Map<String, Value>) -> String {
+    let text = |key: &str| properties.get(key).and_then(Value::as_str).unwrap_or("");
+    format!("{} {}", text("title"), text("description")).to_lowercase()
 }
 
 /// The deepest bracket nesting in a JSON text, counted without parsing (so

@@ -84,6 +84,7 @@ fn filter_of(query: &Query) -> Result<VersionFilter, ServiceError> {
             .transpose()?
             .map(|n| n.lower()),
         package_limit: None,
+        version_limit: None,
         text_like: None,
     })
 }

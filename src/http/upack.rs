@@ -109,24 +109,60 @@ async fn list_packages(
             group_lower: Some(id.group.lower()),
             name_lower: Some(id.name.lower()),
             package_limit: None,
+            version_limit: None,
             text_like: None,
         };
-        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-        return wire::package_objects(&rows)
-            .into_iter()
-            .next()
-            .map(json_response)
-            // ProGet's text, which scripts look for: "package was not found".
-            .ok_or_else(|| ServiceError::NotFound(format!("The package was not found: {id}.")));
+        let key = format!(
+            "{}\npackage\n{}\n{}",
+            feed.id,
+            id.group.lower(),
+            id.name.lower()
+        );
+        return cached_json(&wharf, key, async {
+            let rows = packages::list_versions(&wharf, &feed, &filter).await?;
+            wire::package_objects(&rows)
+                .into_iter()
+                .next()
+                // ProGet's text, which scripts look for: "package was not found".
+                .ok_or_else(|| ServiceError::NotFound(format!("The package was not found: {id}.")))
+        })
+        .await;
     }
     let filter = VersionFilter {
         group_lower: group.map(|g| g.lower()),
         name_lower: None,
         package_limit: Some(query.count()?.unwrap_or(1000)),
+        version_limit: None,
         text_like: None,
     };
-    let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-    Ok(json_response(Value::Array(wire::package_objects(&rows))))
+    let key = format!(
+        "{}\npackages\n{:?}\n{:?}",
+        feed.id, filter.group_lower, filter.package_limit
+    );
+    cached_json(&wharf, key, async {
+        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
+        Ok(Value::Array(wire::package_objects(&rows)))
+    })
+    .await
+}
+
+/// Answers with a listing from the listing cache, rendering it on a miss.
+async fn cached_json<F>(wharf: &Wharf, key: String, render: F) -> Result<HttpResponse, ServiceError>
+where
+    F: std::future::Future<Output = Result<Value, ServiceError>>,
+{
+    let body = wharf
+        .caches
+        .listing(key, async {
+            let value = render.await?;
+            serde_json::to_vec(&value)
+                .map(bytes::Bytes::from)
+                .map_err(ServiceError::internal)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// `GET search?term=` (clients send `term`; the docs say `query`): packages
@@ -156,13 +192,17 @@ async fn search(
         text_like: plain.then(|| format!("%{}%", term.to_ascii_lowercase())),
         ..VersionFilter::default()
     };
-    let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-    let found: Vec<Value> = wire::package_objects(&rows)
-        .into_iter()
-        .filter(|package| wire::matches_term(package, &term))
-        .take(limit)
-        .collect();
-    Ok(json_response(Value::Array(found)))
+    let key = format!("{}\nsearch\n{term}\n{limit}", feed.id);
+    cached_json(&wharf, key, async {
+        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
+        let found: Vec<Value> = wire::package_objects(&rows)
+            .into_iter()
+            .filter(|package| wire::matches_term(package, &term))
+            .take(limit)
+            .collect();
+        Ok(Value::Array(found))
+    })
+    .await
 }
 
 /// `GET meta`: the feed's metadata and the API services it offers.
@@ -218,20 +258,27 @@ async fn list_versions(
         group_lower: group.map(|g| g.lower()),
         name_lower: name.as_ref().map(PackageName::lower),
         package_limit: None,
+        // `count` caps the list (default 1000) unless a package is named.
+        version_limit: if name.is_some() {
+            None
+        } else {
+            Some(query.count()?.unwrap_or(1000))
+        },
         text_like: None,
     };
-    let limit = if name.is_some() {
-        usize::MAX
-    } else {
-        usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX)
-    };
-    let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-    let versions: Vec<Value> = rows
-        .iter()
-        .take(limit)
-        .map(|r| wire::version_object(r, include_files))
-        .collect();
-    Ok(json_response(Value::Array(versions)))
+    let key = format!(
+        "{}\nversions\n{:?}\n{:?}\n{:?}\n{include_files}",
+        feed.id, filter.group_lower, filter.name_lower, filter.version_limit
+    );
+    cached_json(&wharf, key, async {
+        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
+        Ok(Value::Array(
+            rows.iter()
+                .map(|r| wire::version_object(r, include_files))
+                .collect(),
+        ))
+    })
+    .await
 }
 
 /// Reads a download-style address and query, checks the download permission

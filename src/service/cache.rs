@@ -7,6 +7,8 @@
 //! - feed rows by name, API key rows by id, resolved versions by
 //!   (feed, group, name, version or latest rule): cleared whenever anything
 //!   they could reflect changes;
+//! - rendered listings (`packages`, `versions`, `search`) by feed, endpoint
+//!   and parameters: cleared like the rows;
 //! - small blobs by SHA-256: content-addressed, so never stale, only bounded.
 //!
 //! Clearing: every write that could change a cached read counts itself in
@@ -54,6 +56,7 @@ pub struct Caches {
     keys: Cache<String, Option<ApiKeyRow>>,
     versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
     small_blobs: Cache<String, Bytes>,
+    listings: Cache<String, Bytes>,
     /// Local writes and remote epochs already reflected in the caches.
     seen_local: AtomicU64,
     remote_epoch: AtomicU64,
@@ -69,6 +72,11 @@ impl Default for Caches {
             small_blobs: Cache::builder()
                 .weigher(|_: &String, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
                 .max_capacity(64 * 1024 * 1024)
+                .build(),
+            listings: Cache::builder()
+                .weigher(|_: &String, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
+                .max_capacity(64 * 1024 * 1024)
+                .time_to_live(ENTRY_TTL)
                 .build(),
             seen_local: AtomicU64::new(db::changes::local_writes()),
             remote_epoch: AtomicU64::new(0),
@@ -105,6 +113,7 @@ impl Caches {
             self.feeds.invalidate_all();
             self.keys.invalidate_all();
             self.versions.invalidate_all();
+            self.listings.invalidate_all();
         }
         (local, remote)
     }
@@ -153,6 +162,15 @@ impl Caches {
     {
         self.get_or_load(&self.versions, key, async { Ok(load.await?.map(Arc::new)) })
             .await
+    }
+
+    /// A rendered listing (`packages`, `versions`, `search`), built by `build`
+    /// on a miss. `key` names the feed, the endpoint and its parameters.
+    pub async fn listing<F, E>(&self, key: String, build: F) -> Result<Bytes, E>
+    where
+        F: Future<Output = Result<Bytes, E>>,
+    {
+        self.get_or_load(&self.listings, key, build).await
     }
 
     /// A small blob's bytes, loaded by `load` on a miss.

@@ -239,6 +239,7 @@ where
         },
         manifest_json: &manifest.to_json(),
         file_list_json: &file_list_json,
+        search_text: &manifest.search_text(),
         blob_sha256: &sha256,
         blob_sha1: &sha1,
         blob_size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,

@@ -169,7 +169,70 @@ async fn meta_reports_counts_and_services(backend: Backend) {
     );
 }
 
+async fn cached_listings_reflect_every_write_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let names = |list: Vec<serde_json::Value>| -> Vec<String> {
+        list.iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(names(app.get_json("/upack/default/packages").await).is_empty());
+    app.publish(
+        "default",
+        UpackBuilder::new("", "one", "1.0.0")
+            .field("title", json!("first"))
+            .build(),
+    )
+    .await;
+    assert_eq!(
+        names(app.get_json("/upack/default/packages").await),
+        ["one"]
+    );
+    assert_eq!(
+        names(app.get_json("/upack/default/search?term=first").await),
+        ["one"]
+    );
+    app.publish(
+        "default",
+        UpackBuilder::new("", "one", "2.0.0")
+            .field("title", json!("second"))
+            .build(),
+    )
+    .await;
+    let one: serde_json::Value = app.get_json("/upack/default/packages?name=one").await;
+    assert_eq!(one["latestVersion"], "2.0.0");
+    assert!(
+        names(app.get_json("/upack/default/search?term=first").await).is_empty(),
+        "search matches the latest version's title; older titles only pass the prefilter"
+    );
+    assert_eq!(
+        names(app.get_json("/upack/default/search?term=second").await),
+        ["one"]
+    );
+    let versions: Vec<serde_json::Value> = app.get_json("/upack/default/versions").await;
+    assert_eq!(versions.len(), 2);
+    expect_status(
+        app.admin_request(reqwest::Method::DELETE, "/upack/default/delete/one/2.0.0")
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let versions: Vec<serde_json::Value> = app.get_json("/upack/default/versions").await;
+    assert_eq!(versions.len(), 1);
+    let one: serde_json::Value = app.get_json("/upack/default/packages?name=one").await;
+    assert_eq!(one["latestVersion"], "1.0.0");
+    wharf::service::feeds::update(&app.wharf, "default", None, Some(false))
+        .await
+        .unwrap();
+    expect_status(
+        app.get("/upack/default/packages").await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
 dual_backend_tests!(
+    cached_listings_reflect_every_write_at_once,
     packages_lists_arrays_and_single_objects_with_required_fields,
     versions_lists_arrays_objects_and_file_lists,
     search_matches_name_title_or_description_by_term_or_query,
