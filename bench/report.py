@@ -80,6 +80,9 @@ for b in backends:
         p50 = find(b, case)["wrk"]["p50_us"] / 1000
         check(b, case, "p50 (ms)", round(p50, 2), "<= 20", p50 <= 20,
               f"case A p50 {wharf['wrk']['p50_us'] / 1000:.2f} ms")
+        cold = find(b, f"{case}.cold")["seconds"] * 1000
+        check(b, f"{case}.cold", "median uncached (ms)", round(cold, 2), "<= 20", cold <= 20,
+              "each request's parameters new to the listing cache")
 
 width = max(len(c["measure"]) for c in checks)
 print(f"\nWharf benchmark ({'quick' if quick else 'full'}: {duration} per case, {connections} connections)", file=sys.stderr)

@@ -263,7 +263,8 @@ impl SeekableBlob {
 /// atomic and fails with `AlreadyExists` when another writer won, which is
 /// success for content-addressed data.
 fn link_into_place(spooled: tempfile::TempPath, target: &Path) -> anyhow::Result<PutOutcome> {
-    std::fs::File::open(&spooled)?.sync_all()?;
+    // Data and the size needed to read it back; nothing else about the file matters.
+    std::fs::File::open(&spooled)?.sync_data()?;
     let parent = target
         .parent()
         .ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;

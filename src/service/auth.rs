@@ -152,20 +152,22 @@ impl Authenticator {
 
     async fn authenticate_key(&self, key: &str) -> Result<Principal, ServiceError> {
         let id = public_id(key);
-        let row = self.caches.api_key(&self.db, &id).await?;
-        let Some(row) = row.filter(|r| r.expires_at.is_none_or(|at| at > Utc::now())) else {
+        let cached = self.caches.api_key(&self.db, &id).await?;
+        let Some(key_record) = cached.filter(|k| k.row.expires_at.is_none_or(|at| at > Utc::now()))
+        else {
             return Err(ServiceError::Forbidden(INVALID_KEY.to_owned()));
         };
-        let subject = format!("key:{}", row.id);
-        if !self.verify_cached(key, &subject, &row.secret_hash).await? {
+        let subject = format!("key:{}", key_record.row.id);
+        if !self
+            .verify_cached(key, &subject, &key_record.row.secret_hash)
+            .await?
+        {
             return Err(ServiceError::Forbidden(INVALID_KEY.to_owned()));
         }
-        let grant = Grant {
-            permissions: Grant::parse_permissions(&row.permissions)
-                .map_err(ServiceError::internal)?,
-            scope: FeedScope::parse(row.feed_scope.as_deref()),
-        };
-        Ok(Principal::Key { id: row.id, grant })
+        Ok(Principal::Key {
+            id: key_record.row.id.clone(),
+            grant: key_record.grant.clone(),
+        })
     }
 
     async fn authenticate_user(

@@ -30,6 +30,7 @@ use bytes::Bytes;
 use moka::sync::Cache;
 
 use crate::db::{self, Db, api_keys::ApiKeyRow, feeds::FeedRow, packages::VersionRow};
+use crate::domain::{FeedScope, Grant};
 
 /// How often the database's change generation is polled.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -39,6 +40,15 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(30);
 
 /// Largest blob kept in memory.
 pub const SMALL_BLOB_BYTES: i64 = 64 * 1024;
+
+/// An API key's row with its permissions already parsed.
+#[derive(Debug, Clone)]
+pub struct CachedKey {
+    /// The stored row.
+    pub row: ApiKeyRow,
+    /// What it may do.
+    pub grant: Grant,
+}
 
 /// What a resolved version is cached under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,7 +63,7 @@ pub struct ResolveKey {
 /// The hot-path caches.
 pub struct Caches {
     feeds: Cache<String, Option<FeedRow>>,
-    keys: Cache<String, Option<ApiKeyRow>>,
+    keys: Cache<String, Option<Arc<CachedKey>>>,
     versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
     small_blobs: Cache<String, Bytes>,
     listings: Cache<String, Bytes>,
@@ -145,10 +155,20 @@ impl Caches {
         .await
     }
 
-    /// The API key with public id `id`.
-    pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
-        self.get_or_load(&self.keys, id.to_owned(), db::api_keys::find(db, id))
-            .await
+    /// The API key with public id `id`, its permissions parsed. A row whose
+    /// stored permissions do not parse is treated as no key at all.
+    pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
+        self.get_or_load(&self.keys, id.to_owned(), async {
+            Ok(db::api_keys::find(db, id).await?.and_then(|row| {
+                let permissions = Grant::parse_permissions(&row.permissions).ok()?;
+                let scope = FeedScope::parse(row.feed_scope.as_deref());
+                Some(Arc::new(CachedKey {
+                    row,
+                    grant: Grant { permissions, scope },
+                }))
+            }))
+        })
+        .await
     }
 
     /// A resolved version, loaded by `load` on a miss.
