@@ -141,8 +141,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let wharf = Wharf::open(settings).await?;
             let report = gc::collect(&wharf, Duration::from_secs(grace_minutes * 60)).await?;
             println!(
-                "examined {} blobs, deleted {}, kept {} unreferenced but younger than {grace_minutes} minutes",
-                report.examined, report.deleted, report.kept_young
+                "examined {} blobs, deleted {}, kept {} unreferenced but younger than {grace_minutes} minutes; deleted {} stale spool files",
+                report.examined, report.deleted, report.kept_young, report.spool_files_deleted
             );
         }
     }

@@ -69,6 +69,9 @@ pub struct AuthSettings {
     pub verified_cache_seconds: u64,
     /// argon2id cost parameters for new keys and passwords.
     pub argon2: Argon2Settings,
+    /// Failed authentications allowed per client address per minute before
+    /// further attempts from it are answered 429 (0 turns the limit off).
+    pub max_failures_per_minute: u32,
 }
 
 /// argon2id cost parameters (OWASP's recommended minimum by default).
@@ -117,6 +120,7 @@ impl Default for AuthSettings {
             challenge: false,
             verified_cache_seconds: 60,
             argon2: Argon2Settings::default(),
+            max_failures_per_minute: 30,
         }
     }
 }

@@ -41,6 +41,11 @@ pub enum ServiceError {
     /// The capability exists in the API but not yet in Wharf.
     #[error("{0}")]
     NotImplemented(String),
+    /// Too many failed authentications from this client address.
+    #[error(
+        "Too many failed authentication attempts from this address; try again in {retry_after_seconds} seconds."
+    )]
+    TooManyAttempts { retry_after_seconds: u64 },
     /// The database cannot be reached.
     #[error("The database is unavailable; try again shortly.")]
     Unavailable,
@@ -94,6 +99,7 @@ impl ResponseError for ServiceError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,6 +120,11 @@ impl ResponseError for ServiceError {
             }
             Self::RangeNotSatisfiable { size } => {
                 response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
+            }
+            Self::TooManyAttempts {
+                retry_after_seconds,
+            } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
             }
             _ => {}
         }

@@ -63,11 +63,12 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let credential = credential_of(req);
+        let address = req.peer_addr().map(|a| a.ip());
         let wharf = req.app_data::<web::Data<Wharf>>().cloned();
         Box::pin(async move {
             let wharf =
                 wharf.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no app state")))?;
-            let principal = wharf.auth.authenticate(&credential).await?;
+            let principal = wharf.auth.authenticate(&credential, address).await?;
             Ok(Caller {
                 principal,
                 challenge_anonymous: wharf.settings.auth.challenge,

@@ -13,7 +13,8 @@
 //! A key that does not follow the `wharf_` form (one set through
 //! `WHARF_ADMIN_API_KEY`) is found by a fingerprint id derived from it.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::SaltString;
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
@@ -96,8 +97,64 @@ struct Verified {
     phc: String,
 }
 
+/// Counts failed authentications per client address in fixed one-minute
+/// windows. Refusing early also refuses the argon2 work (and memory) a stream
+/// of wrong keys would cost.
+struct FailureLimiter {
+    max_per_window: u32,
+    windows: moka::sync::Cache<std::net::IpAddr, Arc<Mutex<(Instant, u32)>>>,
+}
+
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+impl FailureLimiter {
+    fn new(max_per_window: u32) -> Self {
+        Self {
+            max_per_window,
+            windows: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(FAILURE_WINDOW)
+                .build(),
+        }
+    }
+
+    fn window(&self, address: std::net::IpAddr) -> Arc<Mutex<(Instant, u32)>> {
+        self.windows
+            .get_with(address, || Arc::new(Mutex::new((Instant::now(), 0))))
+    }
+
+    /// Refuses `address` while it is over the limit.
+    fn check(&self, address: Option<std::net::IpAddr>) -> Result<(), ServiceError> {
+        let Some(address) = address.filter(|_| self.max_per_window > 0) else {
+            return Ok(());
+        };
+        let window = self.window(address);
+        let Ok(mut window) = window.lock() else {
+            return Ok(());
+        };
+        let elapsed = window.0.elapsed();
+        if elapsed >= FAILURE_WINDOW {
+            *window = (Instant::now(), 0);
+        } else if window.1 >= self.max_per_window {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_seconds: (FAILURE_WINDOW - elapsed).as_secs().max(1),
+            });
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, address: Option<std::net::IpAddr>) {
+        if let Some(address) = address.filter(|_| self.max_per_window > 0) {
+            if let Ok(mut window) = self.window(address).lock() {
+                window.1 += 1;
+            }
+        }
+    }
+}
+
 /// Verifies credentials against the database, with a cache of successes.
 pub struct Authenticator {
+    failures: FailureLimiter,
     db: Db,
     caches: std::sync::Arc<super::cache::Caches>,
     verified: moka::future::Cache<[u8; 32], Verified>,
@@ -112,6 +169,7 @@ impl Authenticator {
         settings: &AuthSettings,
     ) -> Self {
         Self {
+            failures: FailureLimiter::new(settings.max_failures_per_minute),
             db,
             caches,
             verified: moka::future::Cache::builder()
@@ -122,9 +180,26 @@ impl Authenticator {
         }
     }
 
-    /// Verifies `credential`. Anonymous callers get [`Principal::Anonymous`];
-    /// presented but wrong credentials are an error (403).
-    pub async fn authenticate(&self, credential: &Credential) -> Result<Principal, ServiceError> {
+    /// Verifies `credential` presented from `address`. Anonymous callers get
+    /// [`Principal::Anonymous`]; presented but wrong credentials are an error
+    /// (403), and too many of those from one address a 429.
+    pub async fn authenticate(
+        &self,
+        credential: &Credential,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<Principal, ServiceError> {
+        if matches!(credential, Credential::None) {
+            return Ok(Principal::Anonymous);
+        }
+        self.failures.check(address)?;
+        let result = self.verify(credential).await;
+        if matches!(result, Err(ServiceError::Forbidden(_))) {
+            self.failures.record_failure(address);
+        }
+        result
+    }
+
+    async fn verify(&self, credential: &Credential) -> Result<Principal, ServiceError> {
         match credential {
             Credential::None => Ok(Principal::Anonymous),
             Credential::ApiKey(key) => {

@@ -25,6 +25,8 @@ pub struct GcReport {
     pub deleted: usize,
     /// Unreferenced blobs kept because they are younger than the grace period.
     pub kept_young: usize,
+    /// Spool files left by uploads that never finished (a killed process).
+    pub spool_files_deleted: usize,
 }
 
 /// Deletes blobs that no version references and that are older than `grace`.
@@ -59,5 +61,28 @@ pub async fn collect(wharf: &Wharf, grace: Duration) -> Result<GcReport, Service
             tracing::info!(blob = %sha256, "unreferenced blob deleted");
         }
     }
+    report.spool_files_deleted = sweep_spool(wharf, grace)?;
     Ok(report)
+}
+
+/// Deletes spool files older than `grace`: an upload in progress writes to its
+/// file continuously, so only a dead process leaves an old one behind.
+fn sweep_spool(wharf: &Wharf, grace: Duration) -> Result<usize, ServiceError> {
+    let Ok(entries) = std::fs::read_dir(wharf.temp_dir()) else {
+        return Ok(0);
+    };
+    let mut deleted = 0;
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified.elapsed().unwrap_or_default() >= grace);
+        if old && entry.path().is_file() && std::fs::remove_file(entry.path()).is_ok() {
+            deleted += 1;
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(deleted, "stale spool files deleted");
+    }
+    Ok(deleted)
 }

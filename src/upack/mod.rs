@@ -109,6 +109,10 @@ pub enum PackageError {
     SymlinkEntry(String),
     #[error("The package has two entries named '{0}'.")]
     DuplicateEntry(String),
+    #[error(
+        "The package's directory lists {declared} entries but only {distinct} distinct names; entry names must be unique."
+    )]
+    DuplicateEntries { declared: u64, distinct: usize },
     #[error("The package inflates to more than {max} bytes (limits.max_inflated_bytes).")]
     InflatesTooLarge { max: u64 },
     #[error(
@@ -169,8 +173,17 @@ fn open_zip(file: File) -> Result<zip::ZipArchive<BufReader<File>>, PackageError
     zip::ZipArchive::new(BufReader::new(file)).map_err(|e| PackageError::CorruptZip(e.to_string()))
 }
 
-fn inspect_zip(file: File, limits: &Limits) -> Result<Inspected, PackageError> {
+fn inspect_zip(mut file: File, limits: &Limits) -> Result<Inspected, PackageError> {
+    let declared = declared_entry_count(&mut file)?;
     let mut archive = open_zip(file)?;
+    // The zip reader keys entries by name, so duplicates would silently
+    // collapse into one; the count the archive declares gives them away.
+    if let Some(declared) = declared.filter(|d| *d != archive.len() as u64) {
+        return Err(PackageError::DuplicateEntries {
+            declared,
+            distinct: archive.len(),
+        });
+    }
     if archive.len() > limits.max_entries {
         return Err(PackageError::TooManyEntries {
             count: archive.len(),
@@ -246,6 +259,53 @@ fn inspect_zip(file: File, limits: &Limits) -> Result<Inspected, PackageError> {
         container: Container::Zip,
         files,
     })
+}
+
+/// The number of entries the archive's end-of-central-directory record
+/// declares (its zip64 form when the classic field overflows), if found.
+fn declared_entry_count(file: &mut File) -> Result<Option<u64>, PackageError> {
+    use std::io::SeekFrom;
+    let length = file.seek(SeekFrom::End(0))?;
+    let tail_length = length.min(22 + 65_535);
+    file.seek(SeekFrom::Start(length - tail_length))?;
+    let mut tail = vec![0u8; usize::try_from(tail_length).unwrap_or(0)];
+    file.read_exact(&mut tail)?;
+    file.rewind()?;
+    let Some(eocd) = tail.windows(4).rposition(|w| w == b"PK\x05\x06") else {
+        return Ok(None);
+    };
+    let Some(count) = tail.get(eocd + 10..eocd + 12) else {
+        return Ok(None);
+    };
+    let count = u16::from_le_bytes([count[0], count[1]]);
+    if count != u16::MAX {
+        return Ok(Some(u64::from(count)));
+    }
+    // Zip64: the locator just before the record points at the zip64 record.
+    let Some(locator) = eocd.checked_sub(20).and_then(|at| tail.get(at..at + 20)) else {
+        return Ok(None);
+    };
+    if &locator[..4] != b"PK\x06\x07" {
+        return Ok(None);
+    }
+    let mut offset = [0u8; 8];
+    offset.copy_from_slice(&locator[8..16]);
+    let mut record = [0u8; 40];
+    if file
+        .seek(SeekFrom::Start(u64::from_le_bytes(offset)))
+        .is_err()
+        || file.read_exact(&mut record).is_err()
+    {
+        file.rewind()?;
+        return Ok(None);
+    }
+    file.rewind()?;
+    if &record[..4] != b"PK\x06\x06" {
+        return Ok(None);
+    }
+    let mut total = [0u8; 8];
+    total.copy_from_slice(&record[32..40]);
+    Ok(Some(u64::from_le_bytes(total)))
 }
 
 /// Refuses entry names that would escape an extraction directory: absolute

@@ -294,7 +294,46 @@ async fn an_expired_key_is_refused(backend: Backend) {
     assert!(text.contains("expired"), "{text}");
 }
 
+async fn repeated_failed_authentication_is_rate_limited_per_address(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.auth.max_failures_per_minute = 3).await;
+    for _ in 0..3 {
+        expect_status(
+            app.get_with_key("/upack/default/versions", "wrong-key-guess")
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    let limited = app
+        .get_with_key("/upack/default/versions", "wrong-key-guess")
+        .await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after));
+    assert!(
+        limited
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed authentication attempts")
+    );
+    // While limited, credentials from this address are not even checked...
+    expect_status(
+        app.get_with_key("/upack/default/versions", &app.admin_key)
+            .await,
+        StatusCode::TOO_MANY_REQUESTS,
+    )
+    .await;
+    // ...but anonymous reads of a public feed go on.
+    expect_status(app.get("/upack/default/versions").await, StatusCode::OK).await;
+}
+
 dual_backend_tests!(
+    repeated_failed_authentication_is_rate_limited_per_address,
     an_expired_key_is_refused,
     every_credential_form_is_accepted,
     api_keys_are_stored_only_as_argon2id_hashes,

@@ -10,13 +10,13 @@ use tokio::process::Command;
 
 use crate::helpers::{Backend, UpackBuilder, fresh_postgres_database};
 
-struct Cli {
-    dir: tempfile::TempDir,
+pub struct Cli {
+    pub dir: tempfile::TempDir,
     database_url: Option<String>,
 }
 
 impl Cli {
-    async fn new(backend: Backend) -> Self {
+    pub async fn new(backend: Backend) -> Self {
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_postgres_database().await),
@@ -27,7 +27,12 @@ impl Cli {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// Points the commands at another database (`None`: the SQLite default).
+    pub fn set_database_url(&mut self, url: Option<String>) {
+        self.database_url = url;
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wharf"));
         command
             .arg("--data-dir")
@@ -45,7 +50,7 @@ impl Cli {
         command
     }
 
-    async fn run(&self, args: &[&str]) -> String {
+    pub async fn run(&self, args: &[&str]) -> String {
         let output = self.command(args).output().await.unwrap();
         assert!(
             output.status.success(),
@@ -56,7 +61,7 @@ impl Cli {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -66,7 +71,7 @@ fn free_port() -> u16 {
 
 /// Starts `wharf serve`, returning the child and its stdout lines so far once
 /// it answers `/health`.
-async fn serve(
+pub async fn serve(
     cli: &Cli,
     port: u16,
     extra_env: &[(&str, &str)],

@@ -69,6 +69,9 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
         iterations: 1,
         parallelism: 1,
     };
+    // Many tests present wrong credentials on purpose from one address; the
+    // failed-authentication limit has its own test.
+    settings.auth.max_failures_per_minute = 0;
     if backend == Backend::Postgres {
         settings.database_url = Some(fresh_postgres_database().await.into());
     }

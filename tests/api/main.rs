@@ -25,12 +25,16 @@ macro_rules! dual_backend_tests {
 }
 
 mod auth;
+mod authorization;
 mod cli;
 mod concurrency;
 mod conformance;
+mod crash;
+mod database;
 mod download;
 mod download_vpack;
 mod helpers;
+mod hostile;
 mod latest;
 mod listing;
 mod management;

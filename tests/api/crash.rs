@@ -1,0 +1,168 @@
+//! Crash consistency and graceful shutdown, with the real binary.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sha1::{Digest, Sha1};
+
+use crate::cli::{Cli, free_port, serve};
+use crate::helpers::{Backend, UpackBuilder};
+
+const ADMIN: &str = "crash-test-admin-key-123";
+
+fn package(i: usize) -> Vec<u8> {
+    // ~256 KiB of incompressible content, so uploads take measurable time.
+    let content: Vec<u8> = (0..256 * 1024u32)
+        .map(|b| (b.wrapping_mul(2_654_435_761).wrapping_add(i as u32) >> 13) as u8)
+        .collect();
+    UpackBuilder::new("crash", &format!("pkg{i:03}"), "1.0.0")
+        .file("package/data.bin", &content)
+        .build()
+}
+
+async fn a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (mut child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let uploads: Vec<_> = (0..100)
+        .map(|i| {
+            let request = client
+                .put(format!("{base}/upack/default/upload"))
+                .header("X-ApiKey", ADMIN)
+                .body(package(i));
+            tokio::spawn(async move { (i, request.send().await.map(|r| r.status())) })
+        })
+        .collect();
+    // Let some finish, then kill -9 in the middle of the rest.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let mut acknowledged = Vec::new();
+    for upload in uploads {
+        if let (i, Ok(StatusCode::CREATED)) = upload.await.unwrap() {
+            acknowledged.push(i);
+        }
+    }
+
+    let (mut child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
+    let listed: Vec<serde_json::Value> = client
+        .get(format!("{base}/upack/default/versions?group=crash"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let check_all_download = |listed: Vec<serde_json::Value>| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            for version in &listed {
+                let name = version["name"].as_str().unwrap();
+                let bytes = client
+                    .get(format!("{base}/upack/default/download/crash/{name}/1.0.0"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    hex::encode(Sha1::digest(&bytes)),
+                    version["sha1"].as_str().unwrap(),
+                    "{name} is whole"
+                );
+            }
+        }
+    };
+    check_all_download(listed.clone()).await;
+    for i in &acknowledged {
+        let name = format!("pkg{i:03}");
+        assert!(
+            listed.iter().any(|v| v["name"] == name.as_str()),
+            "acknowledged upload {name} survived the crash"
+        );
+    }
+    child.kill().await.unwrap();
+
+    let store = cli.dir.path().join("data/store");
+    let blobs_before = walk_count(&store);
+    let gc = cli.run(&["gc", "--grace-minutes", "0"]).await;
+    let blobs_after = walk_count(&store);
+    assert_eq!(
+        blobs_after,
+        listed.len(),
+        "after gc exactly the referenced blobs remain ({gc})"
+    );
+    assert!(blobs_before >= blobs_after);
+    assert_eq!(
+        walk_count(&cli.dir.path().join("data/tmp")),
+        0,
+        "stale spool files are swept: {gc}"
+    );
+    let (mut child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
+    check_all_download(listed).await;
+    child.kill().await.unwrap();
+}
+
+fn walk_count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    walk_count(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
+async fn sigterm_lets_in_flight_uploads_finish(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
+    let pid = child.id().unwrap();
+    let body = package(1);
+    let slow: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let stream = futures::StreamExt::then(futures::stream::iter(slow), |chunk| async move {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        chunk
+    });
+    let upload = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{port}/upack/default/upload"))
+        .header("X-ApiKey", ADMIN)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let upload = tokio::spawn(upload);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let term = tokio::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await
+        .unwrap();
+    assert!(term.success());
+    let response = upload.await.unwrap().unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "the upload in flight at SIGTERM completes"
+    );
+    let mut child = child;
+    let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the server exits after draining")
+        .unwrap();
+    assert!(exit.success() || exit.code().is_none(), "{exit:?}");
+}
+
+dual_backend_tests!(
+    a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans,
+    sigterm_lets_in_flight_uploads_finish,
+);
