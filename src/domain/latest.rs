@@ -1,6 +1,6 @@
 //! Which version `?latest` means.
 
-use super::DomainError;
+use super::{DomainError, Version};
 
 /// The rule used to pick "the latest" version of a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +30,68 @@ impl LatestRule {
     }
 }
 
+impl LatestRule {
+    /// The version this rule picks from `candidates` (the database applies
+    /// the same rule with one indexed `ORDER BY`; this is its definition).
+    pub fn pick<'a>(
+        self,
+        candidates: impl IntoIterator<Item = &'a Version>,
+    ) -> Option<&'a Version> {
+        let (mut stable, mut any): (Option<&Version>, Option<&Version>) = (None, None);
+        for version in candidates {
+            if any.is_none_or(|best| version > best) {
+                any = Some(version);
+            }
+            if !version.is_prerelease() && stable.is_none_or(|best| version > best) {
+                stable = Some(version);
+            }
+        }
+        match self {
+            Self::StableElsePrerelease => stable.or(any),
+            Self::StableOnly => stable,
+            Self::Any => any,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn arb_version() -> impl Strategy<Value = Version> {
+        (
+            0u64..4,
+            0u64..4,
+            0u64..4,
+            proptest::option::of("(alpha|beta|rc|0|[1-9][0-9]?)(\\.(0|[1-9]|[a-z]{1,3}))?"),
+        )
+            .prop_map(|(a, b, c, pre)| {
+                let text = match pre {
+                    Some(pre) => format!("{a}.{b}.{c}-{pre}"),
+                    None => format!("{a}.{b}.{c}"),
+                };
+                Version::parse(&text).unwrap()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_latest_rule_is_the_maximum_of_its_candidate_set(versions in proptest::collection::vec(arb_version(), 0..12)) {
+            let stable: Vec<&Version> = versions.iter().filter(|v| !v.is_prerelease()).collect();
+            let all: Vec<&Version> = versions.iter().collect();
+            // Brute force: an element no other candidate exceeds.
+            fn maximum<'a>(set: &[&'a Version]) -> Option<&'a Version> {
+                set.iter().copied().find(|v| set.iter().all(|o| *o <= *v))
+            }
+            prop_assert_eq!(LatestRule::Any.pick(&versions), maximum(&all));
+            prop_assert_eq!(LatestRule::StableOnly.pick(&versions), maximum(&stable));
+            prop_assert_eq!(
+                LatestRule::StableElsePrerelease.pick(&versions),
+                if stable.is_empty() { maximum(&all) } else { maximum(&stable) }
+            );
+        }
+    }
 
     #[test]
     fn flag_forms_parse() {
