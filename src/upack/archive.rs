@@ -36,12 +36,7 @@ pub fn assemble(
     manifest: &[u8],
     parts: &[AssemblyPart],
 ) -> Result<(), PackageError> {
-    let mut writer = zip::ZipWriter::new(BufWriter::new(File::create(output)?));
-    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    writer
-        .start_file("upack.json", options)
-        .map_err(zip_error)?;
-    writer.write_all(manifest)?;
+    let mut writer = package_writer(output, manifest)?;
     let mut written: HashSet<String> = HashSet::from(["upack.json".to_owned()]);
     for part in parts {
         match part {
@@ -50,8 +45,7 @@ pub fn assemble(
                 from_prefix,
                 to_prefix,
             } => {
-                let mut archive = zip::ZipArchive::new(BufReader::new(File::open(path)?))
-                    .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+                let mut archive = open(path)?;
                 for index in 0..archive.len() {
                     let entry = archive.by_index_raw(index).map_err(zip_error)?;
                     if entry.is_dir() {
@@ -74,7 +68,9 @@ pub fn assemble(
                 if !written.insert(to.clone()) {
                     continue;
                 }
-                writer.start_file(to.as_str(), options).map_err(zip_error)?;
+                writer
+                    .start_file(to.as_str(), deflated())
+                    .map_err(zip_error)?;
                 io::copy(&mut File::open(path)?, &mut writer)?;
             }
         }
@@ -86,14 +82,8 @@ pub fn assemble(
 /// Copies the zip at `source` to `output` with `manifest` as its
 /// `upack.json`; every other entry is copied raw, in order.
 pub fn replace_manifest(source: &Path, output: &Path, manifest: &[u8]) -> Result<(), PackageError> {
-    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(source)?))
-        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
-    let mut writer = zip::ZipWriter::new(BufWriter::new(File::create(output)?));
-    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    writer
-        .start_file("upack.json", options)
-        .map_err(zip_error)?;
-    writer.write_all(manifest)?;
+    let mut archive = open(source)?;
+    let mut writer = package_writer(output, manifest)?;
     for index in 0..archive.len() {
         let entry = archive.by_index_raw(index).map_err(zip_error)?;
         if entry.name() != "upack.json" {
@@ -112,14 +102,8 @@ pub fn convert_plain_zip(
     output: &Path,
     manifest: &[u8],
 ) -> Result<(), PackageError> {
-    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(source)?))
-        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
-    let mut writer = zip::ZipWriter::new(BufWriter::new(File::create(output)?));
-    let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    writer
-        .start_file("upack.json", options)
-        .map_err(zip_error)?;
-    writer.write_all(manifest)?;
+    let mut archive = open(source)?;
+    let mut writer = package_writer(output, manifest)?;
     for index in 0..archive.len() {
         let entry = archive.by_index_raw(index).map_err(zip_error)?;
         if entry.is_dir() {
@@ -139,15 +123,13 @@ pub fn convert_plain_zip(
 
 /// Whether the zip at `path` has a root `upack.json`.
 pub fn has_manifest(path: &Path) -> Result<bool, PackageError> {
-    let archive = zip::ZipArchive::new(BufReader::new(File::open(path)?))
-        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let archive = open(path)?;
     Ok(archive.file_names().any(|n| n == "upack.json"))
 }
 
 /// Reads the root `upack.json` of the zip at `path`, at most `max_bytes`.
 pub fn read_manifest(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PackageError> {
-    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(path)?))
-        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let mut archive = open(path)?;
     let entry = archive
         .by_name("upack.json")
         .map_err(|_| PackageError::NoManifest)?;
@@ -202,8 +184,7 @@ pub fn write_content(
     output: &Path,
     format: ContentFormat,
 ) -> Result<(), PackageError> {
-    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(source)?))
-        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let mut archive = open(source)?;
     let out = BufWriter::new(File::create(output)?);
     match format {
         ContentFormat::Zip => {
@@ -246,6 +227,29 @@ pub fn write_content(
         }
     }
     Ok(())
+}
+
+/// Opens a zip for reading.
+fn open(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>, PackageError> {
+    zip::ZipArchive::new(BufReader::new(File::open(path)?))
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))
+}
+
+/// Starts a package archive at `output` whose first entry is `manifest` as `upack.json`.
+fn package_writer(
+    output: &Path,
+    manifest: &[u8],
+) -> Result<zip::ZipWriter<BufWriter<File>>, PackageError> {
+    let mut writer = zip::ZipWriter::new(BufWriter::new(File::create(output)?));
+    writer
+        .start_file("upack.json", deflated())
+        .map_err(zip_error)?;
+    writer.write_all(manifest)?;
+    Ok(writer)
+}
+
+fn deflated() -> SimpleFileOptions {
+    SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)
 }
 
 fn strip_prefix_ignoring_case<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
