@@ -7,8 +7,10 @@ use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, UpackBuilder, spawn_app, vpack_json};
 
-/// The endpoints, in column order.
-const COLUMNS: [&str; 14] = [
+/// The endpoints, in column order. Every endpoint Wharf serves is here
+/// (there are no web pages or operations endpoints yet).
+const COLUMNS: [&str; 28] = [
+    // Universal Feed API
     "packages",
     "versions",
     "search",
@@ -19,62 +21,49 @@ const COLUMNS: [&str; 14] = [
     "upload new",
     "upload existing",
     "delete",
+    // Common Packages API (pgutil)
+    "api/packages feed",
+    "api/packages latest",
     "api/packages versions",
+    "api/packages download",
+    "api/packages upload",
+    "api/packages delete",
+    // Promotion and repackaging
     "promote",
+    "promotions/list",
+    "repackage",
+    // Management
+    "feeds/list",
+    "feeds/get",
     "feeds/create",
+    "feeds/update",
+    "feeds/delete",
+    "api-keys/create",
     "api-keys/list",
+    "api-keys/delete",
+    // Health (no credentials needed)
+    "health",
 ];
 
-/// Expected status per caller, per column (see COLUMNS).
-const MATRIX: [(&str, [u16; 14]); 13] = [
-    (
-        "anonymous, public feed",
-        [
-            200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 200, 403, 403, 403,
-        ],
-    ),
-    ("anonymous, private feed", [403; 14]),
-    ("unknown key", [403; 14]),
-    ("expired key", [403; 14]),
-    ("revoked key", [403; 14]),
-    (
-        "view",
-        [
-            200, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403,
-        ],
-    ),
-    (
-        "download",
-        [
-            403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 403, 403, 403,
-        ],
-    ),
-    (
-        "add",
-        [
-            403, 403, 403, 403, 403, 403, 403, 201, 409, 403, 403, 403, 403, 403,
-        ],
-    ),
-    (
-        "add, overwrite",
-        [
-            403, 403, 403, 403, 403, 403, 403, 201, 201, 403, 403, 403, 403, 403,
-        ],
-    ),
-    (
-        "delete",
-        [
-            403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 403,
-        ],
-    ),
-    ("promote (no read on the source)", [403; 14]),
-    ("every feed permission, another feed", [403; 14]),
-    (
-        "admin",
-        [
-            200, 200, 200, 200, 200, 200, 200, 201, 201, 200, 200, 200, 200, 200,
-        ],
-    ),
+/// Expected status per caller, per column (see COLUMNS). Listings that filter
+/// by what the caller may see (feeds/list, promotions/list) answer 200 to
+/// anyone whose credentials are valid or absent.
+#[rustfmt::skip]
+const MATRIX: [(&str, [u16; 28]); 13] = [
+    //                                       packages .. delete                               | api/packages                 | promo         | management                         | health
+    ("anonymous, public feed",              [200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 200, 200, 200, 200, 403, 403, 403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 403, 200]),
+    ("anonymous, private feed",             [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("unknown key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("expired key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("revoked key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("view",                                [200, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 403, 200]),
+    ("download",                            [403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("add",                                 [403, 403, 403, 403, 403, 403, 403, 201, 409, 403, 403, 403, 403, 403, 200, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("add, overwrite",                      [403, 403, 403, 403, 403, 403, 403, 201, 201, 403, 403, 403, 403, 403, 200, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("delete",                              [403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 200, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("promote (no read on the source)",     [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("every feed permission, another feed", [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ("admin",                               [200, 200, 200, 200, 200, 200, 200, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 404, 200]),
 ];
 
 async fn key_for(app: &TestApp, caller: &str) -> Option<String> {
@@ -120,7 +109,13 @@ async fn key_for(app: &TestApp, caller: &str) -> Option<String> {
 }
 
 /// Sends the request of `column` for caller number `row` on `feed`.
-async fn request(app: &TestApp, feed: &str, row: usize, column: usize, key: Option<&str>) -> u16 {
+async fn request(
+    app: &TestApp,
+    feed: &str,
+    row: usize,
+    column: usize,
+    key: Option<&str>,
+) -> (u16, String) {
     let (method, path, body): (Method, String, Option<Vec<u8>>) = match column {
         0 => (Method::GET, format!("/upack/{feed}/packages"), None),
         1 => (Method::GET, format!("/upack/{feed}/versions"), None),
@@ -132,18 +127,40 @@ async fn request(app: &TestApp, feed: &str, row: usize, column: usize, key: Opti
         7 => (Method::PUT, format!("/upack/{feed}/upload"), Some(UpackBuilder::new("", &format!("new{row}"), "1.0.0").build())),
         8 => (Method::PUT, format!("/upack/{feed}/upload"), Some(UpackBuilder::new("", "pkg", "1.0.0").file("package/again", &[row as u8]).build())),
         9 => (Method::DELETE, format!("/upack/{feed}/delete/del{row}/1.0.0"), None),
-        10 => (Method::GET, format!("/api/packages/{feed}/versions"), None),
-        11 => (
+        10 => (Method::GET, format!("/api/packages/{feed}"), None),
+        11 => (Method::GET, format!("/api/packages/{feed}/latest"), None),
+        12 => (Method::GET, format!("/api/packages/{feed}/versions"), None),
+        13 => (Method::GET, format!("/api/packages/{feed}/download?name=pkg&version=1.0.0"), None),
+        14 => (Method::PUT, format!("/api/packages/{feed}/upload"), Some(UpackBuilder::new("", &format!("pnew{row}"), "1.0.0").build())),
+        15 => (Method::POST, format!("/api/packages/{feed}/delete?name=pdel{row}&version=1.0.0"), None),
+        16 => (
             Method::POST,
             "/api/promotions/promote".to_owned(),
             Some(serde_json::to_vec(&json!({"fromFeed": feed, "toFeed": "prod", "name": format!("promo{row}"), "version": "1.0.0"})).unwrap()),
         ),
-        12 => (
+        17 => (Method::GET, "/api/promotions/list".to_owned(), None),
+        18 => (
+            Method::POST,
+            "/api/repackaging/repackage".to_owned(),
+            Some(serde_json::to_vec(&json!({"feed": feed, "name": "pkg", "version": "1.0.0", "newVersion": format!("1.0.{}", row + 1)})).unwrap()),
+        ),
+        19 => (Method::GET, "/api/management/feeds/list".to_owned(), None),
+        20 => (Method::GET, format!("/api/management/feeds/get/{feed}"), None),
+        21 => (
             Method::POST,
             "/api/management/feeds/create".to_owned(),
             Some(serde_json::to_vec(&json!({"name": format!("made{row}"), "feedType": "universal"})).unwrap()),
         ),
-        13 => (Method::GET, "/api/api-keys/list".to_owned(), None),
+        22 => (Method::POST, format!("/api/management/feeds/update/{feed}"), Some(br#"{"description":"changed"}"#.to_vec())),
+        23 => (Method::DELETE, format!("/api/management/feeds/delete/gone{row}"), None),
+        24 => (
+            Method::POST,
+            "/api/api-keys/create".to_owned(),
+            Some(serde_json::to_vec(&json!({"type": "Feed", "feed": "team", "packagePermissions": ["view"], "logging": "None"})).unwrap()),
+        ),
+        25 => (Method::GET, "/api/api-keys/list".to_owned(), None),
+        26 => (Method::POST, "/api/api-keys/delete?id=no-such-key".to_owned(), None),
+        27 => (Method::GET, "/health".to_owned(), None),
         _ => unreachable!("{column}"),
     };
     let mut builder = app.client.request(method, app.url(&path));
@@ -153,7 +170,9 @@ async fn request(app: &TestApp, feed: &str, row: usize, column: usize, key: Opti
     if let Some(body) = body {
         builder = builder.body(body);
     }
-    builder.send().await.unwrap().status().as_u16()
+    let response = builder.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
 }
 
 async fn every_endpoint_answers_every_caller_as_the_matrix_says(backend: Backend) {
@@ -171,17 +190,15 @@ async fn every_endpoint_answers_every_caller_as_the_matrix_says(backend: Backend
             .await;
         app.publish(feed, vpack_json("", "virt", "1.0.0")).await;
         for row in 0..MATRIX.len() {
-            app.publish(
-                feed,
-                UpackBuilder::new("", &format!("del{row}"), "1.0.0").build(),
-            )
-            .await;
-            app.publish(
-                feed,
-                UpackBuilder::new("", &format!("promo{row}"), "1.0.0").build(),
-            )
-            .await;
+            for prefix in ["del", "promo", "pdel"] {
+                let name = format!("{prefix}{row}");
+                app.publish(feed, UpackBuilder::new("", &name, "1.0.0").build())
+                    .await;
+            }
         }
+    }
+    for row in 0..MATRIX.len() {
+        app.create_feed(&format!("gone{row}"), false).await;
     }
     let mut mismatches = Vec::new();
     for (row, (caller, expected)) in MATRIX.iter().enumerate() {
@@ -192,7 +209,14 @@ async fn every_endpoint_answers_every_caller_as_the_matrix_says(backend: Backend
             "team"
         };
         for (column, want) in expected.iter().enumerate() {
-            let got = request(&app, feed, row, column, key.as_deref()).await;
+            let (got, body) = request(&app, feed, row, column, key.as_deref()).await;
+            if let Some(key) = key.as_deref().filter(|_| got >= 400) {
+                assert!(
+                    !body.contains(key),
+                    "{caller} x {}: the error body echoes the key",
+                    COLUMNS[column]
+                );
+            }
             if got != *want {
                 mismatches.push(format!(
                     "{caller} x {}: expected {want}, got {got}",
