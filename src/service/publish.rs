@@ -15,9 +15,10 @@
 //! `.upack` plus extra metadata merged into its `upack.json`.
 //!
 //! A failure at any step leaves nothing visible: the spool file is removed on
-//! drop, and a blob written for a transaction that then lost stays unreferenced
-//! until `wharf gc` (deleting it inline could race with another upload of the
-//! same bytes that found it present).
+//! drop (one left by a killed process is swept by `wharf gc`), and a blob
+//! written for a transaction that then lost stays unreferenced until `wharf
+//! gc` (deleting it inline could race with another upload of the same bytes
+//! that found it present).
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
