@@ -146,6 +146,7 @@ pub async fn list_versions(
         select_versions!(),
         "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
            AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
+           AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
            ORDER BY group_lower, name_lower LIMIT $4) \
          ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
     );
@@ -153,6 +154,7 @@ pub async fn list_versions(
         select_versions!(),
         "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
            AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
+           AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
            AND (name_lower LIKE $6 OR id IN (SELECT package_id FROM package_versions \
                 WHERE search_text LIKE $6)) \
            ORDER BY group_lower, name_lower LIMIT $4) \
@@ -181,7 +183,8 @@ pub async fn list_versions(
 pub async fn count_in_feed(db: &Db, feed_id: i64) -> Result<(i64, i64), sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_as::<_, (i64, i64)>(
-            "SELECT (SELECT COUNT(*) FROM packages WHERE feed_id = $1), \
+            "SELECT (SELECT COUNT(DISTINCT v.package_id) FROM package_versions v \
+                     JOIN packages p ON p.id = v.package_id WHERE p.feed_id = $1), \
                     (SELECT COUNT(*) FROM package_versions v JOIN packages p ON p.id = v.package_id \
                      WHERE p.feed_id = $1)",
         )
@@ -377,14 +380,16 @@ pub async fn store_version(
     })
 }
 
-/// Deletes one version, and its package when it was the last one, in one
-/// transaction. Returns `false` if the version was already gone.
+/// Deletes one version. Returns `false` if it was already gone.
+///
+/// The package row stays even when this was its last version: every listing
+/// goes through versions, so an empty package is invisible, and deleting the
+/// row would race a concurrent upload of the same package (on PostgreSQL the
+/// two transactions would lock the package and version rows in opposite
+/// orders, and a stale `NOT EXISTS` could cascade away a version that had just
+/// been committed).
 #[tracing::instrument(skip(db))]
-pub async fn delete_version(
-    db: &Db,
-    version_id: i64,
-    package_id: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn delete_version(db: &Db, version_id: i64) -> Result<bool, sqlx::Error> {
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
         let deleted = sqlx::query("DELETE FROM package_versions WHERE id = $1")
@@ -393,13 +398,6 @@ pub async fn delete_version(
             .await?
             .rows_affected()
             > 0;
-        sqlx::query(
-            "DELETE FROM packages WHERE id = $1 \
-             AND NOT EXISTS (SELECT 1 FROM package_versions WHERE package_id = $1)",
-        )
-        .bind(package_id)
-        .execute(&mut *tx)
-        .await?;
         sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
         tx.commit().await?;
         super::changes::note_local_write();

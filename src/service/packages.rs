@@ -305,7 +305,7 @@ impl std::io::Write for ChannelWriter {
 
 /// Deletes a version. Its blob stays until `wharf gc` finds it unreferenced.
 pub async fn delete(wharf: &Wharf, row: &VersionRow) -> Result<(), ServiceError> {
-    db::packages::delete_version(&wharf.db, row.id, row.package_id).await?;
+    db::packages::delete_version(&wharf.db, row.id).await?;
     tracing::info!(package.name = %row.name, version = %row.version, "version deleted");
     Ok(())
 }

@@ -56,23 +56,32 @@ async fn concurrent_uploads_of_different_versions_are_all_stored(backend: Backen
 async fn uploads_racing_deletes_leave_a_consistent_state(backend: Backend) {
     let app = spawn_app(backend).await;
     let package = UpackBuilder::new("", "flicker", "1.0.0").build();
-    for _ in 0..15 {
-        let upload = app.upload("default", package.clone());
-        let delete = app.admin_request(
-            reqwest::Method::DELETE,
-            "/upack/default/delete/flicker/1.0.0",
+    for _ in 0..30 {
+        let uploads = (0..3).map(|_| app.upload("default", package.clone()));
+        let deletes = (0..3).map(|_| {
+            app.admin_request(
+                reqwest::Method::DELETE,
+                "/upack/default/delete/flicker/1.0.0",
+            )
+        });
+        let (uploaded, deleted) = futures::join!(
+            futures::future::join_all(uploads),
+            futures::future::join_all(deletes)
         );
-        let (uploaded, deleted) = futures::join!(upload, delete);
-        assert!(
-            [201, 409].contains(&uploaded.status().as_u16()),
-            "{}",
-            uploaded.status()
-        );
-        assert!(
-            [200, 404].contains(&deleted.status().as_u16()),
-            "{}",
-            deleted.status()
-        );
+        for response in &uploaded {
+            assert!(
+                [201, 409].contains(&response.status().as_u16()),
+                "upload: {}",
+                response.status()
+            );
+        }
+        for response in &deleted {
+            assert!(
+                [200, 404].contains(&response.status().as_u16()),
+                "delete: {}",
+                response.status()
+            );
+        }
         let download = app.get("/upack/default/download/flicker/1.0.0").await;
         match download.status().as_u16() {
             200 => assert_eq!(download.bytes().await.unwrap().as_ref(), package.as_slice()),

@@ -231,7 +231,47 @@ async fn cached_listings_reflect_every_write_at_once(backend: Backend) {
     .await;
 }
 
+async fn packages_whose_versions_were_all_deleted_vanish_from_listings(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for name in ["a-gone", "b-kept", "c-kept"] {
+        app.publish("default", UpackBuilder::new("", name, "1.0.0").build())
+            .await;
+    }
+    expect_status(
+        app.admin_request(
+            reqwest::Method::DELETE,
+            "/upack/default/delete/a-gone/1.0.0",
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let first_two: Vec<serde_json::Value> = app.get_json("/upack/default/packages?count=2").await;
+    let names: Vec<&str> = first_two
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["b-kept", "c-kept"],
+        "an empty package takes no place in a listing"
+    );
+    let meta: serde_json::Value = app.get_json("/upack/default/meta").await;
+    assert_eq!(meta["packageCount"], 2);
+    expect_status(
+        app.get("/upack/default/packages?name=a-gone").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // Uploading it again brings it back.
+    app.publish("default", UpackBuilder::new("", "a-gone", "2.0.0").build())
+        .await;
+    let again: serde_json::Value = app.get_json("/upack/default/packages?name=a-gone").await;
+    assert_eq!(again["versions"], json!(["2.0.0"]));
+}
+
 dual_backend_tests!(
+    packages_whose_versions_were_all_deleted_vanish_from_listings,
     cached_listings_reflect_every_write_at_once,
     packages_lists_arrays_and_single_objects_with_required_fields,
     versions_lists_arrays_objects_and_file_lists,
