@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::db::feeds::FeedRow;
-use crate::domain::{GroupName, LatestRule, PackageId, PackageName, Permission, Version};
+use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
 use crate::service::packages::{self, StoredBytes, VersionFilter, VersionRow, VersionSelector};
 use crate::service::publish::{self, UploadHints};
@@ -171,12 +171,7 @@ async fn find_one(
             "version is required (a version, latest, latest-stable or latest-unstable).".to_owned(),
         )
     })?;
-    let selector = match version.to_ascii_lowercase().as_str() {
-        "latest" => VersionSelector::Latest(LatestRule::StableElsePrerelease),
-        "latest-stable" => VersionSelector::Latest(LatestRule::StableOnly),
-        "latest-unstable" => VersionSelector::Latest(LatestRule::Any),
-        _ => VersionSelector::Exact(Version::parse(&version)?),
-    };
+    let selector = VersionSelector::parse(&version)?;
     let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
     let group = match query.get("group") {
         Some(group) => GroupName::parse(group)?,

@@ -28,6 +28,19 @@ pub enum VersionSelector {
     Latest(LatestRule),
 }
 
+impl VersionSelector {
+    /// Parses a version argument that may also be `latest`, `latest-stable`
+    /// or `latest-unstable` (ProGet's words in pgutil and the promotion API).
+    pub fn parse(version: &str) -> Result<Self, ServiceError> {
+        Ok(match version.to_ascii_lowercase().as_str() {
+            "latest" => Self::Latest(LatestRule::StableElsePrerelease),
+            "latest-stable" => Self::Latest(LatestRule::StableOnly),
+            "latest-unstable" => Self::Latest(LatestRule::Any),
+            _ => Self::Exact(Version::parse(version)?),
+        })
+    }
+}
+
 /// Finds the version `selector` picks, or a 404 naming what is missing.
 #[tracing::instrument(skip(wharf, feed), fields(feed = %feed.name, package = %id))]
 pub async fn resolve(

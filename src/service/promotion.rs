@@ -15,24 +15,13 @@ use crate::blob::BlobKey;
 use crate::db::{
     self, feeds::FeedRow, packages::NewPromotion, packages::NewVersion, packages::StoreOutcome,
 };
-use crate::domain::{LatestRule, Manifest, PackageId, Permission, Version};
+use crate::domain::{Manifest, PackageId, Permission, Version};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack;
 
 use super::packages::{self, VersionRow, VersionSelector};
 use super::{Caller, Wharf, access};
-
-/// Parses a version argument that may also be `latest`, `latest-stable` or
-/// `latest-unstable`.
-pub fn selector_of(version: &str) -> Result<VersionSelector, ServiceError> {
-    Ok(match version.to_ascii_lowercase().as_str() {
-        "latest" => VersionSelector::Latest(LatestRule::StableElsePrerelease),
-        "latest-stable" => VersionSelector::Latest(LatestRule::StableOnly),
-        "latest-unstable" => VersionSelector::Latest(LatestRule::Any),
-        _ => VersionSelector::Exact(Version::parse(version)?),
-    })
-}
 
 /// The source of a promotion or repackage, which the caller must be able to
 /// view and download.
@@ -43,7 +32,7 @@ async fn source(
     id: &PackageId,
     version: &str,
 ) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
-    let selector = selector_of(version)?;
+    let selector = VersionSelector::parse(version)?;
     let feed = access::feed_for(wharf, caller, feed_name, Permission::Download).await?;
     if !caller.may(Permission::View, &feed) {
         return Err(caller.refuse(Permission::View));
