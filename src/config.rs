@@ -50,12 +50,24 @@ pub struct Settings {
 }
 
 /// Virtual package settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VpackSettings {
     /// Hosts that URL sources in virtual packages may be fetched from. Empty
     /// (the default) refuses every URL source.
     pub url_allowlist: Vec<String>,
+    /// Largest URL source one assembly fetches; never more than
+    /// `limits.max_upload_bytes`.
+    pub max_url_source_bytes: u64,
+}
+
+impl Default for VpackSettings {
+    fn default() -> Self {
+        Self {
+            url_allowlist: Vec::new(),
+            max_url_source_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 /// Authentication settings.

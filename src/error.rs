@@ -72,6 +72,15 @@ impl From<sqlx::Error> for ServiceError {
     }
 }
 
+impl From<crate::db::TxError<ServiceError>> for ServiceError {
+    fn from(error: crate::db::TxError<ServiceError>) -> Self {
+        match error {
+            crate::db::TxError::Db(e) => e.into(),
+            crate::db::TxError::Outside(e) => e,
+        }
+    }
+}
+
 impl From<DomainError> for ServiceError {
     fn from(error: DomainError) -> Self {
         Self::BadRequest(error.to_string())

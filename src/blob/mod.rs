@@ -9,7 +9,10 @@
 //! constructor, not a different code path. Writes from a local spool file take
 //! a fast path on the local backend: the spooled file is hard-linked into place
 //! (atomic, no copy, and `AlreadyExists` tells us another upload got there
-//! first); other backends stream it up in parts.
+//! first); other backends stream it up in parts, aborting on failure.
+//!
+//! The store never decides on its own that bytes may go: deletion follows the
+//! protocol in `db::blobs`, where the blob's database row is the lock.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -101,35 +104,65 @@ impl BlobStore {
         self.local_root.as_ref().map(|root| root.join(key.path()))
     }
 
-    /// Stores the file at `spooled` under `key`. The caller has verified that
-    /// `key` is the SHA-256 of the file. The spool file is consumed.
+    /// Stores the file at `source` under `key`, unless the key is already
+    /// present. The caller has verified that `key` is the SHA-256 of the file
+    /// and keeps the file: a writer may need it again to re-store bytes that
+    /// `wharf gc` deleted meanwhile (see `db::blobs`).
     #[tracing::instrument(skip_all, fields(blob = %key.to_hex()))]
-    pub async fn put_file(
-        &self,
-        key: &BlobKey,
-        spooled: tempfile::TempPath,
-    ) -> anyhow::Result<PutOutcome> {
+    pub async fn put_file(&self, key: &BlobKey, source: &Path) -> anyhow::Result<PutOutcome> {
         if let Some(target) = self.local_path(key) {
-            return tokio::task::spawn_blocking(move || link_into_place(spooled, &target)).await?;
+            let source = source.to_owned();
+            return tokio::task::spawn_blocking(move || link_into_place(&source, &target)).await?;
         }
         let path = StorePath::from(key.path());
         if self.store.head(&path).await.is_ok() {
             return Ok(PutOutcome::AlreadyPresent);
         }
         let mut upload = self.store.put_multipart(&path).await?;
-        let mut file = tokio::fs::File::open(&spooled).await?;
-        let mut buffer = vec![0u8; 8 * 1024 * 1024];
-        loop {
-            let read = tokio::io::AsyncReadExt::read(&mut file, &mut buffer).await?;
-            if read == 0 {
-                break;
+        let copied = async {
+            let mut file = tokio::fs::File::open(source).await?;
+            let mut buffer = vec![0u8; 8 * 1024 * 1024];
+            loop {
+                let read = tokio::io::AsyncReadExt::read(&mut file, &mut buffer).await?;
+                if read == 0 {
+                    break;
+                }
+                upload
+                    .put_part(Bytes::copy_from_slice(&buffer[..read]).into())
+                    .await?;
             }
-            upload
-                .put_part(Bytes::copy_from_slice(&buffer[..read]).into())
-                .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = copied {
+            let _ = upload.abort().await;
+            return Err(e);
         }
         upload.complete().await?;
         Ok(PutOutcome::Created)
+    }
+
+    /// Makes sure the bytes of `key` are stored, writing them again from
+    /// `source` if they are not. Cheap when they are (a `stat`, or a `HEAD`).
+    /// Called with the blob's row pinned, so that the answer stays true.
+    pub async fn ensure_file(&self, key: &BlobKey, source: &Path) -> anyhow::Result<PutOutcome> {
+        if self.exists(key).await? {
+            return Ok(PutOutcome::AlreadyPresent);
+        }
+        tracing::warn!(blob = %key.to_hex(), "blob bytes were gone (collected meanwhile); storing them again");
+        self.put_file(key, source).await
+    }
+
+    /// Whether the bytes of `key` are stored.
+    pub async fn exists(&self, key: &BlobKey) -> anyhow::Result<bool> {
+        if let Some(path) = self.local_path(key) {
+            return Ok(tokio::fs::try_exists(path).await?);
+        }
+        match self.store.head(&StorePath::from(key.path())).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Streams the blob, or the byte range of it.
@@ -259,33 +292,24 @@ impl SeekableBlob {
     }
 }
 
-/// Makes the spooled file durable and links it at `target`. A hard link is
-/// atomic and fails with `AlreadyExists` when another writer won, which is
-/// success for content-addressed data.
-fn link_into_place(spooled: tempfile::TempPath, target: &Path) -> anyhow::Result<PutOutcome> {
+/// Makes the file at `source` durable and links it at `target`. A hard link
+/// is atomic and fails with `AlreadyExists` when another writer won, which is
+/// success for content-addressed data. The source file stays where it is.
+fn link_into_place(source: &Path, target: &Path) -> anyhow::Result<PutOutcome> {
     // Data and the size needed to read it back; nothing else about the file matters.
-    std::fs::File::open(&spooled)?.sync_data()?;
+    std::fs::File::open(source)?.sync_data()?;
     let parent = target
         .parent()
         .ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;
     std::fs::create_dir_all(parent)?;
-    let outcome = match std::fs::hard_link(&spooled, target) {
-        Ok(()) => PutOutcome::Created,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Refresh its time so `wharf gc` sees it as in use by this upload.
-            std::fs::File::options()
-                .write(true)
-                .open(target)?
-                .set_modified(std::time::SystemTime::now())?;
-            PutOutcome::AlreadyPresent
+    match std::fs::hard_link(source, target) {
+        Ok(()) => {
+            std::fs::File::open(parent)?.sync_all()?;
+            Ok(PutOutcome::Created)
         }
-        Err(e) => return Err(e.into()),
-    };
-    if outcome == PutOutcome::Created {
-        std::fs::File::open(parent)?.sync_all()?;
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyPresent),
+        Err(e) => Err(e.into()),
     }
-    drop(spooled);
-    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -310,10 +334,7 @@ mod tests {
         for expected in [PutOutcome::Created, PutOutcome::AlreadyPresent] {
             let spool = tempfile::NamedTempFile::new_in(dir.path()).unwrap();
             std::fs::write(spool.path(), b"hello").unwrap();
-            assert_eq!(
-                store.put_file(&key, spool.into_temp_path()).await.unwrap(),
-                expected
-            );
+            assert_eq!(store.put_file(&key, spool.path()).await.unwrap(), expected);
         }
         let mut stream = store.get(&key, Some(1..4)).await.unwrap();
         assert_eq!(

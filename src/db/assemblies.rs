@@ -1,8 +1,15 @@
 //! The cache of assembled virtual packages.
+//!
+//! Each assembly belongs to the virtual package version it was built for and
+//! goes with it (`ON DELETE CASCADE`); a version keeps only its newest
+//! assembly, so superseded ones (a reference was replaced) leave their blob to
+//! `wharf gc` instead of accumulating.
+
+use std::future::Future;
 
 use chrono::Utc;
 
-use super::{Db, with_pool};
+use super::{Db, TxError, with_pool};
 
 /// A cached assembly: the blob holding the assembled `.upack`.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,35 +32,62 @@ pub async fn find(db: &Db, cache_key: &str) -> Result<Option<AssemblyRow>, sqlx:
     })
 }
 
-/// Records an assembly; a concurrent identical one may have won, which is fine.
-pub async fn insert(db: &Db, row: &AssemblyRow, vpack_sha256: &str) -> Result<(), sqlx::Error> {
+/// Records the assembly of version `version_id`, replacing any older one of
+/// that version. Pins the blob row first and runs `ensure_bytes` with it pinned
+/// (see [`super::blobs`]). A concurrent identical assembly may have won, which
+/// is fine.
+#[tracing::instrument(skip(db, row, ensure_bytes), fields(cache_key = %row.cache_key))]
+pub async fn store<F, Fut, E>(
+    db: &Db,
+    row: &AssemblyRow,
+    version_id: i64,
+    ensure_bytes: F,
+) -> Result<(), TxError<E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let now = Utc::now();
     with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        sqlx::query(super::blobs::PIN)
+            .bind(&row.blob_sha256)
+            .bind(&row.sha1)
+            .bind(row.size_bytes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if let Err(e) = ensure_bytes().await {
+            tx.rollback().await?;
+            return Err(TxError::Outside(e));
+        }
         sqlx::query(
-            "INSERT INTO assemblies (cache_key, vpack_sha256, blob_sha256, sha1, size_bytes, created_at) \
+            "INSERT INTO assemblies (cache_key, version_id, blob_sha256, sha1, size_bytes, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (cache_key) DO NOTHING",
         )
         .bind(&row.cache_key)
-        .bind(vpack_sha256)
+        .bind(version_id)
         .bind(&row.blob_sha256)
         .bind(&row.sha1)
         .bind(row.size_bytes)
-        .bind(Utc::now())
-        .execute(pool)
-        .await
-        .map(|_| ())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM assemblies WHERE version_id = $1 AND cache_key <> $2")
+            .bind(version_id)
+            .bind(&row.cache_key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     })
 }
 
-/// Forgets assemblies of virtual packages no version holds any more; returns
-/// how many were forgotten (their blobs then become garbage).
-pub async fn delete_orphaned(db: &Db) -> Result<u64, sqlx::Error> {
+/// How many assemblies are cached (for tests and reports).
+pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, |pool| {
-        sqlx::query(
-            "DELETE FROM assemblies WHERE NOT EXISTS \
-             (SELECT 1 FROM package_versions WHERE blob_sha256 = assemblies.vpack_sha256)",
-        )
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected())
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM assemblies")
+            .fetch_one(pool)
+            .await
     })
 }

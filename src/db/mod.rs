@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 
 pub mod api_keys;
 pub mod assemblies;
+pub mod blobs;
 pub mod changes;
 pub mod feeds;
 pub mod packages;
@@ -123,6 +124,18 @@ impl Db {
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await);
     }
+}
+
+/// The error of a transaction that also does work outside the database (the
+/// blob store) before it commits: the database's, or that work's own.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError<E> {
+    /// A statement failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// The work outside the database failed; the transaction was rolled back.
+    #[error("{0}")]
+    Outside(E),
 }
 
 /// Whether an error is a unique-constraint violation.

@@ -1,10 +1,10 @@
 //! Packages, their versions, and the blob rows they point at.
 
-use std::collections::HashSet;
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use super::{Db, with_pool};
+use super::{Db, TxError, with_pool};
 use crate::domain::LatestRule;
 
 /// One version of a package, joined with its package and blob.
@@ -280,20 +280,25 @@ pub enum StoreOutcome {
 
 /// Stores a version in one short transaction: blob row, package row, version
 /// row. The unique index on `(package_id, precedence_key)` decides between a
-/// new version and a conflict, so concurrent uploads cannot both win. The first
-/// statement writes, so SQLite takes its write lock at once (and waits for it
-/// under `busy_timeout`) instead of failing a read-to-write upgrade.
+/// new version and a conflict, so concurrent uploads cannot both win.
 ///
-/// With `promotion`, the promotion record is written in the same transaction.
+/// The first statement pins the blob row (see [`super::blobs`]), which also
+/// makes SQLite take its write lock at once instead of failing a
+/// read-to-write upgrade; `ensure_bytes` then runs with the row pinned and must
+/// make sure the blob's bytes are in the store. With `promotion`, the promotion
+/// record is written in the same transaction.
 #[tracing::instrument(skip_all, fields(package.name = new.name, version = new.version))]
-pub async fn store_version(
+pub async fn store_version<F, Fut, E>(
     db: &Db,
     new: &NewVersion<'_>,
     replace_existing: bool,
     promotion: Option<&NewPromotion<'_>>,
-) -> Result<StoreOutcome, sqlx::Error> {
-    const INSERT_BLOB: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, created_at) \
-        VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING";
+    ensure_bytes: F,
+) -> Result<StoreOutcome, TxError<E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
     // The no-op update makes RETURNING yield the id of an existing package too.
     const UPSERT_PACKAGE: &str = "INSERT INTO packages \
         (feed_id, group_name, group_lower, name, name_lower, created_at) \
@@ -321,13 +326,17 @@ pub async fn store_version(
     let now = Utc::now();
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
-        sqlx::query(INSERT_BLOB)
+        sqlx::query(super::blobs::PIN)
             .bind(new.blob_sha256)
             .bind(new.blob_sha1)
             .bind(new.blob_size_bytes)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        if let Err(e) = ensure_bytes().await {
+            tx.rollback().await?;
+            return Err(TxError::Outside(e));
+        }
         let package_id: i64 = sqlx::query_scalar(UPSERT_PACKAGE)
             .bind(new.feed_id)
             .bind(new.group)
@@ -422,43 +431,4 @@ pub async fn add_downloads(db: &Db, counts: &[(i64, i64)]) -> Result<(), sqlx::E
     // cache on every flush); this process sees its own counts at once.
     super::changes::note_local_write();
     Ok(())
-}
-
-/// The SHA-256 of every blob that a version or a cached assembly points at.
-pub async fn referenced_blobs(db: &Db) -> Result<HashSet<String>, sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query_scalar::<_, String>(
-            "SELECT blob_sha256 FROM package_versions UNION SELECT blob_sha256 FROM assemblies",
-        )
-        .fetch_all(pool)
-        .await
-        .map(|hashes| hashes.into_iter().collect())
-    })
-}
-
-/// Deletes the blob row `sha256` if no version points at it; `true` if it did.
-/// The check and the delete are one statement, so a version stored meanwhile
-/// keeps its row (and the caller then keeps the bytes).
-pub async fn delete_blob_row_if_unreferenced(db: &Db, sha256: &str) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query(
-            "DELETE FROM blobs WHERE sha256 = $1 \
-             AND NOT EXISTS (SELECT 1 FROM package_versions WHERE blob_sha256 = $1)",
-        )
-        .bind(sha256)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() > 0)
-    })
-}
-
-/// Whether a blob row exists.
-pub async fn blob_row_exists(db: &Db, sha256: &str) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM blobs WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_one(pool)
-            .await
-            .map(|n| n > 0)
-    })
 }

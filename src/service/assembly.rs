@@ -2,10 +2,14 @@
 //!
 //! Every reference is resolved in the virtual package's own feed and its
 //! SHA-1 checked when the manifest gives one. The result is cached under a
-//! key computed from everything that went into it (the manifest's blob and
-//! each referenced blob, in order), so a second download costs the reference
-//! lookups and one cache lookup, and a replaced reference can never be served
-//! from a stale assembly. Archive work runs off the reactor.
+//! key computed from database lookups alone (the manifest's blob, each
+//! referenced package's blob, and each URL source's address and expected
+//! SHA-1), so a download whose assembly is cached opens no blob and fetches
+//! nothing, and a replaced package reference is a new key, never a stale hit.
+//! A URL source is therefore fetched once per assembly, not per download: its
+//! content is whatever the URL served when the assembly was built (give a
+//! SHA-1 in the manifest to pin it). Concurrent first downloads of one
+//! assembly build it once. Archive work runs off the reactor.
 
 use std::path::PathBuf;
 
@@ -15,18 +19,19 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::blob::{BlobKey, SeekableBlob};
+use crate::blob::BlobKey;
 use crate::db::{self, assemblies::AssemblyRow, feeds::FeedRow};
-use crate::domain::{ContentSource, VirtualContents};
+use crate::domain::{ContentItem, ContentSource, VirtualContents};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, AssemblyPart};
 
 use super::Wharf;
+use super::blob_bytes::{self, BytesSource};
 use super::packages::{self, VersionRow, VersionSelector};
 
-/// Bumped when the assembly format changes, so old cache entries miss.
-const ASSEMBLY_FORMAT: &[u8] = b"wharf-assembly-v1\0";
+/// Bumped when the assembly format or its key changes, so old entries miss.
+const ASSEMBLY_FORMAT: &[u8] = b"wharf-assembly-v2\0";
 
 /// A stored, assembled package.
 #[derive(Debug, Clone)]
@@ -39,10 +44,45 @@ pub struct Assembled {
     pub size_bytes: i64,
 }
 
-/// What a reference resolved to, kept alive until assembly is done.
-enum Input {
-    Archive(SeekableBlob, String),
-    File(tempfile::TempPath, String),
+impl From<AssemblyRow> for Assembled {
+    fn from(row: AssemblyRow) -> Self {
+        Self {
+            blob_sha256: row.blob_sha256,
+            sha1: row.sha1,
+            size_bytes: row.size_bytes,
+        }
+    }
+}
+
+/// A reference, resolved as far as the database can: enough to compute the
+/// cache key without touching any bytes.
+enum Resolved {
+    /// A stored package, by its blob.
+    Package {
+        blob_sha256: String,
+        package_path: String,
+    },
+    /// A URL to fetch, with the SHA-1 the manifest expects, if any.
+    Url { url: String, sha1: Option<String> },
+}
+
+/// Serialises assemblies that share a cache key, so that concurrent first
+/// downloads build once (the later ones find the cached row). Striped: two
+/// different keys rarely share a stripe, and sharing one only makes them wait.
+#[derive(Debug)]
+pub struct AssemblyLocks([tokio::sync::Mutex<()>; 16]);
+
+impl Default for AssemblyLocks {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
+    }
+}
+
+impl AssemblyLocks {
+    fn stripe(&self, cache_key: &str) -> &tokio::sync::Mutex<()> {
+        let first = u8::from_str_radix(cache_key.get(..2).unwrap_or("0"), 16).unwrap_or(0);
+        &self.0[usize::from(first) % self.0.len()]
+    }
 }
 
 /// Returns the assembled `.upack` of the virtual package `row` in `feed`,
@@ -65,52 +105,130 @@ pub async fn assembled(
     let mut key = Sha256::new();
     key.update(ASSEMBLY_FORMAT);
     key.update(row.blob_sha256.as_bytes());
-    let mut inputs = Vec::new();
+    let mut resolved = Vec::new();
     for (is_meta, item) in contents.all() {
-        let input = match &item.source {
-            ContentSource::Package {
-                id,
-                version,
-                sha1,
-                package_path,
-            } => {
-                let selector = VersionSelector::Exact(version.clone());
-                let referenced = match packages::resolve(wharf, feed, id, &selector).await {
-                    Ok(found) => found,
-                    Err(ServiceError::NotFound(_)) => {
-                        return Err(ServiceError::Conflict(format!(
-                            "The virtual package {who} references {id}:{version}, which is not in feed '{}'.",
-                            feed.name
-                        )));
-                    }
-                    Err(other) => return Err(other),
-                };
-                if let Some(expected) = sha1 {
-                    if *expected != referenced.sha1 {
-                        return Err(ServiceError::Conflict(format!(
-                            "The virtual package {who} references {id}:{version} with SHA-1 {expected}, but the stored package's SHA-1 is {}.",
-                            referenced.sha1
-                        )));
-                    }
-                }
-                if referenced.is_virtual {
+        let reference = resolve_reference(wharf, feed, &who, item).await?;
+        match &reference {
+            Resolved::Package { blob_sha256, .. } => {
+                key.update(b"\0package\0");
+                key.update(blob_sha256.as_bytes());
+            }
+            Resolved::Url { url, sha1 } => {
+                key.update(b"\0url\0");
+                key.update(url.as_bytes());
+                key.update(b"\0");
+                key.update(sha1.as_deref().unwrap_or_default().as_bytes());
+            }
+        }
+        resolved.push((is_meta, item.clone(), reference));
+    }
+    let cache_key = hex::encode(key.finalize());
+    if let Some(hit) = db::assemblies::find(&wharf.db, &cache_key).await? {
+        tracing::debug!(cache_key, "assembly cache hit");
+        return Ok(hit.into());
+    }
+    let _building = wharf.assembly_locks.stripe(&cache_key).lock().await;
+    if let Some(hit) = db::assemblies::find(&wharf.db, &cache_key).await? {
+        return Ok(hit.into());
+    }
+    build(wharf, row, manifest, &who, cache_key, resolved).await
+}
+
+/// Resolves one `contents` item in the database, checking what can be
+/// checked without its bytes.
+async fn resolve_reference(
+    wharf: &Wharf,
+    feed: &FeedRow,
+    who: &str,
+    item: &ContentItem,
+) -> Result<Resolved, ServiceError> {
+    match &item.source {
+        ContentSource::Package {
+            id,
+            version,
+            sha1,
+            package_path,
+        } => {
+            let selector = VersionSelector::Exact(version.clone());
+            let referenced = match packages::resolve(wharf, feed, id, &selector).await {
+                Ok(found) => found,
+                Err(ServiceError::NotFound(_)) => {
                     return Err(ServiceError::Conflict(format!(
-                        "The virtual package {who} references {id}:{version}, which is itself virtual; nesting virtual packages is not supported."
+                        "The virtual package {who} references {id}:{version}, which is not in feed '{}'.",
+                        feed.name
                     )));
                 }
-                key.update(referenced.blob_sha256.as_bytes());
-                let blob_key = BlobKey::from_hex(&referenced.blob_sha256)
+                Err(other) => return Err(other),
+            };
+            if let Some(expected) = sha1 {
+                if *expected != referenced.sha1 {
+                    return Err(ServiceError::Conflict(format!(
+                        "The virtual package {who} references {id}:{version} with SHA-1 {expected}, but the stored package's SHA-1 is {}.",
+                        referenced.sha1
+                    )));
+                }
+            }
+            if referenced.is_virtual {
+                return Err(ServiceError::Conflict(format!(
+                    "The virtual package {who} references {id}:{version}, which is itself virtual; nesting virtual packages is not supported."
+                )));
+            }
+            Ok(Resolved::Package {
+                blob_sha256: referenced.blob_sha256.clone(),
+                package_path: package_path.clone(),
+            })
+        }
+        ContentSource::Url { url, sha1 } => {
+            allowed_url(wharf, who, url)?;
+            Ok(Resolved::Url {
+                url: url.clone(),
+                sha1: sha1.clone(),
+            })
+        }
+        ContentSource::Asset {
+            feed: assets,
+            asset,
+        } => Err(ServiceError::Conflict(format!(
+            "The virtual package {who} references the asset {assets}/{asset}; asset directory sources are not supported."
+        ))),
+    }
+}
+
+/// What a reference's bytes are, kept alive until assembly is done.
+enum Input {
+    Archive(crate::blob::SeekableBlob, String),
+    File(tempfile::TempPath, String),
+}
+
+/// Opens and fetches the inputs, writes the assembly and stores it.
+async fn build(
+    wharf: &Wharf,
+    row: &VersionRow,
+    manifest: Map<String, Value>,
+    who: &str,
+    cache_key: String,
+    resolved: Vec<(bool, ContentItem, Resolved)>,
+) -> Result<Assembled, ServiceError> {
+    let mut inputs = Vec::with_capacity(resolved.len());
+    for (is_meta, item, reference) in resolved {
+        let input = match reference {
+            Resolved::Package {
+                blob_sha256,
+                package_path,
+            } => {
+                let blob_key = BlobKey::from_hex(&blob_sha256)
                     .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
                 let blob = wharf
                     .blobs
                     .open_seekable(&blob_key, &wharf.temp_dir())
                     .await
-                    .map_err(ServiceError::internal)?;
-                Input::Archive(blob, package_path.clone())
+                    .map_err(|e| {
+                        ServiceError::internal(e.context(format!("opening blob {blob_sha256}")))
+                    })?;
+                Input::Archive(blob, package_path)
             }
-            ContentSource::Url { url, sha1 } => {
-                let (file, sha256) = fetch_url(wharf, &who, url, sha1.as_deref()).await?;
-                key.update(sha256.as_bytes());
+            Resolved::Url { url, sha1 } => {
+                let file = fetch_url(wharf, who, &url, sha1.as_deref()).await?;
                 let base_name = url
                     .split(['?', '#'])
                     .next()
@@ -120,25 +238,8 @@ pub async fn assembled(
                     .to_owned();
                 Input::File(file, base_name)
             }
-            ContentSource::Asset {
-                feed: assets,
-                asset,
-            } => {
-                return Err(ServiceError::Conflict(format!(
-                    "The virtual package {who} references the asset {assets}/{asset}; asset directory sources are not supported."
-                )));
-            }
         };
-        inputs.push((is_meta, item.clone(), input));
-    }
-    let cache_key = hex::encode(key.finalize());
-    if let Some(hit) = db::assemblies::find(&wharf.db, &cache_key).await? {
-        tracing::debug!(cache_key, "assembly cache hit");
-        return Ok(Assembled {
-            blob_sha256: hit.blob_sha256,
-            sha1: hit.sha1,
-            size_bytes: hit.size_bytes,
-        });
+        inputs.push((is_meta, item, input));
     }
 
     let parts: Vec<AssemblyPart> = inputs
@@ -188,7 +289,7 @@ pub async fn assembled(
     let blob_key = BlobKey::from_digest(sha256);
     wharf
         .blobs
-        .put_file(&blob_key, output)
+        .put_file(&blob_key, &output)
         .await
         .map_err(ServiceError::internal)?;
     let assembly = AssemblyRow {
@@ -197,30 +298,21 @@ pub async fn assembled(
         sha1: hex::encode(sha1),
         size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
     };
-    db::assemblies::insert(&wharf.db, &assembly, &row.blob_sha256).await?;
-    tracing::info!(size_bytes, "virtual package assembled");
-    Ok(Assembled {
-        blob_sha256: assembly.blob_sha256,
-        sha1: assembly.sha1,
-        size_bytes: assembly.size_bytes,
+    db::assemblies::store(&wharf.db, &assembly, row.id, || {
+        blob_bytes::ensure(wharf, &blob_key, BytesSource::File(&output))
     })
+    .await?;
+    tracing::info!(size_bytes, "virtual package assembled");
+    Ok(assembly.into())
 }
 
-/// Fetches a URL source into a temporary file, if its host is allowed, and
-/// checks its SHA-1. Returns the file and its SHA-256 (hex).
-async fn fetch_url(
-    wharf: &Wharf,
-    who: &str,
-    url: &str,
-    expected_sha1: Option<&str>,
-) -> Result<(tempfile::TempPath, String), ServiceError> {
-    let refuse = |why: String| {
+/// Refuses a URL source whose host is not on the allow-list.
+fn allowed_url(wharf: &Wharf, who: &str, url: &str) -> Result<(), ServiceError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| {
         ServiceError::Conflict(format!(
-            "The virtual package {who} references {url}: {why}."
+            "The virtual package {who} references {url}: it is not a valid URL."
         ))
-    };
-    let parsed =
-        reqwest::Url::parse(url).map_err(|_| refuse("it is not a valid URL".to_owned()))?;
+    })?;
     let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
     let allowed = wharf
         .settings
@@ -228,37 +320,66 @@ async fn fetch_url(
         .url_allowlist
         .iter()
         .any(|h| h.eq_ignore_ascii_case(&host));
-    if !allowed {
-        return Err(refuse(format!(
-            "the host '{host}' is not on vpack.url_allowlist (WHARF_VPACK_URL_ALLOWLIST)"
-        )));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ServiceError::Conflict(format!(
+            "The virtual package {who} references {url}: the host '{host}' is not on vpack.url_allowlist (WHARF_VPACK_URL_ALLOWLIST)."
+        )))
     }
+}
+
+/// Fetches an allowed URL source into a temporary file, at most
+/// `vpack.max_url_source_bytes` (and never more than the upload limit), and
+/// checks its SHA-1.
+async fn fetch_url(
+    wharf: &Wharf,
+    who: &str,
+    url: &str,
+    expected_sha1: Option<&str>,
+) -> Result<tempfile::TempPath, ServiceError> {
+    let refuse = |why: String| {
+        ServiceError::Conflict(format!(
+            "The virtual package {who} references {url}: {why}."
+        ))
+    };
+    let max_bytes = wharf
+        .settings
+        .vpack
+        .max_url_source_bytes
+        .min(wharf.settings.limits.max_upload_bytes);
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(120))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(ServiceError::internal)?;
     let response = client
-        .get(parsed)
+        .get(url)
         .send()
         .await
         .map_err(|e| refuse(format!("fetching it failed ({e})")))?;
     if !response.status().is_success() {
         return Err(refuse(format!("the server answered {}", response.status())));
     }
+    if response.content_length().is_some_and(|n| n > max_bytes) {
+        return Err(refuse(format!(
+            "it is larger than {max_bytes} bytes (vpack.max_url_source_bytes)"
+        )));
+    }
     let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(ServiceError::internal)?;
     let (file, path) = temp.into_parts();
     let mut file = tokio::fs::File::from_std(file);
-    let (mut sha1, mut sha256, mut size) = (Sha1::new(), Sha256::new(), 0u64);
+    let (mut sha1, mut size) = (Sha1::new(), 0u64);
     let mut body = response.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| refuse(format!("fetching it failed ({e})")))?;
         size += chunk.len() as u64;
-        if size > wharf.settings.limits.max_upload_bytes {
-            return Err(refuse("it is larger than the upload limit".to_owned()));
+        if size > max_bytes {
+            return Err(refuse(format!(
+                "it is larger than {max_bytes} bytes (vpack.max_url_source_bytes)"
+            )));
         }
         sha1.update(&chunk);
-        sha256.update(&chunk);
         file.write_all(&chunk)
             .await
             .map_err(ServiceError::internal)?;
@@ -272,5 +393,6 @@ async fn fetch_url(
             )));
         }
     }
-    Ok((path, hex::encode(sha256.finalize())))
+    tracing::info!(url, size, "URL source fetched");
+    Ok(path)
 }

@@ -14,6 +14,7 @@ use crate::db::Db;
 pub mod access;
 pub mod assembly;
 pub mod auth;
+pub mod blob_bytes;
 pub mod cache;
 pub mod downloads;
 pub mod feeds;
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod packages;
 pub mod promotion;
 pub mod publish;
+pub mod scratch;
 pub mod users;
 
 pub use access::Caller;
@@ -42,6 +44,10 @@ pub struct Wharf {
     pub downloads: Arc<downloads::DownloadCounter>,
     /// Hot-path caches.
     pub caches: Arc<cache::Caches>,
+    /// Keeps concurrent first downloads of a virtual package to one assembly.
+    pub assembly_locks: Arc<assembly::AssemblyLocks>,
+    /// This process's folder for temporary files.
+    scratch: Arc<scratch::ScratchDir>,
 }
 
 impl Wharf {
@@ -53,6 +59,12 @@ impl Wharf {
         let db = Db::connect(settings.database_url().expose_secret()).await?;
         db.migrate().await?;
         let blobs = BlobStore::local(&settings.blob_dir())?;
+        let scratch = scratch::ScratchDir::create(&settings.temp_dir()).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create a temporary folder in {}: {e}",
+                settings.temp_dir().display()
+            )
+        })?;
         let caches = Arc::new(cache::Caches::default());
         let auth = Arc::new(Authenticator::new(
             db.clone(),
@@ -66,11 +78,13 @@ impl Wharf {
             auth,
             downloads: Arc::default(),
             caches,
+            assembly_locks: Arc::default(),
+            scratch: Arc::new(scratch),
         })
     }
 
-    /// The directory for spooled uploads and temporary copies.
+    /// This process's folder for spooled uploads and temporary copies.
     pub fn temp_dir(&self) -> PathBuf {
-        self.settings.temp_dir()
+        self.scratch.path().to_owned()
     }
 }

@@ -20,6 +20,7 @@ use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack;
 
+use super::blob_bytes::{self, BytesSource};
 use super::packages::{self, VersionRow, VersionSelector};
 use super::{Caller, Wharf, access};
 
@@ -89,11 +90,14 @@ pub async fn promote(
         promoted_by: &promoted_by,
         comments,
     };
+    let blob_key = BlobKey::from_hex(&row.blob_sha256)
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
     match db::packages::store_version(
         &wharf.db,
         &copy_of(&row, &to, &key),
         false,
         Some(&promotion),
+        || blob_bytes::ensure(wharf, &blob_key, BytesSource::Stored),
     )
     .await?
     {
@@ -188,7 +192,7 @@ pub async fn repackage(
     let key = BlobKey::from_digest(sha256);
     wharf
         .blobs
-        .put_file(&key, output)
+        .put_file(&key, &output)
         .await
         .map_err(ServiceError::internal)?;
 
@@ -212,9 +216,12 @@ pub async fn repackage(
         blob_sha1: &sha1,
         blob_size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
     };
-    if db::packages::store_version(&wharf.db, &new, false, None).await?
-        == StoreOutcome::AlreadyExists
-    {
+    let stored = db::packages::store_version(&wharf.db, &new, false, None, || {
+        blob_bytes::ensure(wharf, &key, BytesSource::File(&output))
+    })
+    .await?;
+    drop(output);
+    if stored == StoreOutcome::AlreadyExists {
         return Err(ServiceError::Conflict(format!(
             "{id} {new_version} already exists in feed '{}'.",
             target.name

@@ -26,13 +26,14 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::blob::BlobKey;
-use crate::db::{self, packages::NewVersion, packages::StoreOutcome};
+use crate::db::{self, TxError, packages::NewVersion, packages::StoreOutcome};
 use crate::domain::{GroupName, Manifest, PackageName, Permission, Version};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, Container};
 use serde_json::{Map, Value};
 
+use super::blob_bytes::{self, BytesSource};
 use super::{Caller, Wharf, access};
 
 /// Metadata the request gave besides the package itself (path tail, query
@@ -217,9 +218,12 @@ where
 
     let key = BlobKey::from_digest(spooled.sha256);
     let (sha1, sha256, size_bytes) = (hex::encode(spooled.sha1), key.to_hex(), spooled.size_bytes);
+    // Written (and made durable) before the transaction, so that the common
+    // case holds no database lock while the bytes move; written again inside
+    // it only if gc took them meanwhile (see `db::blobs`).
     wharf
         .blobs
-        .put_file(&key, spooled.path)
+        .put_file(&key, &spooled.path)
         .await
         .map_err(ServiceError::internal)?;
 
@@ -244,10 +248,16 @@ where
         blob_sha1: &sha1,
         blob_size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
     };
-    match db::packages::store_version(&wharf.db, &new, may_overwrite, None).await {
+    let stored = db::packages::store_version(&wharf.db, &new, may_overwrite, None, || {
+        blob_bytes::ensure(wharf, &key, BytesSource::File(&spooled.path))
+    })
+    .await;
+    match stored {
         Ok(StoreOutcome::Stored) => {}
         Ok(StoreOutcome::AlreadyExists) => return Err(already_exists(manifest, &feed.name)),
-        Err(e) if db::is_unique_violation(&e) => return Err(already_exists(manifest, &feed.name)),
+        Err(TxError::Db(e)) if db::is_unique_violation(&e) => {
+            return Err(already_exists(manifest, &feed.name));
+        }
         Err(e) => return Err(e.into()),
     }
     tracing::info!(package.group = group, package.name = name, version = %version, size_bytes, "package published");

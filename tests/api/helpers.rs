@@ -221,9 +221,22 @@ impl TestApp {
         count(&self.data_dir.join("store"))
     }
 
-    /// Number of files left in the spool directory.
+    /// Number of temporary files left in the spool directory (each process
+    /// works in a folder of its own there, marked by a `.lock` file).
     pub fn temp_file_count(&self) -> usize {
-        std::fs::read_dir(self.data_dir.join("tmp")).map_or(0, |e| e.count())
+        fn count(dir: &std::path::Path) -> usize {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.path() {
+                        path if path.is_dir() => count(&path),
+                        _ if e.file_name() == ".lock" => 0,
+                        _ => 1,
+                    })
+                    .sum()
+            })
+        }
+        count(&self.data_dir.join("tmp"))
     }
 
     /// The `versions` array of a feed, as JSON.

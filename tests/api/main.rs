@@ -33,6 +33,7 @@ mod crash;
 mod database;
 mod download;
 mod download_vpack;
+mod gc;
 mod helpers;
 mod hostile;
 mod latest;
