@@ -2,9 +2,12 @@
 
 use std::net::TcpListener;
 
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config};
+use actix_web::dev::AppConfig;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
@@ -34,15 +37,27 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", wharf.settings.bind))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::new(wharf.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(crate::http::request_id_header))
-                .wrap(TracingLogger::<crate::http::AccessLog>::new())
-                .app_data(data.clone())
-                .configure(crate::http::configure)
-        })
-        .listen(listener)?
-        .run();
+        let screening = wharf.clone();
+        // actix-web's `HttpServer` with one addition: the expectation handler
+        // that screens uploads before `100 Continue` (see `http::expect`).
+        let server = actix_server::Server::build()
+            .listen("wharf", listener, move || {
+                let data = data.clone();
+                let app = App::new()
+                    .wrap(from_fn(crate::http::request_id_header))
+                    .wrap(TracingLogger::<crate::http::AccessLog>::new())
+                    .app_data(data)
+                    .configure(crate::http::configure);
+                let screening = screening.clone();
+                HttpService::build()
+                    .expect(fn_service(move |req| {
+                        let wharf = screening.clone();
+                        async move { crate::http::expect::screen(&wharf, req).await }
+                    }))
+                    .finish(map_config(app, |()| AppConfig::default()))
+                    .tcp()
+            })?
+            .run();
         tracing::info!(address = %wharf.settings.bind, port, "Wharf is listening");
         Ok(Self {
             server,

@@ -33,7 +33,18 @@ fn check_simple_name(
             "may contain only letters, digits, '.', '_' and '-'",
         ));
     }
+    if only_dots(value) {
+        return Err(DomainError::invalid(
+            field,
+            "may not consist only of dots (it could not be addressed in a URL)",
+        ));
+    }
     Ok(())
+}
+
+/// `.`, `..`, `...`: a path segment that URLs normalise away or up.
+fn only_dots(segment: &str) -> bool {
+    segment.chars().all(|c| c == '.')
 }
 
 /// A feed name: 1-100 characters of `[0-9A-Za-z._-]`.
@@ -130,6 +141,12 @@ impl GroupName {
         if value.contains("//") {
             return Err(DomainError::invalid("group", "may not contain '//'"));
         }
+        if !value.is_empty() && value.split('/').any(only_dots) {
+            return Err(DomainError::invalid(
+                "group",
+                "may not have a part made only of dots, such as '.' or '..' (it could not be addressed in a URL)",
+            ));
+        }
         Ok(Self(value.to_owned()))
     }
 
@@ -204,7 +221,9 @@ mod tests {
 
     #[test]
     fn group_rules_are_enforced_with_a_sentence_naming_the_field() {
-        for bad in ["/a", "a/", "a//b", "a b", "ä"] {
+        for bad in [
+            "/a", "a/", "a//b", "a b", "ä", ".", "..", "a/./b/..", "a/.../b",
+        ] {
             let err = GroupName::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("group "), "{bad}: {err}");
         }
@@ -225,6 +244,12 @@ mod tests {
         );
         assert!(PackageName::parse(&"n".repeat(51)).is_err());
         assert!(PackageName::parse("a/b").is_err());
+        for dots in [".", "..", "..."] {
+            assert!(PackageName::parse(dots).is_err(), "{dots}");
+            assert!(FeedName::parse(dots).is_err(), "{dots}");
+        }
+        assert!(PackageName::parse("..a").is_ok());
+        assert!(GroupName::parse("a/.b/c..").is_ok());
         assert_eq!(
             PackageName::parse("My.Pkg_1-x").unwrap().lower(),
             "my.pkg_1-x"

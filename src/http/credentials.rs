@@ -15,8 +15,13 @@ use super::query::Query;
 
 /// The credential a request presents (the first found, in the order above).
 pub fn credential_of(req: &HttpRequest) -> Credential {
-    if let Some(key) = req
-        .headers()
+    credential_from(req.headers(), req.query_string())
+}
+
+/// The credential in these headers and query string (for requests that are
+/// not yet an `HttpRequest`, such as one waiting for `100 Continue`).
+pub fn credential_from(headers: &header::HeaderMap, query: &str) -> Credential {
+    if let Some(key) = headers
         .get("x-apikey")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -24,15 +29,14 @@ pub fn credential_of(req: &HttpRequest) -> Credential {
     {
         return Credential::ApiKey(key.to_owned().into());
     }
-    if let Some(credential) = req
-        .headers()
+    if let Some(credential) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_authorization)
     {
         return credential;
     }
-    if let Some(key) = Query::parse(req.query_string()).non_empty("key") {
+    if let Some(key) = Query::parse(query).non_empty("key") {
         return Credential::ApiKey(key.to_owned().into());
     }
     Credential::None

@@ -2,7 +2,9 @@
 //! a strong `ETag` (the SHA-256 of the bytes), `Accept-Ranges`, conditional
 //! GET (304) and single byte ranges (206).
 
-use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
+use actix_web::http::header::{
+    self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ServiceError;
@@ -47,11 +49,28 @@ pub async fn stored_bytes(
         .streaming(body))
 }
 
-/// `Content-Disposition: attachment; filename="..."`.
+/// `Content-Disposition: attachment; filename="..."`, plus RFC 6266's
+/// `filename*=UTF-8''...` when the name is not ASCII (with an ASCII stand-in
+/// in `filename` for clients that do not read `filename*`).
 pub fn attachment(file_name: String) -> ContentDisposition {
+    let mut parameters = Vec::with_capacity(2);
+    if file_name.is_ascii() {
+        parameters.push(DispositionParam::Filename(file_name));
+    } else {
+        let fallback = file_name
+            .chars()
+            .map(|c| if c.is_ascii() { c } else { '_' })
+            .collect();
+        parameters.push(DispositionParam::Filename(fallback));
+        parameters.push(DispositionParam::FilenameExt(ExtendedValue {
+            charset: Charset::Ext("UTF-8".to_owned()),
+            language_tag: None,
+            value: file_name.into_bytes(),
+        }));
+    }
     ContentDisposition {
         disposition: DispositionType::Attachment,
-        parameters: vec![DispositionParam::Filename(file_name)],
+        parameters,
     }
 }
 
@@ -66,7 +85,10 @@ fn none_match(req: &HttpRequest, etag: &str) -> bool {
 }
 
 /// The single byte range asked for, if any and if `If-Range` allows it.
-/// Several ranges are answered with the whole body, which HTTP permits.
+/// Several ranges are answered with the whole body, which HTTP permits, and
+/// so is a range in another unit or one that does not parse (RFC 9110
+/// section 14.2: such a `Range` is ignored); only a well-formed byte range
+/// wholly outside the content is 416.
 fn requested_range(
     req: &HttpRequest,
     etag: &str,
@@ -88,12 +110,14 @@ fn requested_range(
             return Ok(None);
         }
     }
-    match actix_files::HttpRange::parse(value, size) {
+    match http_range::HttpRange::parse(value, size) {
         Ok(ranges) if ranges.len() == 1 => {
             let r = ranges[0];
             Ok(Some(r.start..r.start + r.length))
         }
-        Ok(_) => Ok(None),
-        Err(_) => Err(ServiceError::RangeNotSatisfiable { size }),
+        Ok(_) | Err(http_range::HttpRangeParseError::InvalidRange) => Ok(None),
+        Err(http_range::HttpRangeParseError::NoOverlap) => {
+            Err(ServiceError::RangeNotSatisfiable { size })
+        }
     }
 }

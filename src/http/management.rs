@@ -4,10 +4,12 @@
 //! Managing needs the `admin` permission; listing feeds shows each caller the
 //! feeds it may view.
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::endpoint::Endpoint;
 use crate::db::{api_keys::ApiKeyRow, feeds::FeedRow};
 use crate::domain::{FeedScope, Permission};
 use crate::error::ServiceError;
@@ -16,26 +18,42 @@ use crate::service::{Caller, Wharf, feeds, keys};
 use super::query::Query;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use Method as M;
     cfg.service(
         web::scope("/api/management/feeds")
-            .route("/create", web::post().to(create_feed))
-            .route("/create", web::put().to(create_feed))
-            .route("/get/{name}", web::get().to(get_feed))
-            .route("/list", web::get().to(list_feeds))
-            .route("/update/{name}", web::post().to(update_feed))
-            .route("/update/{name}", web::put().to(update_feed))
-            .route("/delete/{name}", web::delete().to(delete_feed))
-            .route("/delete/{name}", web::post().to(delete_feed)),
+            .service(
+                Endpoint::new("/create")
+                    .each(&[M::POST, M::PUT], create_feed)
+                    .build(),
+            )
+            .service(Endpoint::new("/get/{name}").get(get_feed).build())
+            .service(Endpoint::new("/list").get(list_feeds).build())
+            .service(
+                Endpoint::new("/update/{name}")
+                    .each(&[M::POST, M::PUT], update_feed)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/delete/{name}")
+                    .each(&[M::DELETE, M::POST], delete_feed)
+                    .build(),
+            ),
     )
     .service(
         web::scope("/api/api-keys")
-            .route("/create", web::post().to(create_key))
-            .route("/create", web::put().to(create_key))
-            .route("/list", web::get().to(list_keys))
-            .route("/delete", web::post().to(delete_key))
-            .route("/delete", web::delete().to(delete_key)),
+            .service(
+                Endpoint::new("/create")
+                    .each(&[M::POST, M::PUT], create_key)
+                    .build(),
+            )
+            .service(Endpoint::new("/list").get(list_keys).build())
+            .service(
+                Endpoint::new("/delete")
+                    .each(&[M::POST, M::DELETE], delete_key)
+                    .build(),
+            ),
     )
-    .route("/api/version", web::get().to(version));
+    .service(Endpoint::new("/api/version").get(version).build());
 }
 
 fn require_admin(caller: &Caller) -> Result<(), ServiceError> {

@@ -12,9 +12,13 @@ use actix_web::{HttpMessage, HttpResponse, web};
 
 pub use access_log::AccessLog;
 
+use endpoint::Endpoint;
+
 mod access_log;
 pub mod credentials;
 mod download;
+mod endpoint;
+pub mod expect;
 mod health;
 mod management;
 mod packages_api;
@@ -26,13 +30,21 @@ mod wire;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health::health))
-        .route("/health/json", web::get().to(health::health))
+    cfg.service(Endpoint::new("/health").get(health::health).build())
+        .service(Endpoint::new("/health/json").get(health::health).build())
         .configure(upack::configure)
         .configure(management::configure)
         .configure(packages_api::configure)
         .configure(promotion::configure)
         .default_service(web::to(not_found));
+}
+
+/// The request's declared `Content-Length`, if it has a valid one.
+fn content_length(req: &actix_web::HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 async fn not_found() -> HttpResponse {

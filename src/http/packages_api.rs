@@ -8,9 +8,11 @@
 
 use std::sync::Arc;
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::endpoint::Endpoint;
 use crate::db::feeds::FeedRow;
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
@@ -22,18 +24,28 @@ use super::download;
 use super::query::Query;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use Method as M;
     cfg.service(
         web::scope("/api/packages/{feed}")
-            .route("", web::get().to(feed_info))
-            .route("/latest", web::get().to(latest))
-            .route("/versions", web::get().to(versions))
-            .route("/download", web::get().to(download_package))
-            .route("/upload", web::put().to(upload))
-            .route("/upload", web::post().to(upload))
-            .route("/upload/{file}", web::put().to(upload))
-            .route("/upload/{file}", web::post().to(upload))
-            .route("/delete", web::post().to(delete))
-            .route("/delete", web::delete().to(delete)),
+            .service(Endpoint::new("").get(feed_info).build())
+            .service(Endpoint::new("/latest").get(latest).build())
+            .service(Endpoint::new("/versions").get(versions).build())
+            .service(Endpoint::new("/download").get(download_package).build())
+            .service(
+                Endpoint::new("/upload")
+                    .each(&[M::PUT, M::POST], upload)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/upload/{file}")
+                    .each(&[M::PUT, M::POST], upload)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/delete")
+                    .each(&[M::POST, M::DELETE], delete)
+                    .build(),
+            ),
     );
 }
 
@@ -232,7 +244,10 @@ async fn upload(
         &caller,
         &feed_name(&req),
         body,
-        UploadHints::default(),
+        UploadHints {
+            declared_length: super::content_length(&req),
+            ..UploadHints::default()
+        },
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({

@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
+use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::endpoint::Endpoint;
 use crate::db::packages::PromotionFilter;
 use crate::domain::{GroupName, PackageId, PackageName};
 use crate::error::ServiceError;
@@ -15,9 +17,17 @@ use super::query::Query;
 use super::wire;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/promotions/promote", web::post().to(promote))
-        .route("/api/promotions/list", web::get().to(list))
-        .route("/api/repackaging/repackage", web::post().to(repackage));
+    cfg.service(
+        Endpoint::new("/api/promotions/promote")
+            .on(Method::POST, promote)
+            .build(),
+    )
+    .service(Endpoint::new("/api/promotions/list").get(list).build())
+    .service(
+        Endpoint::new("/api/repackaging/repackage")
+            .on(Method::POST, repackage)
+            .build(),
+    );
 }
 
 /// Reads the request's fields from a JSON object or a form body (keys

@@ -1,37 +1,59 @@
 //! The query string, read the way the real clients write it.
 //!
-//! Values are form-decoded (`+` is a space). A key may appear bare
-//! (`?latest`) or with no value (`?group=`); both count as present with an
-//! empty value. Booleans are case-insensitive (`includeFileList=True`).
-//! Keys match case-insensitively.
+//! Values are form-decoded (`+` is a space). `latest` may be bare (`?latest`);
+//! every other valueless key (`?group&name`, a bare `?contentOnly`, which
+//! ProGet.Net sends on every plain download) means absent, while `group=`
+//! (with `=`) is present and empty, the empty group (CONTRACT.md section 3).
+//! Booleans are case-insensitive (`includeFileList=True`). Keys match
+//! case-insensitively.
 
 use crate::domain::{DomainError, LatestRule};
 
-/// A parsed query string.
+/// A parsed query string: each key with its value, `None` for a bare key.
 #[derive(Debug, Clone, Default)]
-pub struct Query(Vec<(String, String)>);
+pub struct Query(Vec<(String, Option<String>)>);
 
 impl Query {
     /// Parses a raw query string.
     pub fn parse(raw: &str) -> Self {
         Self(
-            form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            raw.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let decode = |s: &str| {
+                        form_urlencoded::parse(s.as_bytes())
+                            .next()
+                            .map(|(k, _)| k.into_owned())
+                            .unwrap_or_default()
+                    };
+                    match pair.split_once('=') {
+                        Some((key, value)) => (decode(key), Some(decode(value))),
+                        None => (decode(pair), None),
+                    }
+                })
                 .collect(),
         )
     }
 
-    /// The first value of `key`, `Some("")` for a bare or empty key.
+    /// The first value given for `key` (`Some("")` for `key=`); a bare key
+    /// has no value and counts as absent.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .find_map(|(_, v)| v.as_deref())
+    }
+
+    /// Whether `key` appears at all, bare or with a value.
+    fn present(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k.eq_ignore_ascii_case(key))
     }
 
     /// Every key and value, in order.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref().unwrap_or_default()))
     }
 
     /// The value of `key` when it is present and not empty.
@@ -39,7 +61,7 @@ impl Query {
         self.get(key).filter(|v| !v.is_empty())
     }
 
-    /// A boolean flag: absent is `false`, bare or empty is `true`.
+    /// A boolean flag: absent or bare is `false`; empty is `true`.
     pub fn flag(&self, key: &'static str) -> Result<bool, DomainError> {
         match self.get(key).map(str::to_ascii_lowercase).as_deref() {
             None | Some("false" | "0") => Ok(false),
@@ -55,6 +77,7 @@ impl Query {
     /// `latest=false` is the same as no `latest`.
     pub fn latest(&self) -> Result<Option<LatestRule>, DomainError> {
         match self.get("latest") {
+            None if self.present("latest") => Ok(Some(LatestRule::StableElsePrerelease)),
             None => Ok(None),
             Some(v) if v.eq_ignore_ascii_case("false") => Ok(None),
             Some(v) => LatestRule::parse(v).map(Some),
@@ -89,13 +112,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bare_and_valueless_keys_are_present_and_empty() {
-        let q = Query::parse("latest&group=&contentOnly");
-        assert_eq!(q.get("latest"), Some(""));
+    fn bare_keys_are_absent_but_latest_and_an_explicit_empty_value_count() {
+        let q = Query::parse("latest&group=&contentOnly&name");
+        assert_eq!(q.latest().unwrap(), Some(LatestRule::StableElsePrerelease));
         assert_eq!(q.get("group"), Some(""));
         assert_eq!(q.non_empty("group"), None);
-        assert!(q.flag("contentOnly").unwrap());
+        assert_eq!(q.get("contentOnly"), None);
+        assert_eq!(q.get("name"), None);
+        assert!(!q.flag("contentOnly").unwrap());
+        assert!(
+            Query::parse("includeFileList=")
+                .flag("includeFileList")
+                .unwrap()
+        );
         assert!(!q.flag("includeFileList").unwrap());
+        let spaced = Query::parse("term=a+b%2Bc&group&group=x");
+        assert_eq!(spaced.get("term"), Some("a b+c"));
+        assert_eq!(spaced.get("group"), Some("x"));
     }
 
     #[test]

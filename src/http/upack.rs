@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -17,29 +17,50 @@ use crate::service::publish::{self, UploadHints};
 use crate::service::{Caller, Wharf, access};
 use crate::upack::ContentFormat;
 
+use super::endpoint::Endpoint;
 use super::query::Query;
 use super::{download, tail, wire};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use Method as M;
     cfg.service(
         web::scope("/upack/{feed}")
-            .route("/packages", web::get().to(list_packages))
-            .route("/versions", web::get().to(list_versions))
-            .route("/search", web::get().to(search))
-            .route("/meta", web::get().to(feed_metadata))
-            .route("/download-file/{tail:.*}", web::get().to(download_file))
-            .route("/download-vpack/{tail:.*}", web::get().to(download_vpack))
-            .route("/download-vpack/{tail:.*}", web::head().to(download_vpack))
-            .route("/download/{tail:.*}", web::get().to(download_package))
-            .route("/download/{tail:.*}", web::head().to(download_package))
-            .route("/delete/{tail:.*}", web::delete().to(delete))
-            .route("/delete/{tail:.*}", web::post().to(delete))
-            .route("/upload", web::put().to(upload))
-            .route("/upload", web::post().to(upload))
-            .route("/upload/{tail:.*}", web::put().to(upload))
-            .route("/upload/{tail:.*}", web::post().to(upload))
-            .route("", web::put().to(upload))
-            .route("/", web::put().to(upload)),
+            .service(Endpoint::new("/packages").get(list_packages).build())
+            .service(Endpoint::new("/versions").get(list_versions).build())
+            .service(Endpoint::new("/search").get(search).build())
+            .service(Endpoint::new("/meta").get(feed_metadata).build())
+            .service(
+                Endpoint::new("/download-file/{tail:.*}")
+                    .get(download_file)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/download-vpack/{tail:.*}")
+                    .get(download_vpack)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/download/{tail:.*}")
+                    .get(download_package)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/delete/{tail:.*}")
+                    .each(&[M::DELETE, M::POST], delete)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/upload")
+                    .each(&[M::PUT, M::POST], upload)
+                    .build(),
+            )
+            .service(
+                Endpoint::new("/upload/{tail:.*}")
+                    .each(&[M::PUT, M::POST], upload)
+                    .build(),
+            )
+            .service(Endpoint::new("").on(M::PUT, upload).build())
+            .service(Endpoint::new("/").on(M::PUT, upload).build()),
     );
 }
 
@@ -73,14 +94,20 @@ impl Address {
                 VersionSelector::Latest(rule),
             ));
         }
+        let no_version = |detail: String| {
+            ServiceError::BadRequest(format!(
+                "The address needs a version (.../<name>/<version>) or ?latest{detail}."
+            ))
+        };
         match self.segments.split_last() {
-            Some((version, id)) if !id.is_empty() => Ok((
-                PackageId::from_segments(id)?,
-                VersionSelector::Exact(Version::parse(version)?),
-            )),
-            _ => Err(ServiceError::BadRequest(
-                "Specify a version (.../<name>/<version>) or ask for ?latest.".to_owned(),
-            )),
+            Some((version, id)) if !id.is_empty() => match Version::parse(version) {
+                Ok(version) => Ok((
+                    PackageId::from_segments(id)?,
+                    VersionSelector::Exact(version),
+                )),
+                Err(_) => Err(no_version(format!("; '{version}' is not a SemVer version"))),
+            },
+            _ => Err(no_version(String::new())),
         }
     }
 }
@@ -311,7 +338,7 @@ async fn download_package(
 ) -> Result<HttpResponse, ServiceError> {
     let (query, _, feed, row) = resolve_download(&req, &wharf, &caller).await?;
     let content_only = query
-        .get("contentOnly")
+        .non_empty("contentOnly")
         .map(|value| {
             ContentFormat::parse(value).ok_or_else(|| {
                 ServiceError::BadRequest("contentOnly must be zip or tgz.".to_owned())
@@ -397,6 +424,12 @@ async fn delete(
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
+    if Query::parse(req.query_string()).latest()?.is_some() {
+        return Err(ServiceError::BadRequest(
+            "Delete needs an exact version (.../<name>/<version>); ?latest is not accepted."
+                .to_owned(),
+        ));
+    }
     let (id, selector) = address.package_version(&Query::default())?;
     let (_, row) = packages::resolve_for(
         &wharf,
@@ -430,11 +463,7 @@ async fn upload(
 ) -> Result<HttpResponse, ServiceError> {
     let address = Address::of(&req)?;
     let query = Query::parse(req.query_string());
-    let declared_length = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared_length = super::content_length(&req);
     let max_bytes = wharf.settings.limits.max_upload_bytes;
     if declared_length.is_some_and(|length| length > max_bytes) {
         // Checked after authentication, so strangers cannot probe the limit.
@@ -454,6 +483,7 @@ async fn upload(
             Vec::new()
         },
         form_body,
+        declared_length,
         ..UploadHints::default()
     };
     let fields = query.pairs().filter(|(_, v)| !v.is_empty()).map(|(k, v)| {

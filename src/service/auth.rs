@@ -159,6 +159,12 @@ pub struct Authenticator {
     caches: std::sync::Arc<super::cache::Caches>,
     verified: moka::future::Cache<[u8; 32], Verified>,
     hasher: Argon2<'static>,
+    /// A hash with the configured costs that no secret matches: credentials
+    /// naming an unknown key or user are verified against it, so that they
+    /// cost what a wrong secret for a known one costs.
+    decoy_phc: tokio::sync::OnceCell<String>,
+    /// argon2 verifications run, for tests that check equal work.
+    verifications: std::sync::atomic::AtomicU64,
 }
 
 impl Authenticator {
@@ -177,7 +183,29 @@ impl Authenticator {
                 .time_to_live(Duration::from_secs(settings.verified_cache_seconds))
                 .build(),
             hasher: argon2_hasher(settings.argon2),
+            decoy_phc: tokio::sync::OnceCell::new(),
+            verifications: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many argon2 verifications this authenticator has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Spends the work of one verification on a credential that names no
+    /// key or user, and fails.
+    async fn decoy_verification(&self, presented: &str) -> Result<(), ServiceError> {
+        let phc = self
+            .decoy_phc
+            .get_or_try_init(|| async {
+                let (_, unguessable) = generate_key();
+                self.hash(unguessable.expose_secret()).await
+            })
+            .await?;
+        let _ = self.verify_cached(presented, "", phc).await;
+        Ok(())
     }
 
     /// Verifies `credential` presented from `address`. Anonymous callers get
@@ -230,6 +258,9 @@ impl Authenticator {
         let cached = self.caches.api_key(&self.db, &id).await?;
         let Some(key_record) = cached.filter(|k| k.row.expires_at.is_none_or(|at| at > Utc::now()))
         else {
+            // Same work as a wrong secret, so timing reveals neither key ids
+            // nor (for pgutil's `X-ApiKey: user:password`) user names.
+            self.decoy_verification(key).await?;
             return Err(ServiceError::Forbidden(INVALID_KEY.to_owned()));
         };
         let subject = format!("key:{}", key_record.row.id);
@@ -252,7 +283,7 @@ impl Authenticator {
     ) -> Result<Principal, ServiceError> {
         let Some(row) = db::users::find(&self.db, username).await? else {
             // Same work as a wrong password, so timing does not reveal names.
-            let _ = self.verify_cached(password, "", DUMMY_PHC).await;
+            self.decoy_verification(password).await?;
             return Err(ServiceError::Forbidden(INVALID_PASSWORD.to_owned()));
         };
         let subject = format!("user:{}", row.id);
@@ -293,7 +324,9 @@ impl Authenticator {
             self.verified.invalidate(&digest).await;
         }
         let (secret, stored) = (presented.to_owned(), phc.to_owned());
+        let verifications = &self.verifications;
         let verification = async move {
+            verifications.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let ok = spawn_blocking_in_span(move || verify_phc(&secret, &stored))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -396,9 +429,6 @@ fn verify_phc(secret: &str, phc: &str) -> bool {
             .is_ok()
     })
 }
-
-/// A real argon2id hash of a random string, verified against for unknown users.
-const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3rUfX6vw4FzYP6n8iKQdc0ZVD4jTgk3KJJzN8Ok5hJQ";
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,11 @@ pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceErr
     let grant = Grant { permissions, scope };
     let (id, key) = match new.fixed_key {
         Some(key) => {
+            if key.expose_secret().trim() != key.expose_secret() {
+                return Err(ServiceError::BadRequest(
+                    "An API key may not begin or end with white space (it would not survive a header).".to_owned(),
+                ));
+            }
             if key.expose_secret().trim().len() < 8 {
                 return Err(ServiceError::BadRequest(
                     "An API key must be at least 8 characters long.".to_owned(),

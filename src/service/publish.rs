@@ -53,6 +53,9 @@ pub struct UploadHints {
     pub properties: Map<String, Value>,
     /// The body was declared as form fields (`application/x-www-form-urlencoded`).
     pub form_body: bool,
+    /// The body's declared `Content-Length`: a body that ends before it is an
+    /// incomplete message (RFC 9112 section 6.3), never a package.
+    pub declared_length: Option<u64>,
 }
 
 /// Largest JSON or form body (they are parsed in memory, `content-b64` and all).
@@ -182,7 +185,7 @@ where
     E: std::fmt::Display,
 {
     let feed = access::feed_for(wharf, caller, feed_name, Permission::Add).await?;
-    let spooled = spool(wharf, body).await?;
+    let spooled = spool(wharf, body, hints.declared_length).await?;
     let temp_dir = wharf.temp_dir();
     let max_manifest_bytes = wharf.settings.limits.package.max_manifest_bytes;
     let (spooled, hints) =
@@ -285,7 +288,11 @@ fn already_exists(manifest: &Manifest, feed: &str) -> ServiceError {
 /// each batch is written and hashed on the blocking pool (SHA-1 and SHA-256
 /// on two threads, the write on a third) while the next batch arrives. At
 /// most two batches are in memory, whatever the package size.
-async fn spool<S, E>(wharf: &Wharf, mut body: S) -> Result<Spooled, ServiceError>
+async fn spool<S, E>(
+    wharf: &Wharf,
+    mut body: S,
+    declared_length: Option<u64>,
+) -> Result<Spooled, ServiceError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -320,6 +327,11 @@ where
             writer.write(std::mem::take(&mut batch)).await?;
             batch_bytes = 0;
         }
+    }
+    if let Some(declared) = declared_length.filter(|declared| *declared != size_bytes) {
+        return Err(ServiceError::BadRequest(format!(
+            "The body ended after {size_bytes} of the {declared} bytes its Content-Length declared; the upload is incomplete."
+        )));
     }
     writer.write(batch).await?;
     let (sha1, sha256) = writer.finish().await?;

@@ -151,10 +151,11 @@ pub enum ContentFormat {
 }
 
 impl ContentFormat {
-    /// Parses `contentOnly`: empty (a bare flag) or `zip` means zip; `tgz` tgz.
+    /// Parses a `contentOnly` value: `zip` (or `true`) means zip; `tgz` tgz.
+    /// A bare or empty `contentOnly` is no value at all: the whole package.
     pub fn parse(value: &str) -> Option<Self> {
         match value.to_ascii_lowercase().as_str() {
-            "" | "zip" | "true" => Some(Self::Zip),
+            "zip" | "true" => Some(Self::Zip),
             "tgz" => Some(Self::Tgz),
             _ => None,
         }

@@ -2,9 +2,11 @@
 //! `.vpack` manifests from a file on disk.
 //!
 //! Everything here is blocking code (the `zip` crate needs `Read + Seek`) and is
-//! called through `spawn_blocking`. Inspection only reads the central directory
-//! and `upack.json`, never inflates the content, so a zip bomb costs nothing
-//! until someone asks for a file, and then [`Limits`] bound what is inflated.
+//! called through `spawn_blocking`. Inspection checks the central directory
+//! against [`Limits`] first, from declared sizes alone, so a zip bomb is refused
+//! before anything is inflated; then it streams every entry once, never more
+//! than its declared size, to check that its data matches its declared size
+//! and CRC-32 (a package that would be served cut short is refused at upload).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -107,8 +109,14 @@ pub enum PackageError {
     UnsafeEntryName(String),
     #[error("The package has a symbolic link entry ('{0}'); links are not allowed in packages.")]
     SymlinkEntry(String),
-    #[error("The package has two entries named '{0}'.")]
+    #[error(
+        "The package has two entries named '{0}' (names that differ only in case or by './' are the same)."
+    )]
     DuplicateEntry(String),
+    #[error("The package has an entry name with a control character ('{0}').")]
+    ControlCharacterInName(String),
+    #[error("The package entry '{name}' is corrupt: {why}.")]
+    CorruptEntry { name: String, why: String },
     #[error(
         "The package's directory lists {declared} entries but only {distinct} distinct names; entry names must be unique."
     )]
@@ -206,8 +214,10 @@ fn inspect_zip(mut file: File, limits: &Limits) -> Result<Inspected, PackageErro
         {
             return Err(PackageError::SymlinkEntry(name));
         }
-        if !seen.insert(name.replace('\\', "/")) {
-            return Err(PackageError::DuplicateEntry(name));
+        if !seen.insert(identity_of(&name)) {
+            return Err(PackageError::DuplicateEntry(
+                name.escape_debug().to_string(),
+            ));
         }
         inflated_bytes = inflated_bytes.saturating_add(entry.size());
         if inflated_bytes > limits.max_inflated_bytes {
@@ -236,6 +246,9 @@ fn inspect_zip(mut file: File, limits: &Limits) -> Result<Inspected, PackageErro
         }
     }
     let index = manifest_index.ok_or(PackageError::NoManifest)?;
+    for index in 0..archive.len() {
+        verify_entry(&mut archive, index)?;
+    }
     let entry = archive
         .by_index(index)
         .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
@@ -308,9 +321,66 @@ fn declared_entry_count(file: &mut File) -> Result<Option<u64>, PackageError> {
     Ok(Some(u64::from_le_bytes(total)))
 }
 
+/// Reads entry `index` to its end, at most one byte past its declared size,
+/// and checks that the data has the declared size and CRC-32 (the zip reader
+/// checks the CRC when it reaches the end).
+fn verify_entry(
+    archive: &mut zip::ZipArchive<BufReader<File>>,
+    index: usize,
+) -> Result<(), PackageError> {
+    let entry = archive
+        .by_index(index)
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
+    let name = entry.name().escape_debug().to_string();
+    let declared = entry.size();
+    let corrupt = |why: String| PackageError::CorruptEntry {
+        name: name.clone(),
+        why,
+    };
+    let read = io::copy(&mut entry.take(declared.saturating_add(1)), &mut io::sink()).map_err(
+        |e| match e.kind() {
+            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other => {
+                corrupt(format!(
+                    "its data does not match its CRC-32 or cannot be inflated ({e})"
+                ))
+            }
+            _ => PackageError::Io(e),
+        },
+    )?;
+    if read != declared {
+        return Err(corrupt(format!(
+            "it declares {declared} bytes but its data holds {}",
+            if read > declared {
+                "more".to_owned()
+            } else {
+                read.to_string()
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// The identity of an entry name for duplicate detection: either separator,
+/// any case, and `./` segments ignored, as extraction on Windows or macOS
+/// would see it.
+fn identity_of(name: &str) -> String {
+    name.replace('\\', "/")
+        .split('/')
+        .filter(|segment| *segment != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+        .to_lowercase()
+}
+
 /// Refuses entry names that would escape an extraction directory: absolute
-/// paths, `..` components and drive letters, with either separator.
+/// paths, `..` components and drive letters, with either separator; and names
+/// with control characters, which no file system shows faithfully.
 fn check_entry_name(name: &str) -> Result<(), PackageError> {
+    if name.chars().any(char::is_control) {
+        return Err(PackageError::ControlCharacterInName(
+            name.escape_debug().to_string(),
+        ));
+    }
     let normalized = name.replace('\\', "/");
     let unsafe_name = normalized.starts_with('/')
         || normalized.split('/').any(|part| part == "..")
@@ -440,6 +510,29 @@ mod tests {
         for good in ["package/a..b", "package\\x.txt", "upack.json", "a/b/"] {
             assert!(check_entry_name(good).is_ok(), "{good}");
         }
+        for control in [
+            "package/a\rb",
+            "package/a\nb",
+            "a\u{1b}[31m",
+            "a\u{7f}",
+            "a\0b",
+        ] {
+            assert!(
+                matches!(
+                    check_entry_name(control),
+                    Err(PackageError::ControlCharacterInName(_))
+                ),
+                "{control:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_differing_in_case_separator_or_dot_segments_are_one_identity() {
+        assert_eq!(identity_of("package/A.txt"), identity_of("package/a.txt"));
+        assert_eq!(identity_of("./upack.json"), identity_of("UPACK.JSON"));
+        assert_eq!(identity_of("package\\./x"), identity_of("package/x"));
+        assert_ne!(identity_of("package/a"), identity_of("package/a/"));
     }
 
     #[test]

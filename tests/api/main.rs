@@ -34,6 +34,7 @@ mod database;
 mod download;
 mod download_vpack;
 mod gc;
+mod hardening;
 mod helpers;
 mod hostile;
 mod latest;

@@ -318,11 +318,13 @@ async fn content_only_downloads_re_archive_the_package_folder(backend: Backend) 
         .file("extra.txt", b"meta")
         .build();
     app.publish("default", package).await;
+    // A bare `contentOnly` is the whole package (CONTRACT.md section 3; see
+    // `hardening::a_bare_content_only_means_the_whole_package`).
     for query in [
-        "contentOnly",
+        "contentOnly=true",
         "contentOnly=zip",
         "contentOnly=ZIP&latest",
-        "latest&contentOnly",
+        "latest&contentOnly=zip",
     ] {
         let path = if query.contains("latest") {
             format!("/upack/default/download/g/pkg?{query}")
@@ -379,7 +381,7 @@ async fn content_only_downloads_re_archive_the_package_folder(backend: Backend) 
 
     // A virtual package's content is its assembled content.
     app.publish("default", serde_json::to_vec(&json!({"name": "v", "version": "1.0.0", "contents": [{"source": "g/pkg:1.2.3", "virtualPath": "sub"}]})).unwrap()).await;
-    let entries = unzip(&download(&app, "/upack/default/download/v/1.0.0?contentOnly").await);
+    let entries = unzip(&download(&app, "/upack/default/download/v/1.0.0?contentOnly=zip").await);
     assert_eq!(names(&entries), ["sub/readme.txt", "sub/bin/tool"]);
 }
 
