@@ -105,10 +105,9 @@ fn requested_range(
         .headers()
         .get(header::IF_RANGE)
         .and_then(|v| v.to_str().ok())
+        && if_range.trim() != etag
     {
-        if if_range.trim() != etag {
-            return Ok(None);
-        }
+        return Ok(None);
     }
     match http_range::HttpRange::parse(value, size) {
         Ok(ranges) if ranges.len() == 1 => {

@@ -160,13 +160,13 @@ async fn resolve_reference(
                 }
                 Err(other) => return Err(other),
             };
-            if let Some(expected) = sha1 {
-                if *expected != referenced.sha1 {
-                    return Err(ServiceError::Conflict(format!(
-                        "The virtual package {who} references {id}:{version} with SHA-1 {expected}, but the stored package's SHA-1 is {}.",
-                        referenced.sha1
-                    )));
-                }
+            if let Some(expected) = sha1
+                && *expected != referenced.sha1
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "The virtual package {who} references {id}:{version} with SHA-1 {expected}, but the stored package's SHA-1 is {}.",
+                    referenced.sha1
+                )));
             }
             if referenced.is_virtual {
                 return Err(ServiceError::Conflict(format!(
@@ -386,12 +386,12 @@ async fn fetch_url(
     }
     file.flush().await.map_err(ServiceError::internal)?;
     let actual = hex::encode(sha1.finalize());
-    if let Some(expected) = expected_sha1 {
-        if expected != actual {
-            return Err(refuse(format!(
-                "its SHA-1 is {actual}, not the expected {expected}"
-            )));
-        }
+    if let Some(expected) = expected_sha1
+        && expected != actual
+    {
+        return Err(refuse(format!(
+            "its SHA-1 is {actual}, not the expected {expected}"
+        )));
     }
     tracing::info!(url, size, "URL source fetched");
     Ok(path)

@@ -144,10 +144,10 @@ impl FailureLimiter {
     }
 
     fn record_failure(&self, address: Option<std::net::IpAddr>) {
-        if let Some(address) = address.filter(|_| self.max_per_window > 0) {
-            if let Ok(mut window) = self.window(address).lock() {
-                window.1 += 1;
-            }
+        if let Some(address) = address.filter(|_| self.max_per_window > 0)
+            && let Ok(mut window) = self.window(address).lock()
+        {
+            window.1 += 1;
         }
     }
 }
@@ -232,12 +232,12 @@ impl Authenticator {
             Credential::None => Ok(Principal::Anonymous),
             Credential::ApiKey(key) => {
                 let text = key.expose_secret();
-                if !text.starts_with(KEY_PREFIX) {
-                    if let Some((username, password)) = text.split_once(':') {
-                        // pgutil sends `user:password` as its API key.
-                        if db::users::find(&self.db, username).await?.is_some() {
-                            return self.authenticate_user(username, password).await;
-                        }
+                if !text.starts_with(KEY_PREFIX)
+                    && let Some((username, password)) = text.split_once(':')
+                {
+                    // pgutil sends `user:password` as its API key.
+                    if db::users::find(&self.db, username).await?.is_some() {
+                        return self.authenticate_user(username, password).await;
                     }
                 }
                 self.authenticate_key(text).await
@@ -400,13 +400,13 @@ pub fn generate_key() -> (String, SecretString) {
 /// The public id of a presented key: the middle part of `wharf_<id>_<secret>`,
 /// or a SHA-256 fingerprint for keys of any other form.
 pub fn public_id(key: &str) -> String {
-    if let Some(rest) = key.strip_prefix(KEY_PREFIX) {
-        if let Some((id, secret)) = rest.split_once('_') {
-            if id.len() == 12 && id.bytes().all(|b| b.is_ascii_alphanumeric()) && !secret.is_empty()
-            {
-                return id.to_owned();
-            }
-        }
+    if let Some(rest) = key.strip_prefix(KEY_PREFIX)
+        && let Some((id, secret)) = rest.split_once('_')
+        && id.len() == 12
+        && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        && !secret.is_empty()
+    {
+        return id.to_owned();
     }
     format!("fp-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])
 }

@@ -582,23 +582,22 @@ fn check_hints(manifest: &Manifest, hints: &UploadHints) -> Result<(), ServiceEr
             "The request names {what} '{given}' but the package's upack.json says '{actual}'."
         ))
     };
-    if let Some(name) = &hints.name {
-        if !PackageName::parse(name)?
+    if let Some(name) = &hints.name
+        && !PackageName::parse(name)?
             .lower()
             .eq(&manifest.id.name.lower())
-        {
-            return Err(mismatch("name", name, manifest.id.name.as_str()));
-        }
+    {
+        return Err(mismatch("name", name, manifest.id.name.as_str()));
     }
-    if let Some(group) = &hints.group {
-        if GroupName::parse(group)?.lower() != manifest.id.group.lower() {
-            return Err(mismatch("group", group, manifest.id.group.as_str()));
-        }
+    if let Some(group) = &hints.group
+        && GroupName::parse(group)?.lower() != manifest.id.group.lower()
+    {
+        return Err(mismatch("group", group, manifest.id.group.as_str()));
     }
-    if let Some(version) = &hints.version {
-        if Version::parse(version)? != manifest.version {
-            return Err(mismatch("version", version, &manifest.version.to_string()));
-        }
+    if let Some(version) = &hints.version
+        && Version::parse(version)? != manifest.version
+    {
+        return Err(mismatch("version", version, &manifest.version.to_string()));
     }
     let segments = &hints.path_segments;
     if segments.is_empty() {

@@ -235,14 +235,15 @@ fn inspect_zip(mut file: File, limits: &Limits) -> Result<Inspected, PackageErro
         }
         if name == "upack.json" {
             manifest_index = Some(index);
-        } else if let Some(relative) = content_path(&name) {
-            if !entry.is_dir() && !relative.is_empty() {
-                files.push(FileEntry {
-                    name: relative,
-                    size: entry.size(),
-                    date: entry.last_modified().and_then(iso_date),
-                });
-            }
+        } else if let Some(relative) = content_path(&name)
+            && !entry.is_dir()
+            && !relative.is_empty()
+        {
+            files.push(FileEntry {
+                name: relative,
+                size: entry.size(),
+                date: entry.last_modified().and_then(iso_date),
+            });
         }
     }
     let index = manifest_index.ok_or(PackageError::NoManifest)?;

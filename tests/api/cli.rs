@@ -96,15 +96,14 @@ pub async fn serve(
             .get(format!("http://127.0.0.1:{port}/health"))
             .send()
             .await
+            && response.status() == StatusCode::OK
         {
-            if response.status() == StatusCode::OK {
-                while let Ok(Ok(Some(line))) =
-                    tokio::time::timeout(Duration::from_millis(100), lines.next_line()).await
-                {
-                    printed.push(line);
-                }
-                return (child, printed);
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout(Duration::from_millis(100), lines.next_line()).await
+            {
+                printed.push(line);
             }
+            return (child, printed);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
