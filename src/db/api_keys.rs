@@ -36,7 +36,8 @@ pub struct NewApiKey<'a> {
 /// Stores a key; `false` if the id is taken.
 pub async fn insert(db: &Db, key: &NewApiKey<'_>) -> Result<bool, sqlx::Error> {
     let result = with_pool!(db, |pool| {
-        sqlx::query(
+        let mut tx = pool.begin().await?;
+        let created = sqlx::query(
             "INSERT INTO api_keys (id, name, secret_hash, permissions, feed_scope, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
@@ -47,12 +48,18 @@ pub async fn insert(db: &Db, key: &NewApiKey<'_>) -> Result<bool, sqlx::Error> {
         .bind(key.feed_scope)
         .bind(Utc::now())
         .bind(key.expires_at)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if created {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(created)
     })?;
     if result {
-        super::changes::bump(db).await?;
+        db.note_local_write();
     }
     Ok(result)
 }
@@ -88,14 +95,21 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 /// Deletes (revokes) a key; `false` if there was none.
 pub async fn delete(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     let result = with_pool!(db, |pool| {
-        sqlx::query("DELETE FROM api_keys WHERE id = $1")
+        let mut tx = pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM api_keys WHERE id = $1")
             .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected() > 0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if deleted {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(deleted)
     })?;
     if result {
-        super::changes::bump(db).await?;
+        db.note_local_write();
     }
     Ok(result)
 }

@@ -43,17 +43,23 @@ pub async fn insert(
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name_lower) DO NOTHING RETURNING {COLUMNS}"
     );
     let result = with_pool!(db, |pool| {
-        sqlx::query_as::<_, FeedRow>(&sql)
+        let mut tx = pool.begin().await?;
+        let created = sqlx::query_as::<_, FeedRow>(&sql)
             .bind(name)
             .bind(name.to_ascii_lowercase())
             .bind(description)
             .bind(anonymous_read)
             .bind(Utc::now())
-            .fetch_optional(pool)
-            .await
+            .fetch_optional(&mut *tx)
+            .await?;
+        if created.is_some() {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(created)
     })?;
     if result.is_some() {
-        super::changes::bump(db).await?;
+        db.note_local_write();
     }
     Ok(result)
 }
@@ -71,15 +77,21 @@ pub async fn update(
          anonymous_read = COALESCE($3, anonymous_read) WHERE name_lower = $1 RETURNING {COLUMNS}"
     );
     let result = with_pool!(db, |pool| {
-        sqlx::query_as::<_, FeedRow>(&sql)
+        let mut tx = pool.begin().await?;
+        let updated = sqlx::query_as::<_, FeedRow>(&sql)
             .bind(name_lower)
             .bind(description)
             .bind(anonymous_read)
-            .fetch_optional(pool)
-            .await
+            .fetch_optional(&mut *tx)
+            .await?;
+        if updated.is_some() {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(updated)
     })?;
     if result.is_some() {
-        super::changes::bump(db).await?;
+        db.note_local_write();
     }
     Ok(result)
 }
@@ -97,14 +109,21 @@ pub async fn list(db: &Db) -> Result<Vec<FeedRow>, sqlx::Error> {
 #[tracing::instrument(skip(db))]
 pub async fn delete(db: &Db, name_lower: &str) -> Result<bool, sqlx::Error> {
     let result = with_pool!(db, |pool| {
-        sqlx::query("DELETE FROM feeds WHERE name_lower = $1")
+        let mut tx = pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM feeds WHERE name_lower = $1")
             .bind(name_lower)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected() > 0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if deleted {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(deleted)
     })?;
     if result {
-        super::changes::bump(db).await?;
+        db.note_local_write();
     }
     Ok(result)
 }

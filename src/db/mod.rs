@@ -35,9 +35,9 @@ pub mod users;
 /// hold a whole transaction (`let mut tx = $pool.begin().await?; ...`).
 macro_rules! with_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
-            $crate::db::Db::Postgres($pool) => $body,
+        match $db.pool() {
+            $crate::db::Pool::Sqlite($pool) => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
         }
     };
 }
@@ -45,11 +45,19 @@ pub(crate) use with_pool;
 
 /// A connection pool on one of the two supported databases.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub enum Pool {
     /// The embedded default.
     Sqlite(SqlitePool),
     /// The production database.
     Postgres(PgPool),
+}
+
+/// The database: a pool, and the count of cache-affecting writes this
+/// process has made through it (see [`changes`]).
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: Pool,
+    local_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Which backend a [`Db`] talks to.
@@ -72,7 +80,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
-            Ok(Self::Postgres(pool))
+            Ok(Self::new(Pool::Postgres(pool)))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -86,7 +94,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(15))
                 .connect_with(options)
                 .await?;
-            Ok(Self::Sqlite(pool))
+            Ok(Self::new(Pool::Sqlite(pool)))
         } else {
             anyhow::bail!(
                 "database URL must start with sqlite:// or postgres://, not '{}'",
@@ -95,21 +103,46 @@ impl Db {
         }
     }
 
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            local_writes: std::sync::Arc::default(),
+        }
+    }
+
+    /// The pool, for the queries of this module (and tests that inspect tables).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// The backend behind this pool.
     pub fn backend(&self) -> Backend {
-        match self {
-            Self::Sqlite(_) => Backend::Sqlite,
-            Self::Postgres(_) => Backend::Postgres,
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Applies the embedded migrations of this backend.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self {
-            Self::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Self::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
+    }
+
+    /// The number of cache-affecting writes this process has made; in-process
+    /// caches compare it on every access, so a process reads its own writes
+    /// at once (other processes learn of them through the change log).
+    pub fn local_writes(&self) -> u64 {
+        self.local_writes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records a cache-affecting write made by this process.
+    pub(crate) fn note_local_write(&self) {
+        self.local_writes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// A trivial round trip, for `/health`.

@@ -5,7 +5,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::{Db, TxError, with_pool};
-use crate::domain::LatestRule;
+use crate::domain::{Container, LatestRule};
 
 /// One version of a package, joined with its package and blob.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -18,7 +18,8 @@ pub struct VersionRow {
     pub is_stable: bool,
     pub is_virtual: bool,
     /// `zip` or `json`: how the stored bytes are framed.
-    pub container: String,
+    #[sqlx(try_from = "String")]
+    pub container: Container,
     pub manifest_json: String,
     pub file_list_json: String,
     pub search_text: String,
@@ -204,7 +205,7 @@ pub struct NewVersion<'a> {
     pub precedence_key: &'a [u8],
     pub is_stable: bool,
     pub is_virtual: bool,
-    pub container: &'a str,
+    pub container: Container,
     pub manifest_json: &'a str,
     pub file_list_json: &'a str,
     /// Lower-cased title and description (see `Manifest::search_text`).
@@ -356,7 +357,7 @@ where
         .bind(new.precedence_key)
         .bind(new.is_stable)
         .bind(new.is_virtual)
-        .bind(new.container)
+        .bind(new.container.as_str())
         .bind(new.manifest_json)
         .bind(new.file_list_json)
         .bind(new.blob_sha256)
@@ -380,7 +381,7 @@ where
                     .await?;
             }
             tx.commit().await?;
-            super::changes::note_local_write();
+            db.note_local_write();
             Ok(StoreOutcome::Stored)
         } else {
             tx.rollback().await?;
@@ -409,7 +410,7 @@ pub async fn delete_version(db: &Db, version_id: i64) -> Result<bool, sqlx::Erro
             > 0;
         sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
         tx.commit().await?;
-        super::changes::note_local_write();
+        db.note_local_write();
         Ok(deleted)
     })
 }
@@ -429,6 +430,6 @@ pub async fn add_downloads(db: &Db, counts: &[(i64, i64)]) -> Result<(), sqlx::E
     })?;
     // Counts are not shared through the generation (that would clear every
     // cache on every flush); this process sees its own counts at once.
-    super::changes::note_local_write();
+    db.note_local_write();
     Ok(())
 }

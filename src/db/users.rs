@@ -26,7 +26,8 @@ pub async fn insert(
     feed_scope: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let result = with_pool!(db, |pool| {
-        sqlx::query(
+        let mut tx = pool.begin().await?;
+        let created = sqlx::query(
             "INSERT INTO users (username, username_lower, password_hash, permissions, feed_scope, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username_lower) DO NOTHING",
         )
@@ -36,12 +37,18 @@ pub async fn insert(
         .bind(permissions)
         .bind(feed_scope)
         .bind(Utc::now())
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if created {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(created)
     })?;
     if result {
-        super::changes::bump(db).await?;
+        db.note_local_write();
     }
     Ok(result)
 }
@@ -68,14 +75,21 @@ pub async fn list(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
 /// Deletes a user; `false` if there was none.
 pub async fn delete(db: &Db, username: &str) -> Result<bool, sqlx::Error> {
     let result = with_pool!(db, |pool| {
-        sqlx::query("DELETE FROM users WHERE username_lower = $1")
+        let mut tx = pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM users WHERE username_lower = $1")
             .bind(username.to_lowercase())
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected() > 0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if deleted {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(deleted)
     })?;
     if result {
-        super::changes::bump(db).await?;
+        db.note_local_write();
     }
     Ok(result)
 }

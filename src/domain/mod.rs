@@ -5,6 +5,7 @@
 //! into one of these types at the edge, so the rest of the crate can rely on it
 //! being valid ("parse, don't validate").
 
+mod container;
 mod error;
 mod latest;
 mod manifest;
@@ -13,6 +14,7 @@ mod permission;
 mod version;
 mod vpack;
 
+pub use container::Container;
 pub use error::DomainError;
 pub use latest::LatestRule;
 pub use manifest::{MAX_MANIFEST_DEPTH, Manifest};

@@ -7,6 +7,11 @@
 //! Booleans are case-insensitive (`includeFileList=True`). Keys match
 //! case-insensitively.
 
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
 use crate::domain::{DomainError, LatestRule};
 
 /// A parsed query string: each key with its value, `None` for a bare key.
@@ -104,6 +109,15 @@ impl Query {
                     rule: "must be a whole number".to_owned(),
                 }),
         }
+    }
+}
+
+impl FromRequest for Query {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::parse(req.query_string())))
     }
 }
 

@@ -28,7 +28,7 @@ use crate::upack::{self, AssemblyPart};
 
 use super::Wharf;
 use super::blob_bytes::{self, BytesSource};
-use super::packages::{self, VersionRow, VersionSelector};
+use super::resolve::{self, VersionRow, VersionSelector};
 
 /// Bumped when the assembly format or its key changes, so old entries miss.
 const ASSEMBLY_FORMAT: &[u8] = b"wharf-assembly-v2\0";
@@ -150,7 +150,7 @@ async fn resolve_reference(
             package_path,
         } => {
             let selector = VersionSelector::Exact(version.clone());
-            let referenced = match packages::resolve(wharf, feed, id, &selector).await {
+            let referenced = match resolve::resolve(wharf, feed, id, &selector).await {
                 Ok(found) => found,
                 Err(ServiceError::NotFound(_)) => {
                     return Err(ServiceError::Conflict(format!(

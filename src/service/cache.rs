@@ -12,7 +12,7 @@
 //! - small blobs by SHA-256: content-addressed, so never stale, only bounded.
 //!
 //! Clearing: every write that could change a cached read counts itself in
-//! this process (`db::changes::local_writes`), which the caches compare on
+//! this process (`Db::local_writes`), which the caches compare on
 //! each access, so a process reads its own writes at once; and bumps the
 //! database's `change_log` generation, which a background task polls every
 //! [`POLL_INTERVAL`] so writes from other processes (the CLI, other servers)
@@ -67,14 +67,17 @@ pub struct Caches {
     versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
     small_blobs: Cache<String, Bytes>,
     listings: Cache<String, Bytes>,
+    /// Whose local writes the caches follow.
+    db: Db,
     /// Local writes and remote epochs already reflected in the caches.
     seen_local: AtomicU64,
     remote_epoch: AtomicU64,
     seen_remote: AtomicU64,
 }
 
-impl Default for Caches {
-    fn default() -> Self {
+impl Caches {
+    /// Empty caches that follow the writes made through `db`.
+    pub fn new(db: &Db) -> Self {
         Self {
             feeds: rows(10_000),
             keys: rows(100_000),
@@ -88,7 +91,8 @@ impl Default for Caches {
                 .max_capacity(64 * 1024 * 1024)
                 .time_to_live(ENTRY_TTL)
                 .build(),
-            seen_local: AtomicU64::new(db::changes::local_writes()),
+            db: db.clone(),
+            seen_local: AtomicU64::new(db.local_writes()),
             remote_epoch: AtomicU64::new(0),
             seen_remote: AtomicU64::new(0),
         }
@@ -108,7 +112,7 @@ fn rows<K: Hash + Eq + Send + Sync + 'static, V: Clone + Send + Sync + 'static>(
 impl Caches {
     fn stamp(&self) -> (u64, u64) {
         (
-            db::changes::local_writes(),
+            self.db.local_writes(),
             self.remote_epoch.load(Ordering::Acquire),
         )
     }

@@ -23,6 +23,7 @@ pub mod keys;
 pub mod packages;
 pub mod promotion;
 pub mod publish;
+pub mod resolve;
 pub mod scratch;
 pub mod users;
 
@@ -65,7 +66,7 @@ impl Wharf {
                 settings.temp_dir().display()
             )
         })?;
-        let caches = Arc::new(cache::Caches::default());
+        let caches = Arc::new(cache::Caches::new(&db));
         let auth = Arc::new(Authenticator::new(
             db.clone(),
             caches.clone(),

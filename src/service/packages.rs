@@ -1,114 +1,25 @@
-//! Reading and deleting stored packages: resolve a version, list packages and
-//! versions, open a package or one of its files for download.
+//! Reading and deleting stored packages: list packages and versions, open a
+//! package (assembling a virtual one) or one of its files for download.
+//! Version resolution is the leaf module `resolve`, which assembly uses too.
 
 use bytes::Bytes;
-use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use crate::blob::BlobKey;
-use crate::db::{self, feeds::FeedRow, packages::PackageKey};
-use crate::domain::{LatestRule, PackageId, Permission, Version};
+use crate::db::{self, feeds::FeedRow};
+use crate::domain::Container;
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, ContentFormat, EntryLookup};
 
 pub use crate::db::packages::{VersionFilter, VersionRow};
 
-use super::cache::{ResolveKey, SMALL_BLOB_BYTES};
-use super::{Caller, Wharf, access};
+pub use super::resolve::{VersionSelector, resolve, resolve_for};
 
-/// Which version of a package a request means.
-#[derive(Debug, Clone)]
-pub enum VersionSelector {
-    /// This version (build metadata ignored when matching).
-    Exact(Version),
-    /// The latest by this rule.
-    Latest(LatestRule),
-}
-
-impl VersionSelector {
-    /// Parses a version argument that may also be `latest`, `latest-stable`
-    /// or `latest-unstable` (ProGet's words in pgutil and the promotion API).
-    pub fn parse(version: &str) -> Result<Self, ServiceError> {
-        Ok(match version.to_ascii_lowercase().as_str() {
-            "latest" => Self::Latest(LatestRule::StableElsePrerelease),
-            "latest-stable" => Self::Latest(LatestRule::StableOnly),
-            "latest-unstable" => Self::Latest(LatestRule::Any),
-            _ => Self::Exact(Version::parse(version)?),
-        })
-    }
-}
-
-/// Finds the version `selector` picks, or a 404 naming what is missing.
-#[tracing::instrument(skip(wharf, feed), fields(feed = %feed.name, package = %id))]
-pub async fn resolve(
-    wharf: &Wharf,
-    feed: &FeedRow,
-    id: &PackageId,
-    selector: &VersionSelector,
-) -> Result<Arc<VersionRow>, ServiceError> {
-    let (group_lower, name_lower) = (id.group.lower(), id.name.lower());
-    let key = PackageKey {
-        feed_id: feed.id,
-        group_lower: &group_lower,
-        name_lower: &name_lower,
-    };
-    // Tagged so an exact version's key and a latest rule never collide.
-    let selector_key = match selector {
-        VersionSelector::Exact(version) => [&[0u8][..], &version.precedence_key()].concat(),
-        VersionSelector::Latest(rule) => vec![1, *rule as u8],
-    };
-    let cache_key = ResolveKey {
-        feed_id: feed.id,
-        group_lower: group_lower.clone(),
-        name_lower: name_lower.clone(),
-        selector: selector_key,
-    };
-    let found = wharf
-        .caches
-        .version(cache_key, async {
-            match selector {
-                VersionSelector::Exact(version) => {
-                    db::packages::find_version(&wharf.db, key, &version.precedence_key()).await
-                }
-                VersionSelector::Latest(rule) => {
-                    db::packages::find_latest(&wharf.db, key, *rule).await
-                }
-            }
-        })
-        .await?;
-    found.ok_or_else(|| match selector {
-        VersionSelector::Exact(version) => ServiceError::NotFound(format!(
-            "The package {id} version {version} was not found in feed '{}'.",
-            feed.name
-        )),
-        VersionSelector::Latest(LatestRule::StableOnly) => ServiceError::NotFound(format!(
-            "The package {id} has no stable version in feed '{}'.",
-            feed.name
-        )),
-        VersionSelector::Latest(_) => ServiceError::NotFound(format!(
-            "The package {id} was not found in feed '{}'.",
-            feed.name
-        )),
-    })
-}
-
-/// Checks that the caller holds `permission` on the feed `feed_name`, then
-/// finds the version `selector` picks: the whole of a download-style request.
-pub async fn resolve_for(
-    wharf: &Wharf,
-    caller: &Caller,
-    feed_name: &str,
-    id: &PackageId,
-    selector: &VersionSelector,
-    permission: Permission,
-) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
-    let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
-    let row = resolve(wharf, &feed, id, selector).await?;
-    Ok((feed, row))
-}
+use super::Wharf;
+use super::cache::SMALL_BLOB_BYTES;
 
 /// The bytes a `download` of `row` serves: the stored package, or for a
 /// virtual package its assembled `.upack`. Counts the download.
@@ -251,7 +162,7 @@ pub async fn open_file(
     row: &VersionRow,
     path: &str,
 ) -> Result<FileDownload, ServiceError> {
-    if row.container != "zip" {
+    if row.container != Container::Zip {
         return Err(ServiceError::NotFound(format!(
             "The file '{path}' was not found: {} {} is a virtual package manifest, not an archive.",
             row.name, row.version

@@ -15,7 +15,7 @@ use crate::blob::BlobKey;
 use crate::db::{
     self, feeds::FeedRow, packages::NewPromotion, packages::NewVersion, packages::StoreOutcome,
 };
-use crate::domain::{Manifest, PackageId, Permission, Version};
+use crate::domain::{Container, Manifest, PackageId, Permission, Version};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack;
@@ -52,7 +52,7 @@ fn copy_of<'a>(row: &'a VersionRow, feed: &FeedRow, precedence_key: &'a [u8]) ->
         precedence_key,
         is_stable: row.is_stable,
         is_virtual: row.is_virtual,
-        container: &row.container,
+        container: row.container,
         manifest_json: &row.manifest_json,
         file_list_json: &row.file_list_json,
         search_text: &row.search_text,
@@ -177,7 +177,7 @@ pub async fn repackage(
         .await
         .map_err(ServiceError::internal)?;
     let source_path = source_blob.path().to_owned();
-    let is_zip = row.container == "zip";
+    let is_zip = row.container == Container::Zip;
     let (sha1, sha256, size_bytes) = spawn_blocking_in_span(move || {
         if is_zip {
             upack::replace_manifest(&source_path, &output_path, &manifest_bytes)?;
@@ -208,7 +208,7 @@ pub async fn repackage(
         precedence_key: &precedence_key,
         is_stable: !new_version.is_prerelease(),
         is_virtual: row.is_virtual,
-        container: &row.container,
+        container: row.container,
         manifest_json: &manifest_json,
         file_list_json: &row.file_list_json,
         search_text: &manifest.search_text(),

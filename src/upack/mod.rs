@@ -22,6 +22,7 @@ pub use archive::{
     replace_manifest, write_content,
 };
 
+pub use crate::domain::Container;
 use crate::domain::{DomainError, Manifest};
 
 /// Bounds applied to every package, named so that configuration and error
@@ -46,25 +47,6 @@ impl Default for Limits {
             max_inflated_bytes: 64 * 1024 * 1024 * 1024,
             max_manifest_bytes: 1024 * 1024,
             max_compression_ratio: 1_000,
-        }
-    }
-}
-
-/// How the package was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Container {
-    /// A zip archive (`.upack`, or a zipped `.vpack`).
-    Zip,
-    /// A bare JSON virtual package manifest.
-    Json,
-}
-
-impl Container {
-    /// The media type to serve the stored bytes with.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Self::Zip => "application/zip",
-            Self::Json => "application/json",
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use reqwest::StatusCode;
-use wharf::db::Db;
+use wharf::db::Pool;
 
 use crate::helpers::{Backend, UpackBuilder, expect_status, spawn_app, spawn_app_with};
 
@@ -90,12 +90,12 @@ async fn every_credential_form_is_accepted(backend: Backend) {
 async fn api_keys_are_stored_only_as_argon2id_hashes(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.create_key("view", &[]).await;
-    let rows: Vec<(String, String)> = match &app.wharf.db {
-        Db::Sqlite(pool) => sqlx::query_as("SELECT id, secret_hash FROM api_keys")
+    let rows: Vec<(String, String)> = match app.wharf.db.pool() {
+        Pool::Sqlite(pool) => sqlx::query_as("SELECT id, secret_hash FROM api_keys")
             .fetch_all(pool)
             .await
             .unwrap(),
-        Db::Postgres(pool) => sqlx::query_as("SELECT id, secret_hash FROM api_keys")
+        Pool::Postgres(pool) => sqlx::query_as("SELECT id, secret_hash FROM api_keys")
             .fetch_all(pool)
             .await
             .unwrap(),

@@ -227,16 +227,7 @@ async fn a_second_download_is_served_from_the_assembly_cache(backend: Backend) {
         blobs_after_first,
         "no second assembly was stored"
     );
-    let cached: i64 = match &app.wharf.db {
-        wharf::db::Db::Sqlite(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM assemblies")
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-        wharf::db::Db::Postgres(pool) => sqlx::query_scalar("SELECT COUNT(*) FROM assemblies")
-            .fetch_one(pool)
-            .await
-            .unwrap(),
-    };
+    let cached = wharf::db::assemblies::count(&app.wharf.db).await.unwrap();
     assert_eq!(cached, 1);
 
     // Replacing a referenced package changes the key: a fresh assembly.

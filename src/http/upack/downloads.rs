@@ -1,0 +1,123 @@
+//! Downloads: the package (assembled when virtual; `contentOnly`), one of
+//! its files, and a virtual package's manifest.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::db::feeds::FeedRow;
+use crate::domain::{PackageId, Permission};
+use crate::error::ServiceError;
+use crate::service::packages::{self, StoredBytes, VersionRow};
+use crate::service::{Caller, Wharf};
+use crate::upack::ContentFormat;
+
+use super::super::download;
+use super::super::query::Query;
+use super::address::Address;
+
+/// Reads a download-style address and query, checks the download permission
+/// and finds the version.
+async fn resolve_download(
+    address: &Address,
+    query: &Query,
+    wharf: &Wharf,
+    caller: &Caller,
+) -> Result<(PackageId, FeedRow, Arc<VersionRow>), ServiceError> {
+    let (id, selector) = address.package_version(query)?;
+    let (feed, row) = packages::resolve_for(
+        wharf,
+        caller,
+        &address.feed,
+        &id,
+        &selector,
+        Permission::Download,
+    )
+    .await?;
+    Ok((id, feed, row))
+}
+
+/// `GET download/<group>/<name>/<version>` or `.../<name>?latest`.
+pub(super) async fn download_package(
+    req: HttpRequest,
+    address: Address,
+    query: Query,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let (_, feed, row) = resolve_download(&address, &query, &wharf, &caller).await?;
+    let content_only = query
+        .non_empty("contentOnly")
+        .map(|value| {
+            ContentFormat::parse(value).ok_or_else(|| {
+                ServiceError::BadRequest("contentOnly must be zip or tgz.".to_owned())
+            })
+        })
+        .transpose()?;
+    let bytes = packages::package_bytes(&wharf, &feed, &row).await?;
+    match content_only {
+        None => {
+            let file_name = format!("{}.{}.upack", row.name, row.version);
+            download::stored_bytes(&req, &wharf, &bytes, "application/zip", file_name).await
+        }
+        Some(format) => {
+            let (file, size) = packages::content_only(&wharf, &bytes, format).await?;
+            let file_name = format!("{}.{}.{}", row.name, row.version, format.extension());
+            Ok(HttpResponse::Ok()
+                .content_type(format.content_type())
+                .insert_header(download::attachment(file_name))
+                .no_chunking(size)
+                .streaming(tokio_util::io::ReaderStream::new(file)))
+        }
+    }
+}
+
+/// `GET download-vpack/<group>/<name>/<version>` or `.../<name>?latest`: the
+/// stored virtual package manifest, byte for byte.
+pub(super) async fn download_vpack(
+    req: HttpRequest,
+    address: Address,
+    query: Query,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let (id, _, row) = resolve_download(&address, &query, &wharf, &caller).await?;
+    if !row.is_virtual {
+        return Err(ServiceError::NotFound(format!(
+            "{id} {} is not a virtual package.",
+            row.version
+        )));
+    }
+    let content_type = row.container.content_type();
+    let file_name = format!("{}.{}.vpack", row.name, row.version);
+    download::stored_bytes(
+        &req,
+        &wharf,
+        &StoredBytes::of(&row),
+        content_type,
+        file_name,
+    )
+    .await
+}
+
+/// `GET download-file/<group>/<name>/<version>?path=...` (or `?latest&path=`).
+pub(super) async fn download_file(
+    address: Address,
+    query: Query,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let path = query.non_empty("path").map(str::to_owned).ok_or_else(|| {
+        ServiceError::BadRequest(
+            "The path parameter is required (for example ?path=upack.json).".to_owned(),
+        )
+    })?;
+    let (_, _, row) = resolve_download(&address, &query, &wharf, &caller).await?;
+    let file = packages::open_file(&wharf, &row, &path).await?;
+    let content_type = mime_guess::from_path(&file.file_name).first_or_octet_stream();
+    Ok(HttpResponse::Ok()
+        .content_type(content_type.essence_str())
+        .insert_header(download::attachment(file.file_name))
+        .no_chunking(file.size)
+        .streaming(file.body))
+}
