@@ -38,9 +38,6 @@ pub enum ServiceError {
     /// The requested range lies outside the content.
     #[error("The requested range is not satisfiable for a {size}-byte file.")]
     RangeNotSatisfiable { size: u64 },
-    /// The capability exists in the API but not yet in Wharf.
-    #[error("{0}")]
-    NotImplemented(String),
     /// Too many failed authentications from this client address.
     #[error(
         "Too many failed authentication attempts from this address; try again in {retry_after_seconds} seconds."
@@ -55,9 +52,35 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    /// Wraps an unexpected error.
+    /// Wraps an unexpected error, noting where in Wharf it was met (the
+    /// log then says which step failed even when the cause is a bare I/O
+    /// error); the caller still sees only the opaque sentence.
+    #[track_caller]
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(error.into())
+        let at = std::panic::Location::caller();
+        Self::Internal(
+            error
+                .into()
+                .context(format!("at {}:{}", at.file(), at.line())),
+        )
+    }
+
+    /// Wraps an unexpected error with what was being done (which blob, which
+    /// file, which step), for the log.
+    pub fn internal_while(doing: impl std::fmt::Display, error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into().context(doing.to_string()))
+    }
+}
+
+/// `.or_internal("what was being done")` on any result whose error is unexpected.
+pub trait OrInternal<T> {
+    /// Maps the error to [`ServiceError::Internal`] with `doing` as its context.
+    fn or_internal(self, doing: impl std::fmt::Display) -> Result<T, ServiceError>;
+}
+
+impl<T, E: Into<anyhow::Error>> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, doing: impl std::fmt::Display) -> Result<T, ServiceError> {
+        self.map_err(|e| ServiceError::internal_while(doing, e))
     }
 }
 
@@ -107,7 +130,6 @@ impl ResponseError for ServiceError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,7 +138,7 @@ impl ResponseError for ServiceError {
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Internal(cause) = self {
-            tracing::error!(error = ?cause, "request failed");
+            tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("text/plain; charset=utf-8");
@@ -138,5 +160,86 @@ impl ResponseError for ServiceError {
             _ => {}
         }
         response.body(self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one table, checked row by row: every variant and its status.
+    #[test]
+    fn every_error_maps_to_its_status_with_its_sentence() {
+        let cases = [
+            (ServiceError::BadRequest("b.".into()), 400),
+            (ServiceError::AuthenticationRequired, 401),
+            (ServiceError::Forbidden("f.".into()), 403),
+            (ServiceError::NotFound("n.".into()), 404),
+            (ServiceError::Conflict("c.".into()), 409),
+            (ServiceError::RequestTimeout("t.".into()), 408),
+            (ServiceError::PayloadTooLarge("p.".into()), 413),
+            (ServiceError::RangeNotSatisfiable { size: 3 }, 416),
+            (
+                ServiceError::TooManyAttempts {
+                    retry_after_seconds: 5,
+                },
+                429,
+            ),
+            (ServiceError::Unavailable, 503),
+            (ServiceError::internal(anyhow::anyhow!("secret cause")), 500),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status_code().as_u16(), status, "{error:?}");
+            let response = error.error_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(
+                response.headers().get(header::CONTENT_TYPE).unwrap(),
+                "text/plain; charset=utf-8"
+            );
+        }
+        let internal = ServiceError::internal(anyhow::anyhow!("secret cause"));
+        assert!(
+            !internal.to_string().contains("secret"),
+            "5xx bodies are opaque"
+        );
+        let ServiceError::Internal(cause) = internal else {
+            unreachable!()
+        };
+        assert!(format!("{cause:#}").contains("src/error.rs"), "{cause:#}");
+    }
+
+    #[test]
+    fn refusals_carry_their_headers() {
+        let challenge = ServiceError::AuthenticationRequired.error_response();
+        assert_eq!(
+            challenge.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+            "Basic realm=\"wharf\""
+        );
+        let range = ServiceError::RangeNotSatisfiable { size: 3 }.error_response();
+        assert_eq!(
+            range.headers().get(header::CONTENT_RANGE).unwrap(),
+            "bytes */3"
+        );
+        let limited = ServiceError::TooManyAttempts {
+            retry_after_seconds: 5,
+        }
+        .error_response();
+        assert_eq!(limited.headers().get(header::RETRY_AFTER).unwrap(), "5");
+    }
+
+    #[test]
+    fn database_outages_are_503_and_other_database_errors_500() {
+        assert_eq!(
+            ServiceError::from(sqlx::Error::PoolTimedOut).status_code(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            ServiceError::from(sqlx::Error::RowNotFound).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            ServiceError::from(PackageError::Empty).status_code(),
+            StatusCode::BAD_REQUEST
+        );
     }
 }

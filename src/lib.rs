@@ -13,5 +13,6 @@ pub mod error;
 pub mod http;
 pub mod service;
 pub mod startup;
+pub mod supervisor;
 pub mod telemetry;
 pub mod upack;

@@ -13,7 +13,9 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::db;
+use crate::service::cache::POLL_INTERVAL;
 use crate::service::{Wharf, feeds, keys};
+use crate::supervisor::Supervisor;
 
 /// How often counted downloads are written to the database.
 const DOWNLOAD_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -77,33 +79,42 @@ impl Application {
     }
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM finish
-    /// in-flight requests first), flushing download counts periodically and
-    /// once more at the end.
+    /// in-flight requests first), with the background tasks running beside
+    /// it under one supervisor: stopped together after the server drains,
+    /// each after one last round (download counts are flushed once more).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let wharf = self.wharf.clone();
-        let flusher = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(DOWNLOAD_FLUSH_INTERVAL);
-            loop {
-                tick.tick().await;
-                if let Err(error) = wharf.downloads.flush(&wharf.db).await {
-                    tracing::warn!(%error, "download counts not written yet");
-                }
-            }
-        });
-        let follower = tokio::spawn(
-            self.wharf
-                .caches
-                .clone()
-                .follow_remote_changes(self.wharf.db.clone()),
-        );
+        let supervisor = background_tasks(&self.wharf);
         let result = self.server.await;
-        flusher.abort();
-        follower.abort();
-        if let Err(error) = self.wharf.downloads.flush(&self.wharf.db).await {
-            tracing::error!(%error, "download counts lost at shutdown");
-        }
+        supervisor.shutdown().await;
         result
     }
+}
+
+/// The serving process's background tasks.
+fn background_tasks(wharf: &Wharf) -> Supervisor {
+    let mut supervisor = Supervisor::default();
+    let counts = wharf.clone();
+    supervisor.every("download-count flush", DOWNLOAD_FLUSH_INTERVAL, move || {
+        let wharf = counts.clone();
+        async move {
+            wharf
+                .downloads
+                .flush(&wharf.db)
+                .await
+                .map_err(|e| anyhow::Error::new(e).context("writing download counts"))
+        }
+    });
+    let caches = wharf.caches.clone();
+    supervisor.every("cache invalidation poll", POLL_INTERVAL, move || {
+        let caches = caches.clone();
+        async move {
+            caches
+                .check_remote_changes()
+                .await
+                .map_err(|e| anyhow::Error::new(e).context("reading the change log"))
+        }
+    });
+    supervisor
 }
 
 /// On an empty database (no feeds, no keys): creates the feed `default`

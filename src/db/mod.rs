@@ -26,6 +26,7 @@ pub mod blobs;
 pub mod changes;
 pub mod feeds;
 pub mod packages;
+pub mod promotions;
 pub mod users;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
-use crate::db::packages::PromotionFilter;
+use crate::db::promotions::PromotionFilter;
 use crate::domain::{GroupName, PackageId, PackageName};
 use crate::error::ServiceError;
 use crate::service::{Caller, Wharf, promotion};

@@ -348,12 +348,8 @@ async fn fetch_url(
         .vpack
         .max_url_source_bytes
         .min(wharf.settings.limits.max_upload_bytes);
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(120))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(ServiceError::internal)?;
-    let response = client
+    let response = wharf
+        .http_client
         .get(url)
         .send()
         .await

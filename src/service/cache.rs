@@ -23,7 +23,7 @@
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -73,7 +73,12 @@ pub struct Caches {
     seen_local: AtomicU64,
     remote_epoch: AtomicU64,
     seen_remote: AtomicU64,
+    /// The change-log generation at the last poll.
+    last_generation: AtomicI64,
 }
+
+/// `last_generation` before the first poll.
+const UNKNOWN_GENERATION: i64 = i64::MIN;
 
 impl Caches {
     /// Empty caches that follow the writes made through `db`.
@@ -95,6 +100,7 @@ impl Caches {
             seen_local: AtomicU64::new(db.local_writes()),
             remote_epoch: AtomicU64::new(0),
             seen_remote: AtomicU64::new(0),
+            last_generation: AtomicI64::new(UNKNOWN_GENERATION),
         }
     }
 }
@@ -210,24 +216,15 @@ impl Caches {
         Ok(bytes)
     }
 
-    /// Polls the database's change generation until the process ends,
-    /// clearing the row caches when another process wrote.
-    pub async fn follow_remote_changes(self: Arc<Self>, db: Db) {
-        let mut last = None;
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match db::changes::generation(&db).await {
-                Ok(generation) if last != Some(generation) => {
-                    if last.is_some() {
-                        self.remote_epoch.fetch_add(1, Ordering::AcqRel);
-                    }
-                    last = Some(generation);
-                }
-                Ok(_) => {}
-                Err(error) => tracing::debug!(%error, "change generation not read"),
-            }
+    /// One poll of the change log (run every [`POLL_INTERVAL`] by the
+    /// supervisor): when the generation moved since the last poll, another
+    /// process wrote, and every cache is stale.
+    pub async fn check_remote_changes(&self) -> Result<(), sqlx::Error> {
+        let generation = db::changes::generation(&self.db).await?;
+        let last = self.last_generation.swap(generation, Ordering::AcqRel);
+        if last != UNKNOWN_GENERATION && last != generation {
+            self.remote_epoch.fetch_add(1, Ordering::AcqRel);
         }
+        Ok(())
     }
 }

@@ -49,7 +49,13 @@ pub struct Wharf {
     pub assembly_locks: Arc<assembly::AssemblyLocks>,
     /// This process's folder for temporary files.
     scratch: Arc<scratch::ScratchDir>,
+    /// The one client for outbound requests (URL sources of virtual
+    /// packages; remote feeds next): connections are pooled and reused.
+    pub http_client: reqwest::Client,
 }
+
+/// How long an outbound request may take in all.
+const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Wharf {
     /// Opens the database (running migrations) and the blob store.
@@ -81,6 +87,11 @@ impl Wharf {
             caches,
             assembly_locks: Arc::default(),
             scratch: Arc::new(scratch),
+            http_client: reqwest::Client::builder()
+                .timeout(OUTBOUND_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("Wharf/", env!("CARGO_PKG_VERSION")))
+                .build()?,
         })
     }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::blob::BlobKey;
 use crate::db::{
-    self, feeds::FeedRow, packages::NewPromotion, packages::NewVersion, packages::StoreOutcome,
+    self, feeds::FeedRow, packages::NewVersion, packages::StoreOutcome, promotions::NewPromotion,
 };
 use crate::domain::{Container, Manifest, PackageId, Permission, Version};
 use crate::error::ServiceError;
@@ -235,15 +235,15 @@ pub async fn repackage(
 pub async fn list(
     wharf: &Wharf,
     caller: &Caller,
-    filter: &db::packages::PromotionFilter,
-) -> Result<Vec<db::packages::PromotionRow>, ServiceError> {
+    filter: &db::promotions::PromotionFilter,
+) -> Result<Vec<db::promotions::PromotionRow>, ServiceError> {
     let feeds = db::feeds::list(&wharf.db).await?;
     let visible = |name: &str| {
         feeds
             .iter()
             .any(|f| f.name.eq_ignore_ascii_case(name) && caller.may(Permission::View, f))
     };
-    Ok(db::packages::list_promotions(&wharf.db, filter)
+    Ok(db::promotions::list_promotions(&wharf.db, filter)
         .await?
         .into_iter()
         .filter(|p| visible(&p.from_feed) && visible(&p.to_feed))

@@ -13,22 +13,26 @@
 //! A key that does not follow the `wharf_` form (one set through
 //! `WHARF_ADMIN_API_KEY`) is found by a fingerprint id derived from it.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::SaltString;
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, PasswordHasher};
 use chrono::Utc;
-use rand::Rng;
-use rand::distributions::Alphanumeric;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Argon2Settings, AuthSettings};
+use crate::config::AuthSettings;
 use crate::db::{self, Db};
 use crate::domain::{FeedScope, Grant};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
+
+mod limiter;
+mod secrets;
+
+use limiter::FailureLimiter;
+pub use secrets::{KEY_PREFIX, generate_key, public_id};
+use secrets::{argon2_hasher, verify_phc};
 
 /// Credentials as presented by a client.
 #[derive(Debug, Clone)]
@@ -95,61 +99,6 @@ const INVALID_PASSWORD: &str = "The user name or password is not valid.";
 struct Verified {
     subject: String,
     phc: String,
-}
-
-/// Counts failed authentications per client address in fixed one-minute
-/// windows. Refusing early also refuses the argon2 work (and memory) a stream
-/// of wrong keys would cost.
-struct FailureLimiter {
-    max_per_window: u32,
-    windows: moka::sync::Cache<std::net::IpAddr, Arc<Mutex<(Instant, u32)>>>,
-}
-
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-
-impl FailureLimiter {
-    fn new(max_per_window: u32) -> Self {
-        Self {
-            max_per_window,
-            windows: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(FAILURE_WINDOW)
-                .build(),
-        }
-    }
-
-    fn window(&self, address: std::net::IpAddr) -> Arc<Mutex<(Instant, u32)>> {
-        self.windows
-            .get_with(address, || Arc::new(Mutex::new((Instant::now(), 0))))
-    }
-
-    /// Refuses `address` while it is over the limit.
-    fn check(&self, address: Option<std::net::IpAddr>) -> Result<(), ServiceError> {
-        let Some(address) = address.filter(|_| self.max_per_window > 0) else {
-            return Ok(());
-        };
-        let window = self.window(address);
-        let Ok(mut window) = window.lock() else {
-            return Ok(());
-        };
-        let elapsed = window.0.elapsed();
-        if elapsed >= FAILURE_WINDOW {
-            *window = (Instant::now(), 0);
-        } else if window.1 >= self.max_per_window {
-            return Err(ServiceError::TooManyAttempts {
-                retry_after_seconds: (FAILURE_WINDOW - elapsed).as_secs().max(1),
-            });
-        }
-        Ok(())
-    }
-
-    fn record_failure(&self, address: Option<std::net::IpAddr>) {
-        if let Some(address) = address.filter(|_| self.max_per_window > 0)
-            && let Ok(mut window) = self.window(address).lock()
-        {
-            window.1 += 1;
-        }
-    }
 }
 
 /// Verifies credentials against the database, with a cache of successes.
@@ -374,86 +323,5 @@ impl Authenticator {
         .await
         .map_err(ServiceError::internal)?
         .map_err(|e| ServiceError::internal(anyhow::anyhow!("argon2: {e}")))
-    }
-}
-
-/// The prefix of generated API keys.
-pub const KEY_PREFIX: &str = "wharf_";
-
-/// A new random key and its public id.
-pub fn generate_key() -> (String, SecretString) {
-    let mut rng = rand::thread_rng();
-    let id: String = (&mut rng)
-        .sample_iter(&Alphanumeric)
-        .take(12)
-        .map(|b| char::from(b).to_ascii_lowercase())
-        .collect();
-    let secret: String = (&mut rng)
-        .sample_iter(&Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
-    let key = format!("{KEY_PREFIX}{id}_{secret}");
-    (id, key.into())
-}
-
-/// The public id of a presented key: the middle part of `wharf_<id>_<secret>`,
-/// or a SHA-256 fingerprint for keys of any other form.
-pub fn public_id(key: &str) -> String {
-    if let Some(rest) = key.strip_prefix(KEY_PREFIX)
-        && let Some((id, secret)) = rest.split_once('_')
-        && id.len() == 12
-        && id.bytes().all(|b| b.is_ascii_alphanumeric())
-        && !secret.is_empty()
-    {
-        return id.to_owned();
-    }
-    format!("fp-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])
-}
-
-fn argon2_hasher(settings: Argon2Settings) -> Argon2<'static> {
-    let params = Params::new(
-        settings.memory_kib,
-        settings.iterations,
-        settings.parallelism,
-        None,
-    )
-    .unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params)
-}
-
-fn verify_phc(secret: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &hash)
-            .is_ok()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_keys_carry_their_public_id() {
-        let (id, key) = generate_key();
-        assert_eq!(public_id(key.expose_secret()), id);
-        assert!(public_id("my-own-key").starts_with("fp-"));
-        assert_ne!(public_id("a"), public_id("b"));
-    }
-
-    #[test]
-    fn argon2id_hashes_verify_and_reject() {
-        let hasher = argon2_hasher(Argon2Settings {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        });
-        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        let phc = hasher.hash_password(b"s3cret", &salt).unwrap().to_string();
-        assert!(phc.starts_with("$argon2id$"));
-        assert!(verify_phc("s3cret", &phc));
-        assert!(!verify_phc("s3cret!", &phc));
-        assert!(!verify_phc("x", "not a phc string"));
     }
 }

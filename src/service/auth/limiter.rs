@@ -1,0 +1,61 @@
+//! The per-address limit on failed authentications.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::ServiceError;
+
+/// Counts failed authentications per client address in fixed one-minute
+/// windows. Refusing early also refuses the argon2 work (and memory) a stream
+/// of wrong keys would cost.
+pub(super) struct FailureLimiter {
+    max_per_window: u32,
+    windows: moka::sync::Cache<std::net::IpAddr, Arc<Mutex<(Instant, u32)>>>,
+}
+
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+impl FailureLimiter {
+    pub(super) fn new(max_per_window: u32) -> Self {
+        Self {
+            max_per_window,
+            windows: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(FAILURE_WINDOW)
+                .build(),
+        }
+    }
+
+    fn window(&self, address: std::net::IpAddr) -> Arc<Mutex<(Instant, u32)>> {
+        self.windows
+            .get_with(address, || Arc::new(Mutex::new((Instant::now(), 0))))
+    }
+
+    /// Refuses `address` while it is over the limit.
+    pub(super) fn check(&self, address: Option<std::net::IpAddr>) -> Result<(), ServiceError> {
+        let Some(address) = address.filter(|_| self.max_per_window > 0) else {
+            return Ok(());
+        };
+        let window = self.window(address);
+        let Ok(mut window) = window.lock() else {
+            return Ok(());
+        };
+        let elapsed = window.0.elapsed();
+        if elapsed >= FAILURE_WINDOW {
+            *window = (Instant::now(), 0);
+        } else if window.1 >= self.max_per_window {
+            return Err(ServiceError::TooManyAttempts {
+                retry_after_seconds: (FAILURE_WINDOW - elapsed).as_secs().max(1),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn record_failure(&self, address: Option<std::net::IpAddr>) {
+        if let Some(address) = address.filter(|_| self.max_per_window > 0)
+            && let Ok(mut window) = self.window(address).lock()
+        {
+            window.1 += 1;
+        }
+    }
+}
