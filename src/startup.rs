@@ -12,7 +12,6 @@ use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
-use crate::db;
 use crate::service::cache::POLL_INTERVAL;
 use crate::service::{Wharf, feeds, keys};
 use crate::supervisor::Supervisor;
@@ -121,7 +120,7 @@ fn background_tasks(wharf: &Wharf) -> Supervisor {
 /// (anonymous view and download) and an administrator key. Returns the
 /// message to print once, with the key and ready-to-paste commands.
 pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
-    if db::feeds::count(&wharf.db).await? > 0 || db::api_keys::count(&wharf.db).await? > 0 {
+    if !feeds::is_new_installation(wharf).await? {
         return Ok(None);
     }
     feeds::create(wharf, "default", "The default feed.", true).await?;

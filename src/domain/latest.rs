@@ -54,10 +54,50 @@ impl LatestRule {
     }
 }
 
+impl LatestRule {
+    /// The item this rule picks from `highest_first`, a package's versions in
+    /// descending precedence as listings hold them (the same rule as [`pick`](Self::pick),
+    /// without comparing versions again).
+    pub fn pick_ordered<T>(
+        self,
+        highest_first: &[T],
+        is_stable: impl Fn(&T) -> bool,
+    ) -> Option<&T> {
+        let stable = highest_first.iter().find(|item| is_stable(item));
+        match self {
+            Self::StableElsePrerelease => stable.or_else(|| highest_first.first()),
+            Self::StableOnly => stable,
+            Self::Any => highest_first.first(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn pick_ordered_agrees_with_pick() {
+        let versions: Vec<Version> = ["3.0.0-rc.1", "2.1.0", "2.0.0", "1.0.0-beta"]
+            .iter()
+            .map(|v| Version::parse(v).unwrap())
+            .collect();
+        let only_prereleases = [versions[0].clone(), versions[3].clone()];
+        for rule in [
+            LatestRule::StableElsePrerelease,
+            LatestRule::StableOnly,
+            LatestRule::Any,
+        ] {
+            for list in [&versions[..], &only_prereleases[..]] {
+                assert_eq!(
+                    rule.pick_ordered(list, |v| !v.is_prerelease()),
+                    rule.pick(list),
+                    "{rule:?} {list:?}"
+                );
+            }
+        }
+    }
 
     fn arb_version() -> impl Strategy<Value = Version> {
         (

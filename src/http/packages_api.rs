@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
 use crate::db::feeds::FeedRow;
-use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
+use crate::domain::{GroupName, LatestRule, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
 use crate::service::packages::{self, StoredBytes, VersionFilter, VersionRow, VersionSelector};
 use crate::service::publish::{self, UploadHints};
@@ -129,12 +129,12 @@ async fn latest(
     let latest: Vec<Value> = rows
         .chunk_by(|a, b| a.package_id == b.package_id)
         .filter_map(|versions| {
-            let stable = versions.iter().find(|v| v.is_stable);
-            if stable_only {
-                stable
+            let rule = if stable_only {
+                LatestRule::StableOnly
             } else {
-                stable.or_else(|| versions.first())
-            }
+                LatestRule::StableElsePrerelease
+            };
+            rule.pick_ordered(versions, |v| v.is_stable)
         })
         .map(version_info)
         .collect();

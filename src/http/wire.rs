@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::domain::LatestRule;
 use crate::service::packages::VersionRow;
 use crate::upack::FileEntry;
 
@@ -54,12 +55,8 @@ pub fn version_object(row: &VersionRow, include_file_list: bool) -> Value {
 
 /// A `packages` entry from one package's versions, highest first.
 pub fn package_object(versions: &[&VersionRow]) -> Option<Value> {
-    // latestVersion follows the default latest rule: highest stable, else
-    // highest prerelease. Rows arrive highest first.
-    let latest = versions
-        .iter()
-        .find(|v| v.is_stable)
-        .or_else(|| versions.first())?;
+    // latestVersion follows the default latest rule; rows arrive highest first.
+    let latest = *LatestRule::StableElsePrerelease.pick_ordered(versions, |v| v.is_stable)?;
     let mut object = manifest_of(latest);
     object.remove("version");
     set_identity(&mut object, latest);

@@ -46,3 +46,8 @@ pub async fn update(
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("The feed '{name}' does not exist.")))
 }
+
+/// Whether the database is new: no feed and no API key yet (first start).
+pub async fn is_new_installation(wharf: &Wharf) -> Result<bool, ServiceError> {
+    Ok(db::feeds::count(&wharf.db).await? == 0 && db::api_keys::count(&wharf.db).await? == 0)
+}

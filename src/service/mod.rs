@@ -19,6 +19,7 @@ pub mod cache;
 pub mod downloads;
 pub mod feeds;
 pub mod gc;
+pub mod health;
 pub mod keys;
 pub mod packages;
 pub mod promotion;
