@@ -94,24 +94,7 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 
 /// Deletes (revokes) a key; `false` if there was none.
 pub async fn delete(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
-    let result = with_pool!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM api_keys WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        if deleted {
-            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(deleted)
-    })?;
-    if result {
-        db.note_local_write();
-    }
-    Ok(result)
+    super::changes::delete_and_bump(db, "DELETE FROM api_keys WHERE id = $1", id).await
 }
 
 /// Records that a key was just verified.

@@ -18,3 +18,27 @@ pub async fn generation(db: &Db) -> Result<i64, sqlx::Error> {
             .await
     })
 }
+
+/// Runs `delete` (one statement with one text parameter, `key`) and, when it
+/// deleted something, bumps the generation in the same transaction; tells `db`
+/// of the write. Returns whether anything was deleted.
+pub(crate) async fn delete_and_bump(db: &Db, delete: &str, key: &str) -> Result<bool, sqlx::Error> {
+    let deleted = with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let deleted = sqlx::query(delete)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if deleted {
+            sqlx::query(BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(deleted)
+    })?;
+    if deleted {
+        db.note_local_write();
+    }
+    Ok(deleted)
+}

@@ -108,24 +108,7 @@ pub async fn list(db: &Db) -> Result<Vec<FeedRow>, sqlx::Error> {
 /// Blobs stay until `wharf gc` finds them unreferenced.
 #[tracing::instrument(skip(db))]
 pub async fn delete(db: &Db, name_lower: &str) -> Result<bool, sqlx::Error> {
-    let result = with_pool!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM feeds WHERE name_lower = $1")
-            .bind(name_lower)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        if deleted {
-            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(deleted)
-    })?;
-    if result {
-        db.note_local_write();
-    }
-    Ok(result)
+    super::changes::delete_and_bump(db, "DELETE FROM feeds WHERE name_lower = $1", name_lower).await
 }
 
 /// Number of feeds.

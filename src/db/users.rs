@@ -74,22 +74,10 @@ pub async fn list(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
 
 /// Deletes a user; `false` if there was none.
 pub async fn delete(db: &Db, username: &str) -> Result<bool, sqlx::Error> {
-    let result = with_pool!(db, |pool| {
-        let mut tx = pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM users WHERE username_lower = $1")
-            .bind(username.to_lowercase())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        if deleted {
-            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(deleted)
-    })?;
-    if result {
-        db.note_local_write();
-    }
-    Ok(result)
+    super::changes::delete_and_bump(
+        db,
+        "DELETE FROM users WHERE username_lower = $1",
+        &username.to_lowercase(),
+    )
+    .await
 }

@@ -1,13 +1,15 @@
 //! Publishing a package: the path that must never lose data.
 //!
-//! 1. Stream the body to a spool file in the data directory, hashing it
+//! 1. Stream the body to a spool file in this process's scratch folder, hashing it
 //!    (SHA-1 and SHA-256) and counting bytes; stop at the size limit (413).
 //! 2. Inspect it off the reactor: zip or JSON manifest, entry limits, manifest.
 //! 3. If the version exists and the caller may not overwrite, answer 409
 //!    before writing anything.
-//! 4. Put the blob under its SHA-256 (already there is fine).
-//! 5. One short transaction stores blob row, package and version; the unique
-//!    index decides races (exactly one of N concurrent uploads wins).
+//! 4. Put the blob under its SHA-256 (already there is fine), made durable.
+//! 5. One short transaction pins the blob row, makes sure the bytes are still
+//!    there (gc may have taken them; see `db::blobs`), and stores package and
+//!    version; the unique index decides races (exactly one of N concurrent
+//!    uploads wins).
 //!
 //! Before step 2, other upload forms are brought to a package file: a JSON or
 //! form body carrying `content-b64` (a zip) and metadata, a plain zip plus
