@@ -13,17 +13,17 @@ use crate::config::{Overrides, Settings};
 use crate::service::{Wharf, feeds, gc, keys, users};
 use crate::startup::Application;
 
-/// A universal package feed server, compatible with ProGet's Universal Feed API.
+/// A universal package feed server, compatible with `ProGet`'s Universal Feed API.
 #[derive(Debug, Parser)]
 #[command(name = "wharf", version, about)]
 pub struct Cli {
-    /// Address to listen on [env: WHARF_BIND] [default: 127.0.0.1:8624]
+    /// Address to listen on [env: `WHARF_BIND`] [default: 127.0.0.1:8624]
     #[arg(long, global = true)]
     bind: Option<String>,
-    /// Directory for the SQLite file, blobs and temporary files [env: WHARF_DATA_DIR] [default: ./wharf-data]
+    /// Directory for the `SQLite` file, blobs and temporary files [env: `WHARF_DATA_DIR`] [default: ./wharf-data]
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
-    /// sqlite://... or postgres://... [env: DATABASE_URL] [default: sqlite://<data-dir>/wharf.db]
+    /// sqlite://... or postgres://... [env: `DATABASE_URL`] [default: sqlite://<data-dir>/wharf.db]
     #[arg(long, global = true)]
     database_url: Option<String>,
     /// TOML configuration file
@@ -101,7 +101,7 @@ struct KeyCreate {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// Create a user; the password is read from WHARF_USER_PASSWORD or stdin.
+    /// Create a user; the password is read from `WHARF_USER_PASSWORD` or stdin.
     Create {
         username: String,
         #[arg(long)]
@@ -128,7 +128,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Application::build(settings)
                 .await?
                 .run_until_stopped()
-                .await?
+                .await?;
         }
         Command::Migrate => {
             Wharf::open(settings).await?;
@@ -225,13 +225,12 @@ async fn user(wharf: &Wharf, command: UserCommand) -> anyhow::Result<()> {
             permissions,
             feeds,
         } => {
-            let password = match std::env::var("WHARF_USER_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
-                    let mut input = String::new();
-                    std::io::stdin().read_to_string(&mut input)?;
-                    input.trim_end_matches(['\r', '\n']).to_owned()
-                }
+            let password = if let Ok(password) = std::env::var("WHARF_USER_PASSWORD") {
+                password
+            } else {
+                let mut input = String::new();
+                std::io::stdin().read_to_string(&mut input)?;
+                input.trim_end_matches(['\r', '\n']).to_owned()
             };
             users::create(wharf, &username, &password, &permissions, &feeds).await?;
             eprintln!("Created user '{username}'.");

@@ -34,9 +34,9 @@ pub const ENV_VARS: [(&str, &str); 8] = [
 pub struct Settings {
     /// Address to listen on.
     pub bind: String,
-    /// Directory for the SQLite file, blobs and temporary files.
+    /// Directory for the `SQLite` file, blobs and temporary files.
     pub data_dir: PathBuf,
-    /// `sqlite://...` or `postgres://...`; `None` means the SQLite file in
+    /// `sqlite://...` or `postgres://...`; `None` means the `SQLite` file in
     /// `data_dir`.
     pub database_url: Option<SecretString>,
     /// The first administrator key, instead of a generated one.
@@ -230,7 +230,7 @@ impl Settings {
         }
     }
 
-    /// The database URL in effect (the SQLite file in the data directory
+    /// The database URL in effect (the `SQLite` file in the data directory
     /// unless one was given).
     pub fn database_url(&self) -> SecretString {
         match &self.database_url {
@@ -250,7 +250,7 @@ impl Settings {
         self.data_dir.join("store")
     }
 
-    /// Whether the database URL names PostgreSQL.
+    /// Whether the database URL names `PostgreSQL`.
     pub fn uses_postgres(&self) -> bool {
         self.database_url().expose_secret().starts_with("postgres")
     }

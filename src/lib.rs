@@ -1,4 +1,4 @@
-//! Wharf: a universal package feed server, compatible with the ProGet
+//! Wharf: a universal package feed server, compatible with the `ProGet`
 //! Universal Feed API.
 //!
 //! Layers, with dependencies pointing one way (see `docs/ARCHITECTURE.md`):

@@ -21,7 +21,7 @@
 //! and its conditional delete then sees the reference and deletes nothing. A
 //! gc that dies between deleting the bytes and committing leaves a row without
 //! bytes, which is why a writer checks the bytes on every pin, not only when
-//! it created the row. On SQLite the transactions take the database's write
+//! it created the row. On `SQLite` the transactions take the database's write
 //! lock with their first statement, which serialises the same steps.
 
 use chrono::{DateTime, Utc};
@@ -31,7 +31,7 @@ use std::future::Future;
 use super::{Db, TxError, with_pool};
 
 /// Pins the row of blob `sha256` inside a writer's transaction (see the module
-/// docs). The first statement of every writing transaction, so that SQLite
+/// docs). The first statement of every writing transaction, so that `SQLite`
 /// takes its write lock at once.
 pub(crate) const PIN: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at) \
     VALUES ($1, $2, $3, $4, $4) \

@@ -1,6 +1,6 @@
 //! The only place with SQL.
 //!
-//! [`Db`] is either a SQLite pool (the zero-setup default) or a PostgreSQL pool
+//! [`Db`] is either a `SQLite` pool (the zero-setup default) or a `PostgreSQL` pool
 //! (production), chosen from the database URL. Each query is written once, in the
 //! portable subset both accept (`$1` placeholders, `RETURNING`, `ON CONFLICT`,
 //! lower-cased match columns, byte-comparable sort keys), and [`with_pool!`]
@@ -64,14 +64,14 @@ pub struct Db {
 /// Which backend a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// SQLite.
+    /// `SQLite`.
     Sqlite,
-    /// PostgreSQL.
+    /// `PostgreSQL`.
     Postgres,
 }
 
 impl Db {
-    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a SQLite
+    /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a `SQLite`
     /// file if needed. Does not run migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {

@@ -230,7 +230,7 @@ pub enum StoreOutcome {
 /// new version and a conflict, so concurrent uploads cannot both win.
 ///
 /// The first statement pins the blob row (see [`super::blobs`]), which also
-/// makes SQLite take its write lock at once instead of failing a
+/// makes `SQLite` take its write lock at once instead of failing a
 /// read-to-write upgrade; `ensure_bytes` then runs with the row pinned and must
 /// make sure the blob's bytes are in the store. With `promotion`, the promotion
 /// record is written in the same transaction.
@@ -340,7 +340,7 @@ where
 ///
 /// The package row stays even when this was its last version: every listing
 /// goes through versions, so an empty package is invisible, and deleting the
-/// row would race a concurrent upload of the same package (on PostgreSQL the
+/// row would race a concurrent upload of the same package (on `PostgreSQL` the
 /// two transactions would lock the package and version rows in opposite
 /// orders, and a stale `NOT EXISTS` could cascade away a version that had just
 /// been committed).

@@ -118,12 +118,12 @@ mod tests {
     proptest! {
         #[test]
         fn the_latest_rule_is_the_maximum_of_its_candidate_set(versions in proptest::collection::vec(arb_version(), 0..12)) {
-            let stable: Vec<&Version> = versions.iter().filter(|v| !v.is_prerelease()).collect();
-            let all: Vec<&Version> = versions.iter().collect();
             // Brute force: an element no other candidate exceeds.
             fn maximum<'a>(set: &[&'a Version]) -> Option<&'a Version> {
                 set.iter().copied().find(|v| set.iter().all(|o| *o <= *v))
             }
+            let stable: Vec<&Version> = versions.iter().filter(|v| !v.is_prerelease()).collect();
+            let all: Vec<&Version> = versions.iter().collect();
             prop_assert_eq!(LatestRule::Any.pick(&versions), maximum(&all));
             prop_assert_eq!(LatestRule::StableOnly.pick(&versions), maximum(&stable));
             prop_assert_eq!(

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{DomainError, GroupName, PackageId, PackageName, Version, VirtualContents};
 
-/// Deepest JSON nesting accepted in a manifest. serde_json stops at 128 levels
+/// Deepest JSON nesting accepted in a manifest. `serde_json` stops at 128 levels
 /// on its own; this lower, named limit is what the error message quotes.
 pub const MAX_MANIFEST_DEPTH: usize = 64;
 
@@ -149,7 +149,7 @@ mod tests {
             (r#"{"name":"","version":""}"#, "name is required."),
             (r#"{"name":"a"}"#, "version is required."),
             (r#"{"name":"a","version":1}"#, "version must be a string."),
-            (r#"[1]"#, "upack.json must be a JSON object."),
+            (r"[1]", "upack.json must be a JSON object."),
         ];
         for (json, message) in cases {
             assert_eq!(

@@ -260,7 +260,7 @@ mod tests {
     fn package_id_splits_segments_into_group_and_name() {
         let segs: Vec<String> = ["a", "b", "c", "pkg"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         let id = PackageId::from_segments(&segs).unwrap();
         assert_eq!(id.group.as_str(), "a/b/c");

@@ -1,11 +1,11 @@
-//! Package versions: SemVer 2.0 with Wharf's identity rule.
+//! Package versions: `SemVer` 2.0 with Wharf's identity rule.
 //!
-//! Two versions are the *same version* when SemVer precedence says they are
+//! Two versions are the *same version* when `SemVer` precedence says they are
 //! equal, i.e. build metadata is ignored (`1.0.0+a` == `1.0.0+b`), so a request
 //! for `1.0.0` finds `1.0.0+a`. The stored string keeps the build metadata.
 //!
 //! [`Version::precedence_key`] turns precedence into bytes that sort the same
-//! way under a plain byte comparison (SQLite `BLOB`, PostgreSQL `BYTEA`). The
+//! way under a plain byte comparison (`SQLite` `BLOB`, `PostgreSQL` `BYTEA`). The
 //! database can then find "the latest version" with one indexed
 //! `ORDER BY precedence_key DESC LIMIT 1`, however many versions a package has,
 //! and enforce version identity with a unique index on the same column.
@@ -15,7 +15,7 @@ use std::fmt;
 
 use super::DomainError;
 
-/// A parsed SemVer 2.0 version, as written by the publisher.
+/// A parsed `SemVer` 2.0 version, as written by the publisher.
 #[derive(Debug, Clone)]
 pub struct Version(semver::Version);
 
@@ -23,7 +23,7 @@ impl Version {
     /// Longest accepted version string.
     pub const MAX_CHARS: usize = 128;
 
-    /// Parses a strict SemVer 2.0 version (three numeric parts, optional
+    /// Parses a strict `SemVer` 2.0 version (three numeric parts, optional
     /// prerelease and build metadata, no `v` prefix, no leading zeros).
     pub fn parse(value: &str) -> Result<Self, DomainError> {
         if value.is_empty() {
@@ -51,18 +51,18 @@ impl Version {
         !self.0.pre.is_empty()
     }
 
-    /// Compares by SemVer precedence (build metadata ignored).
+    /// Compares by `SemVer` precedence (build metadata ignored).
     pub fn cmp_precedence(&self, other: &Self) -> Ordering {
         self.0.cmp_precedence(&other.0)
     }
 
-    /// Bytes whose lexicographic order is SemVer precedence, and which are equal
+    /// Bytes whose lexicographic order is `SemVer` precedence, and which are equal
     /// exactly when two versions are the same version (build metadata ignored).
     ///
     /// Layout: major, minor and patch as 8-byte big-endian integers; then `0xFF`
     /// for a release, or `0x01` followed by each prerelease identifier and a
     /// `0x00` end marker. A numeric identifier is `0x01`, its digit count and its
-    /// digits (SemVer forbids leading zeros, so longer means larger); an
+    /// digits (`SemVer` forbids leading zeros, so longer means larger); an
     /// alphanumeric one is `0x02`, its bytes and `0x00`. The end marker sorts
     /// below any identifier, so a shorter list that is a prefix sorts first.
     pub fn precedence_key(&self) -> Vec<u8> {

@@ -39,7 +39,7 @@ pub enum ContentSource {
         /// Expected SHA-1 of the file, lowercase hex.
         sha1: Option<String>,
     },
-    /// A file from a ProGet asset directory (not supported by Wharf).
+    /// A file from a `ProGet` asset directory (not supported by Wharf).
     Asset {
         /// The asset directory.
         feed: String,

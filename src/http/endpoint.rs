@@ -47,8 +47,8 @@ impl Endpoint {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.allow.push(method.clone());
-        self.resource = self.resource.route(web::method(method).to(handler));
+        self.resource = self.resource.route(web::method(method.clone()).to(handler));
+        self.allow.push(method);
         self
     }
 
@@ -59,10 +59,13 @@ impl Endpoint {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        for method in methods {
+        let Some((last, others)) = methods.split_last() else {
+            return self;
+        };
+        for method in others {
             self = self.on(method.clone(), handler.clone());
         }
-        self
+        self.on(last.clone(), handler)
     }
 
     /// The resource, with the 405 answer for every other method.

@@ -1,4 +1,4 @@
-//! `GET /health`: whether this process can serve, as JSON (ProGet's field names).
+//! `GET /health`: whether this process can serve, as JSON (`ProGet`'s field names).
 
 use actix_web::{HttpResponse, web};
 use serde_json::json;

@@ -1,11 +1,12 @@
 //! The management API as `pgutil` and scripts call it: feeds, API keys,
-//! health and version. Shapes follow ProGet (`ProGetFeed`, `ApiKeyInfo`).
+//! health and version. Shapes follow `ProGet` (`ProGetFeed`, `ApiKeyInfo`).
 //!
 //! Managing needs the `admin` permission; listing feeds shows each caller the
 //! feeds it may view.
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -85,7 +86,7 @@ fn feed_json(req: &HttpRequest, feed: &FeedRow) -> Value {
     })
 }
 
-/// The feed fields Wharf reads from a create or update request; ProGet's
+/// The feed fields Wharf reads from a create or update request; `ProGet`'s
 /// other fields are accepted and ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -215,7 +216,7 @@ struct KeyInput {
     expiration: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Maps ProGet's key permission names to Wharf's. Feed keys use `view`
+/// Maps `ProGet`'s key permission names to Wharf's. Feed keys use `view`
 /// (View/Download), `add`, `promote` and `delete` (Overwrite/Delete); system
 /// keys `full-control` or `feeds`. Wharf's own names are accepted too.
 fn permissions_of(input: &KeyInput) -> Result<Vec<&'static str>, ServiceError> {
@@ -224,7 +225,7 @@ fn permissions_of(input: &KeyInput) -> Result<Vec<&'static str>, ServiceError> {
         match api.to_ascii_lowercase().as_str() {
             "full-control" | "admin" => permissions.push("admin"),
             "feeds" => {
-                permissions.extend(["view", "download", "add", "overwrite", "delete", "promote"])
+                permissions.extend(["view", "download", "add", "overwrite", "delete", "promote"]);
             }
             other => {
                 return Err(ServiceError::BadRequest(format!(
@@ -307,7 +308,6 @@ async fn create_key(
         },
     )
     .await?;
-    use secrecy::ExposeSecret;
     let row = keys::list(&wharf)
         .await?
         .into_iter()

@@ -1,8 +1,8 @@
-//! The subset of ProGet's Common Packages API (`/api/packages/<feed>/...`)
+//! The subset of `ProGet`'s Common Packages API (`/api/packages/<feed>/...`)
 //! that `pgutil packages ...` uses for universal feeds.
 //!
 //! Packages are named by query parameters (`group`, `name`, `version`). A
-//! `version` may be `latest` (ProGet's docs: latest stable... and elsewhere
+//! `version` may be `latest` (`ProGet`'s docs: latest stable... and elsewhere
 //! any; Wharf uses its default latest rule), `latest-stable` or
 //! `latest-unstable`. Without `group`, a name must identify one package.
 
@@ -185,26 +185,25 @@ async fn find_one(
     })?;
     let selector = VersionSelector::parse(&version)?;
     let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
-    let group = match query.get("group") {
-        Some(group) => GroupName::parse(group)?,
-        None => {
-            // Without a group the name must identify exactly one package.
-            let filter = VersionFilter {
-                name_lower: Some(name.lower()),
-                ..VersionFilter::default()
-            };
-            let rows = packages::list_versions(wharf, &feed, &filter).await?;
-            let mut groups: Vec<&str> = rows.iter().map(|r| r.group_name.as_str()).collect();
-            groups.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-            match groups.as_slice() {
-                [] => GroupName::empty(),
-                [only] => GroupName::parse(only)?,
-                _ => {
-                    return Err(ServiceError::BadRequest(format!(
-                        "The name '{name}' matches packages in several groups ({}); give a group.",
-                        groups.join(", ")
-                    )));
-                }
+    let group = if let Some(group) = query.get("group") {
+        GroupName::parse(group)?
+    } else {
+        // Without a group the name must identify exactly one package.
+        let filter = VersionFilter {
+            name_lower: Some(name.lower()),
+            ..VersionFilter::default()
+        };
+        let rows = packages::list_versions(wharf, &feed, &filter).await?;
+        let mut groups: Vec<&str> = rows.iter().map(|r| r.group_name.as_str()).collect();
+        groups.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        match groups.as_slice() {
+            [] => GroupName::empty(),
+            [only] => GroupName::parse(only)?,
+            _ => {
+                return Err(ServiceError::BadRequest(format!(
+                    "The name '{name}' matches packages in several groups ({}); give a group.",
+                    groups.join(", ")
+                )));
             }
         }
     };

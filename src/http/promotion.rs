@@ -75,7 +75,7 @@ fn required<'a>(fields: &'a HashMap<String, String>, key: &str) -> Result<&'a st
 }
 
 fn package_id(fields: &HashMap<String, String>, name_key: &str) -> Result<PackageId, ServiceError> {
-    let group = fields.get("group").map(String::as_str).unwrap_or("");
+    let group = fields.get("group").map_or("", String::as_str);
     Ok(PackageId::new(
         GroupName::parse(group)?,
         PackageName::parse(required(fields, name_key)?)?,
@@ -98,7 +98,7 @@ async fn promote(
         required(&fields, "toFeed")?,
         &id,
         required(&fields, "version")?,
-        fields.get("comments").map(String::as_str).unwrap_or(""),
+        fields.get("comments").map_or("", String::as_str),
     )
     .await?;
     Ok(HttpResponse::Ok().json(wire::version_object(&promoted, false)))
@@ -177,7 +177,7 @@ async fn repackage(
         &id,
         required(&fields, "version")?,
         required(&fields, "newVersion")?,
-        fields.get("comments").map(String::as_str).unwrap_or(""),
+        fields.get("comments").map_or("", String::as_str),
     )
     .await?;
     Ok(HttpResponse::Ok().json(wire::version_object(&repackaged, false)))

@@ -33,7 +33,7 @@ pub fn decode_segments(raw_tail: &str) -> Result<Vec<String>, TailError> {
 pub fn decode_segment(raw: &str) -> Result<String, TailError> {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
-        .map(|s| s.into_owned())
+        .map(std::borrow::Cow::into_owned)
         .map_err(|_| TailError)
 }
 

@@ -1,9 +1,9 @@
-//! JSON shapes of the Universal Feed API, with ProGet's field names.
+//! JSON shapes of the Universal Feed API, with `ProGet`'s field names.
 //!
 //! A version object is the version's `upack.json` properties plus server
 //! fields; a package object is its latest version's manifest with `version`
 //! replaced by `latestVersion`, plus `versions` (highest first). The empty
-//! group is omitted, as ProGet does; clients read a missing group as empty.
+//! group is omitted, as `ProGet` does; clients read a missing group as empty.
 
 use serde_json::{Map, Value, json};
 

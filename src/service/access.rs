@@ -78,18 +78,19 @@ pub async fn feed_for(
         Ok(_) => wharf.caches.feed(&wharf.db, &lower).await?,
         Err(_) => None,
     };
-    match feed {
-        Some(feed) if caller.may(permission, &feed) => Ok(feed),
-        Some(_) => Err(caller.refuse(permission)),
-        None if caller
+    // Only a caller who could view a feed of this name learns it is missing;
+    // anyone else gets the refusal a private feed would get.
+    let could_view = || {
+        caller
             .principal
             .grant()
-            .is_some_and(|g| g.allows(Permission::View, &lower)) =>
-        {
-            Err(ServiceError::NotFound(format!(
-                "The feed '{name}' does not exist."
-            )))
-        }
-        None => Err(caller.refuse(permission)),
+            .is_some_and(|g| g.allows(Permission::View, &lower))
+    };
+    match feed {
+        Some(feed) if caller.may(permission, &feed) => Ok(feed),
+        None if could_view() => Err(ServiceError::NotFound(format!(
+            "The feed '{name}' does not exist."
+        ))),
+        Some(_) | None => Err(caller.refuse(permission)),
     }
 }

@@ -116,15 +116,15 @@ pub async fn collect_with_hook(
             tracing::info!(blob = %sha256, "unreferenced blob deleted");
         }
     }
-    report.spool_files_deleted = sweep_spool(wharf, grace)?;
+    report.spool_files_deleted = sweep_spool(wharf, grace);
     Ok(report)
 }
 
 /// Removes temporary files that dead processes left (see `scratch`).
-fn sweep_spool(wharf: &Wharf, grace: Duration) -> Result<usize, ServiceError> {
+fn sweep_spool(wharf: &Wharf, grace: Duration) -> usize {
     let deleted = super::scratch::sweep(&wharf.settings.temp_dir(), grace);
     if deleted > 0 {
         tracing::info!(deleted, "stale spool files deleted");
     }
-    Ok(deleted)
+    deleted
 }

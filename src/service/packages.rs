@@ -44,7 +44,7 @@ pub async fn package_bytes(
 /// A blob to serve and its size.
 #[derive(Debug, Clone)]
 pub struct StoredBytes {
-    /// SHA-256 of the bytes (the blob key, and the ETag).
+    /// SHA-256 of the bytes (the blob key, and the `ETag`).
     pub blob_sha256: String,
     /// Size in bytes.
     pub size_bytes: i64,

@@ -25,7 +25,7 @@ pub enum VersionSelector {
 
 impl VersionSelector {
     /// Parses a version argument that may also be `latest`, `latest-stable`
-    /// or `latest-unstable` (ProGet's words in pgutil and the promotion API).
+    /// or `latest-unstable` (`ProGet`'s words in pgutil and the promotion API).
     pub fn parse(version: &str) -> Result<Self, ServiceError> {
         Ok(match version.to_ascii_lowercase().as_str() {
             "latest" => Self::Latest(LatestRule::StableElsePrerelease),

@@ -161,7 +161,7 @@ impl ContentFormat {
         }
     }
 
-    /// Media type, as ProGet sends it.
+    /// Media type, as `ProGet` sends it.
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Zip => "application/zip",

@@ -111,7 +111,7 @@ fn inspect_zip(mut file: File, limits: &Limits) -> Result<Inspected, PackageErro
             files.push(FileEntry {
                 name: relative,
                 size: entry.size(),
-                date: entry.last_modified().and_then(iso_date),
+                date: entry.last_modified().map(iso_date),
             });
         }
     }
@@ -274,8 +274,8 @@ pub(super) fn content_path(name: &str) -> Option<String> {
         .then(|| normalized[8..].to_owned())
 }
 
-fn iso_date(date: zip::DateTime) -> Option<String> {
-    Some(format!(
+fn iso_date(date: zip::DateTime) -> String {
+    format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
         date.year(),
         date.month(),
@@ -283,7 +283,7 @@ fn iso_date(date: zip::DateTime) -> Option<String> {
         date.hour(),
         date.minute(),
         date.second()
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use reqwest::StatusCode;
+use secrecy::ExposeSecret;
 use wharf::db::Pool;
 
 use crate::helpers::{Backend, UpackBuilder, expect_status, spawn_app, spawn_app_with};
@@ -284,7 +285,6 @@ async fn an_expired_key_is_refused(backend: Backend) {
     )
     .await
     .unwrap();
-    use secrecy::ExposeSecret;
     let text = expect_status(
         app.get_with_key("/upack/default/versions", expired.key.expose_secret())
             .await,

@@ -125,7 +125,7 @@ async fn request(
         5 => (Method::GET, format!("/upack/{feed}/download-file/pkg/1.0.0?path=upack.json"), None),
         6 => (Method::GET, format!("/upack/{feed}/download-vpack/virt/1.0.0"), None),
         7 => (Method::PUT, format!("/upack/{feed}/upload"), Some(UpackBuilder::new("", &format!("new{row}"), "1.0.0").build())),
-        8 => (Method::PUT, format!("/upack/{feed}/upload"), Some(UpackBuilder::new("", "pkg", "1.0.0").file("package/again", &[row as u8]).build())),
+        8 => (Method::PUT, format!("/upack/{feed}/upload"), Some(UpackBuilder::new("", "pkg", "1.0.0").file("package/again", &[u8::try_from(row).unwrap()]).build())),
         9 => (Method::DELETE, format!("/upack/{feed}/delete/del{row}/1.0.0"), None),
         10 => (Method::GET, format!("/api/packages/{feed}"), None),
         11 => (Method::GET, format!("/api/packages/{feed}/latest"), None),

@@ -27,7 +27,7 @@ impl Cli {
         }
     }
 
-    /// Points the commands at another database (`None`: the SQLite default).
+    /// Points the commands at another database (`None`: the `SQLite` default).
     pub fn set_database_url(&mut self, url: Option<String>) {
         self.database_url = url;
     }

@@ -21,7 +21,7 @@ async fn concurrent_uploads_of_one_version_store_it_once(backend: Backend, uploa
     let statuses: Vec<StatusCode> = futures::future::join_all(requests)
         .await
         .iter()
-        .map(|r| r.status())
+        .map(reqwest::Response::status)
         .collect();
     let created = statuses
         .iter()

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use serde_json::Value;
+use std::fmt::Write as _;
 
 use crate::helpers::{
     Backend, TestApp, UpackBuilder, raw_request, sha1_hex, spawn_app, spawn_app_with,
@@ -52,10 +53,10 @@ async fn send(
 ) -> Answer {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        write!(head, "{name}: {value}\r\n").unwrap();
     }
     if !body.is_empty() || method == "PUT" || method == "POST" {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        write!(head, "Content-Length: {}\r\n", body.len()).unwrap();
     }
     head.push_str("\r\n");
     let (status, headers, body) = raw_request(&app.base, &head, body).await;

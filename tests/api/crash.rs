@@ -13,7 +13,12 @@ const ADMIN: &str = "crash-test-admin-key-123";
 fn package(i: usize) -> Vec<u8> {
     // ~256 KiB of incompressible content, so uploads take measurable time.
     let content: Vec<u8> = (0..256 * 1024u32)
-        .map(|b| (b.wrapping_mul(2_654_435_761).wrapping_add(i as u32) >> 13) as u8)
+        .map(|b| {
+            (b.wrapping_mul(2_654_435_761)
+                .wrapping_add(u32::try_from(i).unwrap())
+                >> 13)
+                .to_le_bytes()[0]
+        })
         .collect();
     UpackBuilder::new("crash", &format!("pkg{i:03}"), "1.0.0")
         .file("package/data.bin", &content)

@@ -1,4 +1,4 @@
-//! PostgreSQL stopping under a running Wharf: requests that need it get a
+//! `PostgreSQL` stopping under a running Wharf: requests that need it get a
 //! 503 with a sentence, `/health` says why, and service resumes by itself.
 
 use std::time::Duration;

@@ -186,7 +186,7 @@ async fn counting_file_server() -> (u16, Arc<AtomicUsize>) {
 async fn url_sources_are_fetched_once_and_collected_with_their_package(backend: Backend) {
     let (port, served) = counting_file_server().await;
     let app = spawn_app_with(backend, |s| {
-        s.vpack.url_allowlist = vec!["127.0.0.1".into()]
+        s.vpack.url_allowlist = vec!["127.0.0.1".into()];
     })
     .await;
     app.publish("default", UpackBuilder::new("", "lib", "1.0.0").build())

@@ -29,7 +29,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-/// The PostgreSQL server URL for tests, or a panic that says how to get one.
+/// The `PostgreSQL` server URL for tests, or a panic that says how to get one.
 pub fn postgres_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(

@@ -1,5 +1,5 @@
 //! The latest rule: highest stable, else highest prerelease; `latest=stable`
-//! and `latest=any`; SemVer precedence throughout; listings agree.
+//! and `latest=any`; `SemVer` precedence throughout; listings agree.
 
 use reqwest::StatusCode;
 

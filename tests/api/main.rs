@@ -1,5 +1,5 @@
 //! Integration tests: the real server on a loopback socket, driven over HTTP,
-//! each test on SQLite and on PostgreSQL (see `dual_backend_tests!`).
+//! each test on `SQLite` and on `PostgreSQL` (see `dual_backend_tests!`).
 
 /// Generates `sqlite::<test>` and `postgres::<test>` for each listed
 /// `async fn <test>(backend: Backend)`, so nextest filters can pick a backend.

@@ -280,7 +280,7 @@ async fn url_sources_are_fetched_only_from_allowed_hosts(backend: Backend) {
     );
 
     let allowing = spawn_app_with(backend, |s| {
-        s.vpack.url_allowlist = vec!["127.0.0.1".into()]
+        s.vpack.url_allowlist = vec!["127.0.0.1".into()];
     })
     .await;
     allowing
