@@ -145,6 +145,7 @@ impl BlobStore {
     /// Makes sure the bytes of `key` are stored, writing them again from
     /// `source` if they are not. Cheap when they are (a `stat`, or a `HEAD`).
     /// Called with the blob's row pinned, so that the answer stays true.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ensure_file(&self, key: &BlobKey, source: &Path) -> anyhow::Result<PutOutcome> {
         if self.exists(key).await? {
             return Ok(PutOutcome::AlreadyPresent);
@@ -154,6 +155,7 @@ impl BlobStore {
     }
 
     /// Whether the bytes of `key` are stored.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn exists(&self, key: &BlobKey) -> anyhow::Result<bool> {
         if let Some(path) = self.local_path(key) {
             return Ok(tokio::fs::try_exists(path).await?);
@@ -166,6 +168,7 @@ impl BlobStore {
     }
 
     /// Streams the blob, or the byte range of it.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn get(
         &self,
         key: &BlobKey,
@@ -201,6 +204,7 @@ impl BlobStore {
     }
 
     /// Reads a whole blob into memory. Only for small blobs (manifests).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn read_small(&self, key: &BlobKey) -> anyhow::Result<Bytes> {
         Ok(self
             .store
@@ -212,6 +216,7 @@ impl BlobStore {
 
     /// A local file holding the blob, for readers that need to seek (zip).
     /// On the local backend this is the blob itself; otherwise a temporary copy.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open_seekable(
         &self,
         key: &BlobKey,
@@ -230,6 +235,7 @@ impl BlobStore {
     }
 
     /// Deletes a blob; deleting a missing blob is not an error.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete(&self, key: &BlobKey) -> anyhow::Result<()> {
         match self.store.delete(&StorePath::from(key.path())).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -238,6 +244,7 @@ impl BlobStore {
     }
 
     /// Lists every blob in the store.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list(&self) -> anyhow::Result<Vec<StoredBlob>> {
         let prefix = StorePath::from("blobs/sha256");
         let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;

@@ -34,6 +34,7 @@ pub struct NewApiKey<'a> {
 }
 
 /// Stores a key; `false` if the id is taken.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(db: &Db, key: &NewApiKey<'_>) -> Result<bool, sqlx::Error> {
     let result = with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
@@ -65,6 +66,7 @@ pub async fn insert(db: &Db, key: &NewApiKey<'_>) -> Result<bool, sqlx::Error> {
 }
 
 /// Finds a key by its public id.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(db: &Db, id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
     with_pool!(db, |pool| {
@@ -76,6 +78,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<ApiKeyRow>, sqlx::Error> {
 }
 
 /// Every key, oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(db: &Db) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id");
     with_pool!(db, |pool| sqlx::query_as::<_, ApiKeyRow>(&sql)
@@ -84,6 +87,7 @@ pub async fn list(db: &Db) -> Result<Vec<ApiKeyRow>, sqlx::Error> {
 }
 
 /// Number of keys.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM api_keys")
@@ -93,11 +97,13 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 }
 
 /// Deletes (revokes) a key; `false` if there was none.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     super::changes::delete_and_bump(db, "DELETE FROM api_keys WHERE id = $1", id).await
 }
 
 /// Records that a key was just verified.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn touch(db: &Db, id: &str) -> Result<(), sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")

@@ -21,6 +21,7 @@ pub struct AssemblyRow {
 }
 
 /// Finds a cached assembly.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(db: &Db, cache_key: &str) -> Result<Option<AssemblyRow>, sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_as::<_, AssemblyRow>(
@@ -84,6 +85,7 @@ where
 }
 
 /// How many assemblies are cached (for tests and reports).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM assemblies")

@@ -38,6 +38,7 @@ pub(crate) const PIN: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, creat
     ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at";
 
 /// Rows of blobs that nothing refers to and that were last used before `cutoff`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn unreferenced_before(
     db: &Db,
     cutoff: DateTime<Utc>,
@@ -55,6 +56,7 @@ pub async fn unreferenced_before(
 }
 
 /// How many rows are unreferenced but used since `cutoff` (kept by the grace period).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count_unreferenced_since(db: &Db, cutoff: DateTime<Utc>) -> Result<i64, sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_scalar::<_, i64>(
@@ -69,6 +71,7 @@ pub async fn count_unreferenced_since(db: &Db, cutoff: DateTime<Utc>) -> Result<
 }
 
 /// The SHA-256 of every blob that has a row.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn all_rows(db: &Db) -> Result<HashSet<String>, sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_scalar::<_, String>("SELECT sha256 FROM blobs")

@@ -11,6 +11,7 @@ use super::{Db, with_pool};
 pub(crate) const BUMP: &str = "UPDATE change_log SET generation = generation + 1 WHERE id = 1";
 
 /// The current generation.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn generation(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_scalar::<_, i64>("SELECT generation FROM change_log WHERE id = 1")
@@ -22,6 +23,7 @@ pub async fn generation(db: &Db) -> Result<i64, sqlx::Error> {
 /// Runs `delete` (one statement with one text parameter, `key`) and, when it
 /// deleted something, bumps the generation in the same transaction; tells `db`
 /// of the write. Returns whether anything was deleted.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(crate) async fn delete_and_bump(db: &Db, delete: &str, key: &str) -> Result<bool, sqlx::Error> {
     let deleted = with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;

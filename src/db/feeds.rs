@@ -66,6 +66,7 @@ pub async fn insert(
 
 /// Changes a feed's description and anonymous access (each when given);
 /// `None` if there is no such feed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     db: &Db,
     name_lower: &str,
@@ -97,6 +98,7 @@ pub async fn update(
 }
 
 /// Every feed, by name.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(db: &Db) -> Result<Vec<FeedRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM feeds ORDER BY name_lower");
     with_pool!(db, |pool| sqlx::query_as::<_, FeedRow>(&sql)
@@ -112,6 +114,7 @@ pub async fn delete(db: &Db, name_lower: &str) -> Result<bool, sqlx::Error> {
 }
 
 /// Number of feeds.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM feeds")

@@ -73,6 +73,7 @@ pub enum Backend {
 impl Db {
     /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a `SQLite`
     /// file if needed. Does not run migrations.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
@@ -125,6 +126,7 @@ impl Db {
     }
 
     /// Applies the embedded migrations of this backend.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.pool {
             Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
@@ -147,6 +149,7 @@ impl Db {
     }
 
     /// A trivial round trip, for `/health`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         with_pool!(self, |pool| sqlx::query("SELECT 1")
             .execute(pool)
@@ -155,6 +158,7 @@ impl Db {
     }
 
     /// Closes every connection.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await);
     }

@@ -182,6 +182,7 @@ pub async fn list_versions(
 }
 
 /// Numbers of packages and of versions in a feed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn count_in_feed(db: &Db, feed_id: i64) -> Result<(i64, i64), sqlx::Error> {
     with_pool!(db, |pool| {
         sqlx::query_as::<_, (i64, i64)>(
@@ -362,6 +363,7 @@ pub async fn delete_version(db: &Db, version_id: i64) -> Result<bool, sqlx::Erro
 }
 
 /// Adds download counts, `(version id, count)`, in one transaction.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn add_downloads(db: &Db, counts: &[(i64, i64)]) -> Result<(), sqlx::Error> {
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;

@@ -40,6 +40,7 @@ pub struct PromotionFilter {
 }
 
 /// Lists promotions, oldest first.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_promotions(
     db: &Db,
     filter: &PromotionFilter,

@@ -18,6 +18,7 @@ pub struct UserRow {
 const COLUMNS: &str = "id, username, password_hash, permissions, feed_scope, created_at";
 
 /// Creates a user; `false` if the name (any case) is taken.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn insert(
     db: &Db,
     username: &str,
@@ -54,6 +55,7 @@ pub async fn insert(
 }
 
 /// Finds a user by name, ignoring case.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn find(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE username_lower = $1");
     with_pool!(db, |pool| {
@@ -65,6 +67,7 @@ pub async fn find(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Erro
 }
 
 /// Every user, by name.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY username_lower");
     with_pool!(db, |pool| sqlx::query_as::<_, UserRow>(&sql)
@@ -73,6 +76,7 @@ pub async fn list(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
 }
 
 /// Deletes a user; `false` if there was none.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(db: &Db, username: &str) -> Result<bool, sqlx::Error> {
     super::changes::delete_and_bump(
         db,

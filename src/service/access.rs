@@ -67,6 +67,7 @@ impl Caller {
 
 /// Finds the feed named `name` and checks that the caller holds `permission`
 /// on it, without revealing a feed the caller may not view.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn feed_for(
     wharf: &Wharf,
     caller: &Caller,

@@ -136,6 +136,7 @@ pub async fn assembled(
 
 /// Resolves one `contents` item in the database, checking what can be
 /// checked without its bytes.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn resolve_reference(
     wharf: &Wharf,
     feed: &FeedRow,
@@ -201,6 +202,7 @@ enum Input {
 }
 
 /// Opens and fetches the inputs, writes the assembly and stores it.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn build(
     wharf: &Wharf,
     row: &VersionRow,
@@ -332,6 +334,7 @@ fn allowed_url(wharf: &Wharf, who: &str, url: &str) -> Result<(), ServiceError> 
 /// Fetches an allowed URL source into a temporary file, at most
 /// `vpack.max_url_source_bytes` (and never more than the upload limit), and
 /// checks its SHA-1.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn fetch_url(
     wharf: &Wharf,
     who: &str,

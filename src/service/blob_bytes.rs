@@ -21,6 +21,7 @@ pub enum BytesSource<'a> {
 }
 
 /// Makes sure blob `key` is stored; to be called with its row pinned.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ensure(
     wharf: &Wharf,
     key: &BlobKey,

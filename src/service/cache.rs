@@ -138,6 +138,7 @@ impl Caches {
         (local, remote)
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_or_load<K, V, E, F>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, E>
     where
         K: Hash + Eq + Send + Sync + 'static,
@@ -156,6 +157,7 @@ impl Caches {
     }
 
     /// The feed named `name_lower`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<FeedRow>, sqlx::Error> {
         self.get_or_load(
             &self.feeds,
@@ -167,6 +169,7 @@ impl Caches {
 
     /// The API key with public id `id`, its permissions parsed. A row whose
     /// stored permissions do not parse is treated as no key at all.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
         self.get_or_load(&self.keys, id.to_owned(), async {
             Ok(db::api_keys::find(db, id).await?.and_then(|row| {
@@ -182,6 +185,7 @@ impl Caches {
     }
 
     /// A resolved version, loaded by `load` on a miss.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn version<F>(
         &self,
         key: ResolveKey,
@@ -196,6 +200,7 @@ impl Caches {
 
     /// A rendered listing (`packages`, `versions`, `search`), built by `build`
     /// on a miss. `key` names the feed, the endpoint and its parameters.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn listing<F, E>(&self, key: String, build: F) -> Result<Bytes, E>
     where
         F: Future<Output = Result<Bytes, E>>,
@@ -204,6 +209,7 @@ impl Caches {
     }
 
     /// A small blob's bytes, loaded by `load` on a miss.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn small_blob<F, E>(&self, sha256: &str, load: F) -> Result<Bytes, E>
     where
         F: Future<Output = Result<Bytes, E>>,
@@ -219,6 +225,7 @@ impl Caches {
     /// One poll of the change log (run every [`POLL_INTERVAL`] by the
     /// supervisor): when the generation moved since the last poll, another
     /// process wrote, and every cache is stale.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn check_remote_changes(&self) -> Result<(), sqlx::Error> {
         let generation = db::changes::generation(&self.db).await?;
         let last = self.last_generation.swap(generation, Ordering::AcqRel);

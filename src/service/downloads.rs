@@ -25,6 +25,7 @@ impl DownloadCounter {
     }
 
     /// Writes the pending counts to the database.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn flush(&self, db: &Db) -> Result<(), sqlx::Error> {
         let batch: Vec<(i64, i64)> = match self.pending.lock() {
             Ok(mut pending) => pending.drain().collect(),

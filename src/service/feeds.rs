@@ -7,6 +7,7 @@ use crate::error::ServiceError;
 use super::Wharf;
 
 /// Creates a feed. `public` lets anonymous callers view and download.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     wharf: &Wharf,
     name: &str,
@@ -20,11 +21,13 @@ pub async fn create(
 }
 
 /// Every feed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(wharf: &Wharf) -> Result<Vec<FeedRow>, ServiceError> {
     Ok(db::feeds::list(&wharf.db).await?)
 }
 
 /// Deletes a feed and its packages (blobs wait for `wharf gc`).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(wharf: &Wharf, name: &str) -> Result<(), ServiceError> {
     if db::feeds::delete(&wharf.db, &name.to_ascii_lowercase()).await? {
         Ok(())
@@ -36,6 +39,7 @@ pub async fn delete(wharf: &Wharf, name: &str) -> Result<(), ServiceError> {
 }
 
 /// Changes a feed's description and anonymous access (each when given).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     wharf: &Wharf,
     name: &str,
@@ -48,6 +52,7 @@ pub async fn update(
 }
 
 /// Whether the database is new: no feed and no API key yet (first start).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn is_new_installation(wharf: &Wharf) -> Result<bool, ServiceError> {
     Ok(db::feeds::count(&wharf.db).await? == 0 && db::api_keys::count(&wharf.db).await? == 0)
 }

@@ -56,11 +56,13 @@ pub type GcHook =
     Arc<dyn Fn(GcStep, String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Deletes blobs that nothing references and that are older than `grace`.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn collect(wharf: &Wharf, grace: Duration) -> Result<GcReport, ServiceError> {
     collect_with_hook(wharf, grace, None).await
 }
 
 /// [`collect`], pausing at each [`GcStep`] for `hook` (tests).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn collect_with_hook(
     wharf: &Wharf,
     grace: Duration,

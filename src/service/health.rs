@@ -15,6 +15,7 @@ pub struct Health {
 
 /// Checks the database with one round trip. A failure's reason (which
 /// names hosts and users) goes to the log, not to the caller.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn check(wharf: &Wharf) -> Health {
     let database = match wharf.db.backend() {
         Backend::Sqlite => "sqlite",

@@ -33,6 +33,7 @@ pub struct CreatedKey {
 }
 
 /// Creates a key, storing only its argon2id hash.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceError> {
     let permissions = Grant::parse_permissions(&new.permissions)?;
     if permissions.contains(&crate::domain::Permission::Admin) && !new.feeds.is_empty() {
@@ -88,12 +89,14 @@ pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceErr
 }
 
 /// Every key (without secrets: only hashes are stored).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(wharf: &Wharf) -> Result<Vec<ApiKeyRow>, ServiceError> {
     Ok(db::api_keys::list(&wharf.db).await?)
 }
 
 /// Revokes a key by its public id. Takes effect at once: every request reads
 /// the key's row, so no cached verification outlives it.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn revoke(wharf: &Wharf, id: &str) -> Result<(), ServiceError> {
     if db::api_keys::delete(&wharf.db, id).await? {
         Ok(())

@@ -60,6 +60,7 @@ const OUTBOUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120
 
 impl Wharf {
     /// Opens the database (running migrations) and the blob store.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
         use secrecy::ExposeSecret;
         std::fs::create_dir_all(&settings.data_dir)?;

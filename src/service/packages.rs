@@ -23,6 +23,7 @@ use super::cache::SMALL_BLOB_BYTES;
 
 /// The bytes a `download` of `row` serves: the stored package, or for a
 /// virtual package its assembled `.upack`. Counts the download.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn package_bytes(
     wharf: &Wharf,
     feed: &FeedRow,
@@ -62,6 +63,7 @@ impl StoredBytes {
 
 /// Re-archives the content (`package/`) of the package in `bytes` as zip or
 /// tgz into an unlinked temporary file, returned open with its size.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn content_only(
     wharf: &Wharf,
     bytes: &StoredBytes,
@@ -88,11 +90,13 @@ pub async fn content_only(
 }
 
 /// Numbers of packages and versions in a feed.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn counts(wharf: &Wharf, feed: &FeedRow) -> Result<(i64, i64), ServiceError> {
     Ok(db::packages::count_in_feed(&wharf.db, feed.id).await?)
 }
 
 /// Lists versions of a feed (see [`VersionFilter`]).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list_versions(
     wharf: &Wharf,
     feed: &FeedRow,
@@ -102,6 +106,7 @@ pub async fn list_versions(
 }
 
 /// The stored bytes of a version, as a stream (or a byte range of them).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn open_blob(
     wharf: &Wharf,
     bytes: &StoredBytes,
@@ -133,6 +138,7 @@ pub async fn open_blob(
 }
 
 /// The stored bytes of a small blob (a virtual package manifest), whole.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn read_manifest_bytes(wharf: &Wharf, row: &VersionRow) -> Result<Bytes, ServiceError> {
     wharf
         .blobs
@@ -157,6 +163,7 @@ pub struct FileDownload {
 }
 
 /// Opens the file at `path` (relative to the archive root) of a package.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn open_file(
     wharf: &Wharf,
     row: &VersionRow,
@@ -228,6 +235,7 @@ impl std::io::Write for ChannelWriter {
 }
 
 /// Deletes a version. Its blob stays until `wharf gc` finds it unreferenced.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(wharf: &Wharf, row: &VersionRow) -> Result<(), ServiceError> {
     db::packages::delete_version(&wharf.db, row.id).await?;
     tracing::info!(package.name = %row.name, version = %row.version, "version deleted");

@@ -26,6 +26,7 @@ use super::{Caller, Wharf, access};
 
 /// The source of a promotion or repackage, which the caller must be able to
 /// view and download.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn source(
     wharf: &Wharf,
     caller: &Caller,
@@ -232,6 +233,7 @@ pub async fn repackage(
 }
 
 /// Recorded promotions.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(
     wharf: &Wharf,
     caller: &Caller,

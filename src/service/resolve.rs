@@ -92,6 +92,7 @@ pub async fn resolve(
 
 /// Checks that the caller holds `permission` on the feed `feed_name`, then
 /// finds the version `selector` picks: the whole of a download-style request.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn resolve_for(
     wharf: &Wharf,
     caller: &Caller,

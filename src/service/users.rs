@@ -7,6 +7,7 @@ use crate::error::ServiceError;
 use super::Wharf;
 
 /// Creates a user with an argon2id-hashed password.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn create(
     wharf: &Wharf,
     username: &str,
@@ -66,11 +67,13 @@ pub async fn create(
 }
 
 /// Every user.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(wharf: &Wharf) -> Result<Vec<UserRow>, ServiceError> {
     Ok(db::users::list(&wharf.db).await?)
 }
 
 /// Deletes a user.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(wharf: &Wharf, username: &str) -> Result<(), ServiceError> {
     if db::users::delete(&wharf.db, username).await? {
         Ok(())

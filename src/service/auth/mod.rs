@@ -145,6 +145,7 @@ impl Authenticator {
 
     /// Spends the work of one verification on a credential that names no
     /// key or user, and fails.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn decoy_verification(&self, presented: &str) -> Result<(), ServiceError> {
         let phc = self
             .decoy_phc
@@ -160,6 +161,7 @@ impl Authenticator {
     /// Verifies `credential` presented from `address`. Anonymous callers get
     /// [`Principal::Anonymous`]; presented but wrong credentials are an error
     /// (403), and too many of those from one address a 429.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn authenticate(
         &self,
         credential: &Credential,
@@ -176,6 +178,7 @@ impl Authenticator {
         result
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn verify(&self, credential: &Credential) -> Result<Principal, ServiceError> {
         match credential {
             Credential::None => Ok(Principal::Anonymous),
@@ -202,6 +205,7 @@ impl Authenticator {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn authenticate_key(&self, key: &str) -> Result<Principal, ServiceError> {
         let id = public_id(key);
         let cached = self.caches.api_key(&self.db, &id).await?;
@@ -225,6 +229,7 @@ impl Authenticator {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn authenticate_user(
         &self,
         username: &str,
@@ -259,6 +264,7 @@ impl Authenticator {
     /// otherwise. Concurrent first uses of one key share a single argon2
     /// run instead of each paying for it (a burst of new connections would
     /// otherwise queue behind dozens of deliberately slow hashes).
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn verify_cached(
         &self,
         presented: &str,
@@ -311,6 +317,7 @@ impl Authenticator {
     }
 
     /// Hashes a secret (key or password) into an argon2id PHC string, off the reactor.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn hash(&self, secret: &str) -> Result<String, ServiceError> {
         let hasher = self.hasher.clone();
         let secret = secret.to_owned();

@@ -64,6 +64,7 @@ pub struct Published {
 /// Stores the package in `body` in `feed_name` as `principal`, with the same
 /// checks as an upload (the `add` permission, validation, the 409 rule), for
 /// callers that are not an HTTP request.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn ingest<S, E>(
     wharf: &Wharf,
     principal: &Principal,

@@ -25,6 +25,7 @@ pub(super) struct Spooled {
 /// each batch is written and hashed on the blocking pool (SHA-1 and SHA-256
 /// on two threads, the write on a third) while the next batch arrives. At
 /// most two batches are in memory, whatever the package size.
+#[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn spool<S, E>(
     wharf: &Wharf,
     mut body: S,
@@ -109,6 +110,7 @@ impl SpoolWriter {
     }
 
     /// Waits for the batch in flight, if any, and takes the state back.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn settle(&mut self) -> Result<SpoolState, ServiceError> {
         if let Some(job) = self.in_flight.take() {
             return job
@@ -122,6 +124,7 @@ impl SpoolWriter {
     }
 
     /// Hands `batch` to the blocking pool once the previous batch is done.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn write(&mut self, batch: Vec<Bytes>) -> Result<(), ServiceError> {
         let mut state = self.settle().await?;
         if batch.is_empty() {
@@ -143,6 +146,7 @@ impl SpoolWriter {
     }
 
     /// Waits for the last batch and returns the digests.
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn finish(mut self) -> Result<([u8; 20], [u8; 32]), ServiceError> {
         let state = self.settle().await?;
         Ok((state.sha1.finalize().into(), state.sha256.finalize().into()))
