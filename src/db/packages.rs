@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::promotions::NewPromotion;
 use super::{Db, TxError, with_pool};
-use crate::domain::{Container, LatestRule};
+use crate::domain::{Container, LatestRule, Manifest};
 
 /// One version of a package, joined with its package and blob.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -197,24 +197,59 @@ pub async fn count_in_feed(db: &Db, feed_id: i64) -> Result<(i64, i64), sqlx::Er
     })
 }
 
-/// A version to store, with the blob it points at.
+/// The blob a new version points at.
 #[derive(Debug, Clone)]
-pub struct NewVersion<'a> {
-    pub feed_id: i64,
-    pub group: &'a str,
-    pub name: &'a str,
-    pub version: &'a str,
-    pub precedence_key: &'a [u8],
-    pub is_stable: bool,
-    pub is_virtual: bool,
-    pub container: Container,
-    pub manifest_json: &'a str,
-    pub file_list_json: &'a str,
+pub struct BlobRef {
+    pub sha256: String,
+    pub sha1: String,
+    pub size_bytes: i64,
+}
+
+/// A version to store, with the blob it points at. Built only by
+/// [`NewVersion::new`], so identity, precedence, stability and search text
+/// always come from the manifest the same way.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    feed_id: i64,
+    group: String,
+    name: String,
+    version: String,
+    precedence_key: Vec<u8>,
+    is_stable: bool,
+    is_virtual: bool,
+    container: Container,
+    manifest_json: String,
+    file_list_json: String,
     /// Lower-cased title and description (see `Manifest::search_text`).
-    pub search_text: &'a str,
-    pub blob_sha256: &'a str,
-    pub blob_sha1: &'a str,
-    pub blob_size_bytes: i64,
+    search_text: String,
+    blob: BlobRef,
+}
+
+impl NewVersion {
+    /// The version `manifest` describes, in feed `feed_id`, stored as
+    /// `container` in `blob`, with its `package/` files listed as JSON.
+    pub fn new(
+        feed_id: i64,
+        manifest: &Manifest,
+        container: Container,
+        file_list_json: String,
+        blob: BlobRef,
+    ) -> Self {
+        Self {
+            feed_id,
+            group: manifest.id.group.as_str().to_owned(),
+            name: manifest.id.name.as_str().to_owned(),
+            version: manifest.version.to_string(),
+            precedence_key: manifest.version.precedence_key(),
+            is_stable: !manifest.version.is_prerelease(),
+            is_virtual: manifest.is_virtual,
+            container,
+            manifest_json: manifest.to_json(),
+            file_list_json,
+            search_text: manifest.search_text(),
+            blob,
+        }
+    }
 }
 
 /// What storing a version did.
@@ -235,10 +270,10 @@ pub enum StoreOutcome {
 /// read-to-write upgrade; `ensure_bytes` then runs with the row pinned and must
 /// make sure the blob's bytes are in the store. With `promotion`, the promotion
 /// record is written in the same transaction.
-#[tracing::instrument(skip_all, fields(package.name = new.name, version = new.version))]
+#[tracing::instrument(skip_all, fields(package.name = %new.name, version = %new.version))]
 pub async fn store_version<F, Fut, E>(
     db: &Db,
-    new: &NewVersion<'_>,
+    new: &NewVersion,
     replace_existing: bool,
     promotion: Option<&NewPromotion<'_>>,
     ensure_bytes: F,
@@ -275,9 +310,9 @@ where
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
         sqlx::query(super::blobs::PIN)
-            .bind(new.blob_sha256)
-            .bind(new.blob_sha1)
-            .bind(new.blob_size_bytes)
+            .bind(&new.blob.sha256)
+            .bind(&new.blob.sha1)
+            .bind(new.blob.size_bytes)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -287,9 +322,9 @@ where
         }
         let package_id: i64 = sqlx::query_scalar(UPSERT_PACKAGE)
             .bind(new.feed_id)
-            .bind(new.group)
+            .bind(&new.group)
             .bind(new.group.to_ascii_lowercase())
-            .bind(new.name)
+            .bind(&new.name)
             .bind(new.name.to_ascii_lowercase())
             .bind(now)
             .fetch_one(&mut *tx)
@@ -300,16 +335,16 @@ where
             INSERT_VERSION
         })
         .bind(package_id)
-        .bind(new.version)
-        .bind(new.precedence_key)
+        .bind(&new.version)
+        .bind(&new.precedence_key)
         .bind(new.is_stable)
         .bind(new.is_virtual)
         .bind(new.container.as_str())
-        .bind(new.manifest_json)
-        .bind(new.file_list_json)
-        .bind(new.blob_sha256)
+        .bind(&new.manifest_json)
+        .bind(&new.file_list_json)
+        .bind(&new.blob.sha256)
         .bind(now)
-        .bind(new.search_text)
+        .bind(&new.search_text)
         .fetch_optional(&mut *tx)
         .await?;
         if stored.is_some() {
@@ -318,9 +353,9 @@ where
                 sqlx::query(INSERT_PROMOTION)
                     .bind(promotion.from_feed)
                     .bind(promotion.to_feed)
-                    .bind(new.group)
-                    .bind(new.name)
-                    .bind(new.version)
+                    .bind(&new.group)
+                    .bind(&new.name)
+                    .bind(&new.version)
                     .bind(promotion.promoted_by)
                     .bind(promotion.comments)
                     .bind(now)

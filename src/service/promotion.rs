@@ -13,10 +13,11 @@ use serde_json::{Map, Value, json};
 
 use crate::blob::BlobKey;
 use crate::db::{
-    self, feeds::FeedRow, packages::NewVersion, packages::StoreOutcome, promotions::NewPromotion,
+    self, feeds::FeedRow, packages::BlobRef, packages::NewVersion, packages::StoreOutcome,
+    promotions::NewPromotion,
 };
 use crate::domain::{Container, Manifest, PackageId, Permission, Version};
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack;
 
@@ -43,24 +44,24 @@ async fn source(
     Ok((feed, row))
 }
 
-/// A version row copied into `feed`, same blob, same manifest.
-fn copy_of<'a>(row: &'a VersionRow, feed: &FeedRow, precedence_key: &'a [u8]) -> NewVersion<'a> {
-    NewVersion {
-        feed_id: feed.id,
-        group: &row.group_name,
-        name: &row.name,
-        version: &row.version,
-        precedence_key,
-        is_stable: row.is_stable,
-        is_virtual: row.is_virtual,
-        container: row.container,
-        manifest_json: &row.manifest_json,
-        file_list_json: &row.file_list_json,
-        search_text: &row.search_text,
-        blob_sha256: &row.blob_sha256,
-        blob_sha1: &row.sha1,
-        blob_size_bytes: row.size_bytes,
-    }
+/// A version row copied into `feed`: same manifest, same blob.
+fn copy_of(row: &VersionRow, feed: &FeedRow) -> Result<NewVersion, ServiceError> {
+    let manifest = Manifest::parse(row.manifest_json.as_bytes()).or_internal(format!(
+        "reading the stored manifest of {} {}",
+        row.name, row.version
+    ))?;
+    let blob = BlobRef {
+        sha256: row.blob_sha256.clone(),
+        sha1: row.sha1.clone(),
+        size_bytes: row.size_bytes,
+    };
+    Ok(NewVersion::new(
+        feed.id,
+        &manifest,
+        row.container,
+        row.file_list_json.clone(),
+        blob,
+    ))
 }
 
 /// Promotes a version from one feed to another.
@@ -81,9 +82,6 @@ pub async fn promote(
             "fromFeed and toFeed are the same feed.".to_owned(),
         ));
     }
-    let key = Version::parse(&row.version)
-        .map_err(ServiceError::internal)?
-        .precedence_key();
     let promoted_by = caller.principal.describe();
     let promotion = NewPromotion {
         from_feed: &from.name,
@@ -95,7 +93,7 @@ pub async fn promote(
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
     match db::packages::store_version(
         &wharf.db,
-        &copy_of(&row, &to, &key),
+        &copy_of(&row, &to)?,
         false,
         Some(&promotion),
         || blob_bytes::ensure(wharf, &blob_key, BytesSource::Stored),
@@ -197,26 +195,19 @@ pub async fn repackage(
         .await
         .map_err(ServiceError::internal)?;
 
-    let (sha1, sha256) = (hex::encode(sha1), key.to_hex());
-    let version_text = new_version.to_string();
-    let precedence_key = new_version.precedence_key();
-    let manifest_json = manifest.to_json();
-    let new = NewVersion {
-        feed_id: target.id,
-        group: &row.group_name,
-        name: &row.name,
-        version: &version_text,
-        precedence_key: &precedence_key,
-        is_stable: !new_version.is_prerelease(),
-        is_virtual: row.is_virtual,
-        container: row.container,
-        manifest_json: &manifest_json,
-        file_list_json: &row.file_list_json,
-        search_text: &manifest.search_text(),
-        blob_sha256: &sha256,
-        blob_sha1: &sha1,
-        blob_size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
+    let blob = BlobRef {
+        sha256: key.to_hex(),
+        sha1: hex::encode(sha1),
+        size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
     };
+    let version_text = new_version.to_string();
+    let new = NewVersion::new(
+        target.id,
+        &manifest,
+        row.container,
+        row.file_list_json.clone(),
+        blob,
+    );
     let stored = db::packages::store_version(&wharf.db, &new, false, None, || {
         blob_bytes::ensure(wharf, &key, BytesSource::File(&output))
     })

@@ -39,7 +39,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::blob::BlobKey;
-use crate::db::{self, TxError, packages::NewVersion, packages::StoreOutcome};
+use crate::db::packages::{BlobRef, NewVersion, StoreOutcome};
+use crate::db::{self, TxError};
 use crate::domain::{Manifest, Permission};
 use crate::error::ServiceError;
 use crate::telemetry::spawn_blocking_in_span;
@@ -145,22 +146,12 @@ where
 
     let version = manifest.version.to_string();
     let file_list_json = serde_json::to_string(&inspected.files).map_err(ServiceError::internal)?;
-    let new = NewVersion {
-        feed_id: feed.id,
-        group,
-        name,
-        version: &version,
-        precedence_key: &precedence_key,
-        is_stable: !manifest.version.is_prerelease(),
-        is_virtual: manifest.is_virtual,
-        container: inspected.container,
-        manifest_json: &manifest.to_json(),
-        file_list_json: &file_list_json,
-        search_text: &manifest.search_text(),
-        blob_sha256: &sha256,
-        blob_sha1: &sha1,
-        blob_size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
+    let blob = BlobRef {
+        sha256: sha256.clone(),
+        sha1: sha1.clone(),
+        size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
     };
+    let new = NewVersion::new(feed.id, manifest, inspected.container, file_list_json, blob);
     let stored = db::packages::store_version(&wharf.db, &new, may_overwrite, None, || {
         blob_bytes::ensure(wharf, &key, BytesSource::File(&spooled.path))
     })
