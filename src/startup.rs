@@ -27,16 +27,18 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens storage, prepares a new database, and binds the listener (port 0
-    /// picks a free port, which [`Application::port`] reports).
+    /// Binds the listener (port 0 picks a free port, which
+    /// [`Application::port`] reports), then opens storage and prepares a new
+    /// database. Binding first means a busy port fails before anything is
+    /// created or a one-time key is printed.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        let port = listener.local_addr()?.port();
         let wharf = Wharf::open(settings).await?;
         if let Some(message) = bootstrap(&wharf).await? {
             println!("{message}");
         }
-        let listener = TcpListener::bind(&wharf.settings.bind)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", wharf.settings.bind))?;
-        let port = listener.local_addr()?.port();
         let data = web::Data::new(wharf.clone());
         let screening = wharf.clone();
         // actix-web's `HttpServer` with one addition: the expectation handler
@@ -154,7 +156,10 @@ pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
     Ok(Some(format!(
         "Wharf created the feed 'default' (anyone may view and download) and an administrator key.\n\
          {key_line}\n\
-         Upload a package:\n    curl -X PUT -H \"X-ApiKey: {key}\" --upload-file my-app-1.0.0.upack {base}/upack/default/upload\n\
-         Download it:\n    curl -OJ \"{base}/upack/default/download/my-app?latest\"\n"
+         Upload a package:\n    curl -X PUT -f -H \"X-ApiKey: {key}\" --upload-file my-app-1.0.0.upack {base}/upack/default/upload\n\
+         Download the latest version (add the group before the name if it has one: .../download/<group>/my-app):\n    curl -fOJ \"{base}/upack/default/download/my-app?latest\"\n\
+         Fetch a virtual package's manifest:\n    curl -fOJ \"{base}/upack/default/download-vpack/my-release?latest\"\n\
+         List what the feed holds: {base}/upack/default/packages\n\
+         Manage feeds, keys and users: wharf --help\n"
     )))
 }

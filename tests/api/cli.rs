@@ -306,7 +306,51 @@ async fn keys_and_passwords_never_reach_the_log(backend: Backend) {
     );
 }
 
+async fn a_busy_port_fails_before_anything_is_created_or_printed(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("127.0.0.1:{}", taken.local_addr().unwrap().port());
+    let output = cli
+        .command(&["serve", "--bind", &address])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("API key"),
+        "no one-time key was printed: {stdout}"
+    );
+    assert!(
+        !cli.dir.path().join("data/wharf.db").exists(),
+        "no database was created"
+    );
+    let (mut child, printed) = serve(&cli, free_port(), &[]).await;
+    assert!(
+        printed.iter().any(|l| l.contains("shown only this once")),
+        "the next start still prints the key: {printed:?}"
+    );
+    for line in [
+        "curl -fOJ",
+        "download-vpack",
+        "wharf --help",
+        "/upack/default/packages",
+    ] {
+        assert!(
+            printed.iter().any(|l| l.contains(line)),
+            "{line}: {printed:?}"
+        );
+    }
+    child.kill().await.unwrap();
+}
+
 dual_backend_tests!(
+    a_busy_port_fails_before_anything_is_created_or_printed,
     keys_and_passwords_never_reach_the_log,
     first_start_creates_the_default_feed_and_prints_a_working_admin_key,
     the_admin_key_can_be_fixed_by_environment,
