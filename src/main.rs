@@ -4,7 +4,10 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    wharf::telemetry::init();
+    if let Err(error) = wharf::telemetry::init() {
+        eprintln!("wharf: {error:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     match wharf::cli::run(wharf::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

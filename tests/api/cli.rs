@@ -349,7 +349,24 @@ async fn a_busy_port_fails_before_anything_is_created_or_printed(backend: Backen
     child.kill().await.unwrap();
 }
 
+async fn an_invalid_log_filter_is_an_error_at_start(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let output = cli
+        .command(&["feed", "list"])
+        .env("WHARF_LOG", "info,wharf=loudest")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("WHARF_LOG is not a valid log filter") && stderr.contains("loudest"),
+        "{stderr}"
+    );
+}
+
 dual_backend_tests!(
+    an_invalid_log_filter_is_an_error_at_start,
     a_busy_port_fails_before_anything_is_created_or_printed,
     keys_and_passwords_never_reach_the_log,
     first_start_creates_the_default_feed_and_prints_a_working_admin_key,
