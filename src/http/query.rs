@@ -24,17 +24,9 @@ impl Query {
         Self(
             raw.split('&')
                 .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let decode = |s: &str| {
-                        form_urlencoded::parse(s.as_bytes())
-                            .next()
-                            .map(|(k, _)| k.into_owned())
-                            .unwrap_or_default()
-                    };
-                    match pair.split_once('=') {
-                        Some((key, value)) => (decode(key), Some(decode(value))),
-                        None => (decode(pair), None),
-                    }
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, value)) => (form_decode(key), Some(form_decode(value))),
+                    None => (form_decode(pair), None),
                 })
                 .collect(),
         )
@@ -112,6 +104,16 @@ impl Query {
     }
 }
 
+/// Form-decodes one key or value: `+` is a space, `%XX` a byte; invalid
+/// UTF-8 is replaced, as `form_urlencoded` does. (A value may itself
+/// contain `=`, as base64 keys do.)
+fn form_decode(text: &str) -> String {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 impl FromRequest for Query {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, actix_web::Error>>;
@@ -140,8 +142,9 @@ mod tests {
                 .unwrap()
         );
         assert!(!q.flag("includeFileList").unwrap());
-        let spaced = Query::parse("term=a+b%2Bc&group&group=x");
+        let spaced = Query::parse("term=a+b%2Bc&group&group=x&key=abc%3D=");
         assert_eq!(spaced.get("term"), Some("a b+c"));
+        assert_eq!(spaced.get("key"), Some("abc=="), "a value keeps its '='");
         assert_eq!(spaced.get("group"), Some("x"));
     }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::blob::BlobKey;
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 
 use super::Wharf;
 
@@ -33,13 +33,13 @@ pub async fn ensure(
             .ensure_file(key, path)
             .await
             .map(|_| ())
-            .map_err(|e| {
-                ServiceError::internal(e.context(format!("storing blob {}", key.to_hex())))
-            }),
+            .or_internal(format_args!("storing blob {}", key.to_hex())),
         BytesSource::Stored => {
-            let present = wharf.blobs.exists(key).await.map_err(|e| {
-                ServiceError::internal(e.context(format!("checking blob {}", key.to_hex())))
-            })?;
+            let present = wharf
+                .blobs
+                .exists(key)
+                .await
+                .or_internal(format_args!("checking blob {}", key.to_hex()))?;
             if present {
                 Ok(())
             } else {

@@ -45,11 +45,7 @@ impl FailureLimiter {
             *window = (Instant::now(), 0);
         } else if window.1 >= self.max_per_window {
             return Err(ServiceError::TooManyAttempts {
-                retry_after_seconds: FAILURE_WINDOW
-                    .checked_sub(elapsed)
-                    .unwrap()
-                    .as_secs()
-                    .max(1),
+                retry_after_seconds: FAILURE_WINDOW.saturating_sub(elapsed).as_secs().max(1),
             });
         }
         Ok(())
