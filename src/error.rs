@@ -54,7 +54,10 @@ pub enum ServiceError {
 impl ServiceError {
     /// Wraps an unexpected error, noting where in Wharf it was met (the
     /// log then says which step failed even when the cause is a bare I/O
-    /// error); the caller still sees only the opaque sentence.
+    /// error); the caller still sees only the opaque sentence. Called
+    /// directly, not as `map_err(ServiceError::internal)`: through a function
+    /// pointer the location would be the standard library's. Use
+    /// [`OrInternal::or_internal`] on results.
     #[track_caller]
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         let at = std::panic::Location::caller();
@@ -79,8 +82,15 @@ pub trait OrInternal<T> {
 }
 
 impl<T, E: Into<anyhow::Error>> OrInternal<T> for Result<T, E> {
+    #[track_caller]
     fn or_internal(self, doing: impl std::fmt::Display) -> Result<T, ServiceError> {
-        self.map_err(|e| ServiceError::internal_while(doing, e))
+        let at = std::panic::Location::caller();
+        self.map_err(|e| {
+            ServiceError::internal_while(
+                format_args!("{doing} (at {}:{})", at.file(), at.line()),
+                e,
+            )
+        })
     }
 }
 
@@ -206,6 +216,18 @@ mod tests {
             unreachable!()
         };
         assert!(format!("{cause:#}").contains("src/error.rs"), "{cause:#}");
+        let ServiceError::Internal(cause) = Err::<(), _>(anyhow::anyhow!("disk on fire"))
+            .or_internal("storing blob ab12")
+            .unwrap_err()
+        else {
+            unreachable!()
+        };
+        let logged = format!("{cause:#}");
+        assert!(
+            logged.contains("storing blob ab12 (at src/error.rs:")
+                && logged.contains("disk on fire"),
+            "{logged}"
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 use crate::blob::BlobKey;
 use crate::db::{self, assemblies::AssemblyRow, feeds::FeedRow};
 use crate::domain::{ContentItem, ContentSource, VirtualContents};
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, AssemblyPart};
 
@@ -94,7 +94,7 @@ pub async fn assembled(
     row: &VersionRow,
 ) -> Result<Assembled, ServiceError> {
     let manifest: Map<String, Value> =
-        serde_json::from_str(&row.manifest_json).map_err(ServiceError::internal)?;
+        serde_json::from_str(&row.manifest_json).or_internal("in assembled")?;
     let contents = VirtualContents::parse(&manifest).map_err(|e| {
         ServiceError::Conflict(format!(
             "The virtual package's manifest cannot be assembled: {e}"
@@ -274,31 +274,31 @@ async fn build(
     let mut output_manifest = manifest;
     output_manifest.remove("contents");
     output_manifest.remove("metaContents");
-    let manifest_bytes = serde_json::to_vec_pretty(&Value::Object(output_manifest))
-        .map_err(ServiceError::internal)?;
+    let manifest_bytes =
+        serde_json::to_vec_pretty(&Value::Object(output_manifest)).or_internal("in build")?;
 
     let output = tempfile::NamedTempFile::new_in(wharf.temp_dir())
-        .map_err(ServiceError::internal)?
+        .or_internal("in build")?
         .into_temp_path();
     let output_path: PathBuf = output.to_path_buf();
     let (sha1, sha256, size_bytes) = spawn_blocking_in_span(move || {
         upack::assemble(&output_path, &manifest_bytes, &parts)?;
-        crate::blob::digest_file(&output_path).map_err(ServiceError::internal)
+        crate::blob::digest_file(&output_path).or_internal("in build")
     })
     .await
-    .map_err(ServiceError::internal)??;
+    .or_internal("in build")??;
     drop(inputs);
     let blob_key = BlobKey::from_digest(sha256);
     wharf
         .blobs
         .put_file(&blob_key, &output)
         .await
-        .map_err(ServiceError::internal)?;
+        .or_internal("in build")?;
     let assembly = AssemblyRow {
         cache_key,
         blob_sha256: blob_key.to_hex(),
         sha1: hex::encode(sha1),
-        size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
+        size_bytes: i64::try_from(size_bytes).or_internal("in build")?,
     };
     db::assemblies::store(&wharf.db, &assembly, row.id, || {
         blob_bytes::ensure(wharf, &blob_key, BytesSource::File(&output))
@@ -365,7 +365,7 @@ async fn fetch_url(
             "it is larger than {max_bytes} bytes (vpack.max_url_source_bytes)"
         )));
     }
-    let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(ServiceError::internal)?;
+    let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).or_internal("in fetch_url")?;
     let (file, path) = temp.into_parts();
     let mut file = tokio::fs::File::from_std(file);
     let (mut sha1, mut size) = (Sha1::new(), 0u64);
@@ -379,11 +379,9 @@ async fn fetch_url(
             )));
         }
         sha1.update(&chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(ServiceError::internal)?;
+        file.write_all(&chunk).await.or_internal("in fetch_url")?;
     }
-    file.flush().await.map_err(ServiceError::internal)?;
+    file.flush().await.or_internal("in fetch_url")?;
     let actual = hex::encode(sha1.finalize());
     if let Some(expected) = expected_sha1
         && expected != actual

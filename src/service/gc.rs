@@ -22,7 +22,7 @@ use chrono::Utc;
 
 use crate::blob::BlobKey;
 use crate::db::{self, TxError};
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 
 use super::Wharf;
 
@@ -68,7 +68,8 @@ pub async fn collect_with_hook(
     grace: Duration,
     hook: Option<GcHook>,
 ) -> Result<GcReport, ServiceError> {
-    let cutoff = Utc::now() - chrono::Duration::from_std(grace).map_err(ServiceError::internal)?;
+    let cutoff =
+        Utc::now() - chrono::Duration::from_std(grace).or_internal("in collect_with_hook")?;
     let stored = wharf.blobs.list().await.map_err(|e| {
         ServiceError::internal(e.context("listing the blob store for garbage collection"))
     })?;

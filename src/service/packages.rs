@@ -10,7 +10,7 @@ use futures_util::stream::BoxStream;
 use crate::blob::BlobKey;
 use crate::db::{self, feeds::FeedRow};
 use crate::domain::Container;
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, ContentFormat, EntryLookup};
 
@@ -75,16 +75,16 @@ pub async fn content_only(
         .blobs
         .open_seekable(&key, &wharf.temp_dir())
         .await
-        .map_err(ServiceError::internal)?;
+        .or_internal("in content_only")?;
     let output =
-        tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(ServiceError::internal)?;
+        tempfile::NamedTempFile::new_in(wharf.temp_dir()).or_internal("in content_only")?;
     let (source_path, output_path) = (source.path().to_owned(), output.path().to_owned());
     spawn_blocking_in_span(move || upack::write_content(&source_path, &output_path, format))
         .await
-        .map_err(ServiceError::internal)??;
+        .or_internal("in content_only")??;
     // Unlinked on drop; the open handle keeps the bytes until streamed.
-    let file = output.reopen().map_err(ServiceError::internal)?;
-    let size = file.metadata().map_err(ServiceError::internal)?.len();
+    let file = output.reopen().or_internal("in content_only")?;
+    let size = file.metadata().or_internal("in content_only")?.len();
     drop(output);
     Ok((tokio::fs::File::from_std(file), size))
 }
@@ -120,7 +120,7 @@ pub async fn open_blob(
             .caches
             .small_blob(&bytes.blob_sha256, wharf.blobs.read_small(&key))
             .await
-            .map_err(ServiceError::internal)?;
+            .or_internal("in open_blob")?;
         let part = match range {
             Some(r) => whole.slice(
                 usize::try_from(r.start).unwrap_or(0)
@@ -134,7 +134,7 @@ pub async fn open_blob(
         .blobs
         .get(&key, range)
         .await
-        .map_err(ServiceError::internal)
+        .or_internal("in open_blob")
 }
 
 /// The stored bytes of a small blob (a virtual package manifest), whole.
@@ -144,7 +144,7 @@ pub async fn read_manifest_bytes(wharf: &Wharf, row: &VersionRow) -> Result<Byte
         .blobs
         .read_small(&blob_key(row)?)
         .await
-        .map_err(ServiceError::internal)
+        .or_internal("in read_manifest_bytes")
 }
 
 fn blob_key(row: &VersionRow) -> Result<BlobKey, ServiceError> {
@@ -179,12 +179,12 @@ pub async fn open_file(
         .blobs
         .open_seekable(&blob_key(row)?, &wharf.temp_dir())
         .await
-        .map_err(ServiceError::internal)?;
+        .or_internal("in open_file")?;
     let archive = blob.path().to_owned();
     let wanted = path.to_owned();
     let lookup = spawn_blocking_in_span(move || upack::find_entry(&archive, &wanted))
         .await
-        .map_err(ServiceError::internal)??;
+        .or_internal("in open_file")??;
     let (index, name, size) = match lookup {
         EntryLookup::File { index, name, size } => (index, name, size),
         EntryLookup::Directory => {

@@ -145,7 +145,7 @@ pub async fn repackage(
         access::feed_for(wharf, caller, to_feed.unwrap_or(feed_name), Permission::Add).await?;
 
     let mut manifest: Map<String, Value> =
-        serde_json::from_str(&row.manifest_json).map_err(ServiceError::internal)?;
+        serde_json::from_str(&row.manifest_json).or_internal("in repackage")?;
     manifest.insert("version".into(), json!(new_version.to_string()));
     let entry = json!({
         "id": format!("{id}:{}:{}", row.version, row.sha1),
@@ -162,10 +162,10 @@ pub async fn repackage(
     }
     let manifest = Manifest::from_properties(manifest)?;
     let manifest_bytes =
-        serde_json::to_vec_pretty(&manifest.properties).map_err(ServiceError::internal)?;
+        serde_json::to_vec_pretty(&manifest.properties).or_internal("in repackage")?;
 
     let output = tempfile::NamedTempFile::new_in(wharf.temp_dir())
-        .map_err(ServiceError::internal)?
+        .or_internal("in repackage")?
         .into_temp_path();
     let output_path = output.to_path_buf();
     let source_key = BlobKey::from_hex(&row.blob_sha256)
@@ -174,7 +174,7 @@ pub async fn repackage(
         .blobs
         .open_seekable(&source_key, &wharf.temp_dir())
         .await
-        .map_err(ServiceError::internal)?;
+        .or_internal("in repackage")?;
     let source_path = source_blob.path().to_owned();
     let is_zip = row.container == Container::Zip;
     let (sha1, sha256, size_bytes) = spawn_blocking_in_span(move || {
@@ -186,19 +186,19 @@ pub async fn repackage(
         crate::blob::digest_file(&output_path).map_err(upack::PackageError::Io)
     })
     .await
-    .map_err(ServiceError::internal)??;
+    .or_internal("in repackage")??;
     drop(source_blob);
     let key = BlobKey::from_digest(sha256);
     wharf
         .blobs
         .put_file(&key, &output)
         .await
-        .map_err(ServiceError::internal)?;
+        .or_internal("in repackage")?;
 
     let blob = BlobRef {
         sha256: key.to_hex(),
         sha1: hex::encode(sha1),
-        size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
+        size_bytes: i64::try_from(size_bytes).or_internal("in repackage")?,
     };
     let version_text = new_version.to_string();
     let new = NewVersion::new(

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::service::packages::{self, VersionFilter, VersionSelector};
 use crate::service::{Caller, Wharf, access};
 
@@ -84,7 +84,7 @@ where
             let value = render.await?;
             serde_json::to_vec(&value)
                 .map(bytes::Bytes::from)
-                .map_err(ServiceError::internal)
+                .or_internal("in cached_json")
         })
         .await?;
     Ok(HttpResponse::Ok()

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::config::AuthSettings;
 use crate::db::{self, Db};
 use crate::domain::{FeedScope, Grant};
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::telemetry::spawn_blocking_in_span;
 
 mod limiter;
@@ -250,7 +250,7 @@ impl Authenticator {
         }
         let grant = Grant {
             permissions: Grant::parse_permissions(&row.permissions)
-                .map_err(ServiceError::internal)?,
+                .or_internal("in authenticate_user")?,
             scope: FeedScope::parse(row.feed_scope.as_deref()),
         };
         Ok(Principal::User {
@@ -328,7 +328,7 @@ impl Authenticator {
                 .map(|h| h.to_string())
         })
         .await
-        .map_err(ServiceError::internal)?
+        .or_internal("in hash")?
         .map_err(|e| ServiceError::internal(anyhow::anyhow!("argon2: {e}")))
     }
 }

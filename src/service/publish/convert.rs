@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::domain::Manifest;
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::upack;
 
 use super::hints::UploadHints;
@@ -37,7 +37,7 @@ pub(super) fn prepare(
                 "A JSON or form upload body may be at most {MAX_FIELDS_BODY_BYTES} bytes; send the zip itself instead."
             )));
         }
-        let body = std::fs::read(&spooled.path).map_err(ServiceError::internal)?;
+        let body = std::fs::read(&spooled.path).or_internal("in prepare")?;
         let fields: Vec<(String, Value)> = if first == Some(b'{') {
             match serde_json::from_slice::<Value>(&body) {
                 // A virtual package manifest is a package in itself.
@@ -81,8 +81,8 @@ pub(super) fn prepare(
                 "content-b64 must hold a zip archive.".to_owned(),
             ));
         }
-        let file = tempfile::NamedTempFile::new_in(temp_dir).map_err(ServiceError::internal)?;
-        std::fs::write(file.path(), &decoded).map_err(ServiceError::internal)?;
+        let file = tempfile::NamedTempFile::new_in(temp_dir).or_internal("in prepare")?;
+        std::fs::write(file.path(), &decoded).or_internal("in prepare")?;
         Some(file.into_temp_path())
     } else if is_zip {
         None
@@ -95,7 +95,7 @@ pub(super) fn prepare(
         return Ok((spooled, hints));
     }
     let output = tempfile::NamedTempFile::new_in(temp_dir)
-        .map_err(ServiceError::internal)?
+        .or_internal("in prepare")?
         .into_temp_path();
     if has_manifest {
         let Value::Object(mut manifest) =
@@ -144,8 +144,7 @@ pub(super) fn prepare(
         let manifest = Manifest::from_properties(properties)?;
         upack::convert_plain_zip(source, &output, &manifest_bytes(&manifest)?)?;
     }
-    let (sha1, sha256, size_bytes) =
-        crate::blob::digest_file(&output).map_err(ServiceError::internal)?;
+    let (sha1, sha256, size_bytes) = crate::blob::digest_file(&output).or_internal("in prepare")?;
     Ok((
         Spooled {
             path: output,
@@ -158,7 +157,7 @@ pub(super) fn prepare(
 }
 
 fn manifest_bytes(manifest: &Manifest) -> Result<Vec<u8>, ServiceError> {
-    serde_json::to_vec_pretty(&manifest.properties).map_err(ServiceError::internal)
+    serde_json::to_vec_pretty(&manifest.properties).or_internal("in manifest_bytes")
 }
 
 fn read_head(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
@@ -166,6 +165,6 @@ fn read_head(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
     let mut head = Vec::with_capacity(8);
     std::fs::File::open(path)
         .and_then(|f| f.take(8).read_to_end(&mut head))
-        .map_err(ServiceError::internal)?;
+        .or_internal("in read_head")?;
     Ok(head)
 }

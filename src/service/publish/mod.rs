@@ -42,7 +42,7 @@ use crate::blob::BlobKey;
 use crate::db::packages::{BlobRef, NewVersion, StoreOutcome};
 use crate::db::{self, TxError};
 use crate::domain::{Manifest, Permission};
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack;
 
@@ -105,13 +105,13 @@ where
         convert::prepare(spooled, hints, &temp_dir, max_manifest_bytes)
     })
     .await
-    .map_err(ServiceError::internal)??;
+    .or_internal("in publish")??;
 
     let limits = wharf.settings.limits.package;
     let spool_path = spooled.path.to_path_buf();
     let inspected = spawn_blocking_in_span(move || upack::inspect(&spool_path, &limits))
         .await
-        .map_err(ServiceError::internal)??;
+        .or_internal("in publish")??;
     let manifest = &inspected.manifest;
     hints::check_hints(manifest, &hints)?;
 
@@ -142,14 +142,14 @@ where
         .blobs
         .put_file(&key, &spooled.path)
         .await
-        .map_err(ServiceError::internal)?;
+        .or_internal("in publish")?;
 
     let version = manifest.version.to_string();
-    let file_list_json = serde_json::to_string(&inspected.files).map_err(ServiceError::internal)?;
+    let file_list_json = serde_json::to_string(&inspected.files).or_internal("in publish")?;
     let blob = BlobRef {
         sha256: sha256.clone(),
         sha1: sha1.clone(),
-        size_bytes: i64::try_from(size_bytes).map_err(ServiceError::internal)?,
+        size_bytes: i64::try_from(size_bytes).or_internal("in publish")?,
     };
     let new = NewVersion::new(feed.id, manifest, inspected.container, file_list_json, blob);
     let stored = db::packages::store_version(&wharf.db, &new, may_overwrite, None, || {

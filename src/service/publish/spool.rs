@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::service::Wharf;
 
 use super::too_large;
@@ -37,7 +37,7 @@ where
 {
     let max_bytes = wharf.settings.limits.max_upload_bytes;
     let idle = std::time::Duration::from_secs(wharf.settings.limits.upload_idle_seconds);
-    let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(ServiceError::internal)?;
+    let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).or_internal("in spool")?;
     let (file, path) = temp.into_parts();
     let mut writer = SpoolWriter::new(file);
     let mut batch: Vec<Bytes> = Vec::new();
@@ -113,10 +113,7 @@ impl SpoolWriter {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn settle(&mut self) -> Result<SpoolState, ServiceError> {
         if let Some(job) = self.in_flight.take() {
-            return job
-                .await
-                .map_err(ServiceError::internal)?
-                .map_err(ServiceError::internal);
+            return job.await.or_internal("in settle")?.or_internal("in settle");
         }
         self.idle
             .take()
