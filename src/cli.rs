@@ -197,7 +197,7 @@ async fn key(wharf: &Wharf, command: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::List => {
             for key in keys::list(wharf).await? {
-                let feeds = key.feed_scope.as_deref().unwrap_or("*");
+                let feeds = key.scope.to_stored().unwrap_or_else(|| "*".to_owned());
                 let last_used = key
                     .last_used_at
                     .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
@@ -205,7 +205,7 @@ async fn key(wharf: &Wharf, command: KeyCommand) -> anyhow::Result<()> {
                     "{}\t{}\t{}\tfeeds={feeds}\tcreated={}\tlast_used={last_used}",
                     key.id,
                     key.name,
-                    key.permissions,
+                    key.permissions.join(","),
                     key.created_at.to_rfc3339()
                 );
             }

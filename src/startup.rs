@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::service::cache::POLL_INTERVAL;
-use crate::service::{Wharf, feeds, keys};
+use crate::service::{Wharf, downloads, feeds, keys};
 use crate::supervisor::Supervisor;
 
 /// How often counted downloads are written to the database.
@@ -97,13 +97,7 @@ fn background_tasks(wharf: &Wharf) -> Supervisor {
     let counts = wharf.clone();
     supervisor.every("download-count flush", DOWNLOAD_FLUSH_INTERVAL, move || {
         let wharf = counts.clone();
-        async move {
-            wharf
-                .downloads
-                .flush(&wharf.db)
-                .await
-                .map_err(|e| anyhow::Error::new(e).context("writing download counts"))
-        }
+        async move { downloads::flush(&wharf).await }
     });
     let caches = wharf.caches.clone();
     supervisor.every("cache invalidation poll", POLL_INTERVAL, move || {

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Db, with_pool};
+use crate::domain::PromotionFilter;
 
 /// A promotion to record with the version it stores.
 #[derive(Debug, Clone)]
@@ -26,17 +27,6 @@ pub struct PromotionRow {
     pub promoted_by: String,
     pub comments: String,
     pub promoted_at: DateTime<Utc>,
-}
-
-/// Which promotions to list; `None` filters nothing. Feed, group and name
-/// match ignoring case; the version exactly.
-#[derive(Debug, Clone, Default)]
-pub struct PromotionFilter {
-    pub from_feed: Option<String>,
-    pub to_feed: Option<String>,
-    pub group: Option<String>,
-    pub name: Option<String>,
-    pub version: Option<String>,
 }
 
 /// Lists promotions, oldest first.

@@ -11,6 +11,7 @@ mod latest;
 mod manifest;
 mod names;
 mod permission;
+mod promotion;
 mod version;
 mod vpack;
 
@@ -20,5 +21,6 @@ pub use latest::LatestRule;
 pub use manifest::{MAX_MANIFEST_DEPTH, Manifest};
 pub use names::{FeedName, GroupName, PackageId, PackageName};
 pub use permission::{FeedScope, Grant, Permission};
+pub use promotion::PromotionFilter;
 pub use version::Version;
 pub use vpack::{ContentItem, ContentSource, VirtualContents};

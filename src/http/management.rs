@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
-use crate::db::{api_keys::ApiKeyRow, feeds::FeedRow};
 use crate::domain::{FeedScope, Permission};
 use crate::error::ServiceError;
+use crate::service::model::{ApiKeySummary, Feed};
 use crate::service::{Caller, Wharf, feeds, keys};
 
 use super::query::Query;
@@ -73,7 +73,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceE
 }
 
 /// `ProGetFeed` JSON for a feed.
-fn feed_json(req: &HttpRequest, feed: &FeedRow) -> Value {
+fn feed_json(req: &HttpRequest, feed: &Feed) -> Value {
     let info = req.connection_info();
     json!({
         "name": feed.name,
@@ -257,22 +257,22 @@ fn permissions_of(input: &KeyInput) -> Result<Vec<&'static str>, ServiceError> {
     Ok(permissions)
 }
 
-fn key_json(row: &ApiKeyRow) -> Value {
-    let feeds = match FeedScope::parse(row.feed_scope.as_deref()) {
+fn key_json(key: &ApiKeySummary) -> Value {
+    let feeds = match &key.scope {
         FeedScope::All => None,
-        FeedScope::Only(feeds) => Some(feeds.into_iter().collect::<Vec<_>>().join(",")),
+        FeedScope::Only(feeds) => Some(feeds.iter().cloned().collect::<Vec<_>>().join(",")),
     };
-    let is_admin = row.permissions.split(',').any(|p| p == "admin");
+    let is_admin = key.is_admin();
     json!({
-        "id": row.id,
+        "id": key.id,
         "type": if is_admin { "System" } else if feeds.is_some() { "Feed" } else { "Other" },
-        "displayName": row.name,
+        "displayName": key.name,
         "feed": feeds,
-        "packagePermissions": row.permissions.split(',').collect::<Vec<_>>(),
+        "packagePermissions": key.permissions,
         "systemApis": if is_admin { vec!["full-control"] } else { Vec::new() },
-        "expiration": row.expires_at,
-        "lastUsed": row.last_used_at,
-        "created": row.created_at,
+        "expiration": key.expires_at,
+        "lastUsed": key.last_used_at,
+        "created": key.created_at,
         "logging": "None",
     })
 }

@@ -6,22 +6,21 @@
 //! any; Wharf uses its default latest rule), `latest-stable` or
 //! `latest-unstable`. Without `group`, a name must identify one package.
 
-use std::sync::Arc;
-
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
-use crate::db::feeds::FeedRow;
 use crate::domain::{GroupName, LatestRule, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
-use crate::service::packages::{self, StoredBytes, VersionFilter, VersionRow, VersionSelector};
+use crate::service::listings::{self, Listing};
+use crate::service::model::{Feed, VersionDetail};
+use crate::service::packages::{self, StoredBytes, VersionSelector};
 use crate::service::publish::{self, UploadHints};
 use crate::service::{Caller, Wharf, access};
 
-use super::download;
 use super::query::Query;
+use super::{download, wire};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use Method as M;
@@ -50,31 +49,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `PackageVersionInfo`, as pgutil reads it.
-fn version_info(row: &VersionRow) -> Value {
-    let purl = if row.group_name.is_empty() {
-        format!("pkg:universal/{}@{}", row.name, row.version)
+fn version_info(version: &VersionDetail) -> Value {
+    let purl = if version.group().is_empty() {
+        format!("pkg:universal/{}@{}", version.name(), version.version())
     } else {
         format!(
             "pkg:universal/{}/{}@{}",
-            row.group_name, row.name, row.version
+            version.group(),
+            version.name(),
+            version.version()
         )
     };
     let mut info = json!({
         "purl": purl,
-        "name": row.name,
-        "version": row.version,
-        "totalDownloads": row.downloads,
-        "downloads": row.downloads,
-        "published": row.published_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "size": row.size_bytes,
+        "name": version.name(),
+        "version": version.version(),
+        "totalDownloads": version.downloads(),
+        "downloads": version.downloads(),
+        "published": wire::timestamp(version.published_at()),
+        "size": version.size_bytes(),
         "listed": true,
         "allowDownload": true,
         "deprecated": false,
-        "sha1": row.sha1,
-        "sha256": row.blob_sha256,
+        "sha1": version.sha1(),
+        "sha256": version.sha256(),
     });
-    if !row.group_name.is_empty() {
-        info["group"] = json!(row.group_name);
+    if !version.group().is_empty() {
+        info["group"] = json!(version.group());
     }
     info
 }
@@ -83,22 +84,15 @@ fn feed_name(req: &HttpRequest) -> String {
     req.match_info().get("feed").unwrap_or_default().to_owned()
 }
 
-fn filter_of(query: &Query) -> Result<VersionFilter, ServiceError> {
-    Ok(VersionFilter {
-        group_lower: query
-            .get("group")
-            .map(GroupName::parse)
-            .transpose()?
-            .map(|g| g.lower()),
-        name_lower: query
+/// The `group` and `name` a query names, each optional.
+fn group_and_name(query: &Query) -> Result<(Option<GroupName>, Option<PackageName>), ServiceError> {
+    Ok((
+        query.get("group").map(GroupName::parse).transpose()?,
+        query
             .non_empty("name")
             .map(PackageName::parse)
-            .transpose()?
-            .map(|n| n.lower()),
-        package_limit: None,
-        version_limit: None,
-        text_like: None,
-    })
+            .transpose()?,
+    ))
 }
 
 /// `GET /api/packages/<feed>`: what pgutil checks before downloads.
@@ -125,17 +119,22 @@ async fn latest(
     let query = Query::parse(req.query_string());
     let stable_only = query.flag("stableOnly")?;
     let feed = access::feed_for(&wharf, &caller, &feed_name(&req), Permission::View).await?;
-    let rows = packages::list_versions(&wharf, &feed, &filter_of(&query)?).await?;
-    let latest: Vec<Value> = rows
-        .chunk_by(|a, b| a.package_id == b.package_id)
-        .filter_map(|versions| {
-            let rule = if stable_only {
-                LatestRule::StableOnly
-            } else {
-                LatestRule::StableElsePrerelease
-            };
-            rule.pick_ordered(versions, |v| v.is_stable)
-        })
+    let (group, name) = group_and_name(&query)?;
+    let rule = if stable_only {
+        LatestRule::StableOnly
+    } else {
+        LatestRule::StableElsePrerelease
+    };
+    let listing = Listing::Packages {
+        group,
+        name,
+        limit: None,
+    };
+    let found = listings::list(&wharf, &feed, &listing).await?;
+    let latest: Vec<Value> = found
+        .into_packages()
+        .iter()
+        .filter_map(|package| package.latest_by(rule))
         .map(version_info)
         .collect();
     Ok(HttpResponse::Ok().json(latest))
@@ -150,13 +149,20 @@ async fn versions(
     let query = Query::parse(req.query_string());
     let feed = access::feed_for(&wharf, &caller, &feed_name(&req), Permission::View).await?;
     let wanted = query.version().map(|v| Version::parse(&v)).transpose()?;
-    let rows = packages::list_versions(&wharf, &feed, &filter_of(&query)?).await?;
-    let versions: Vec<Value> = rows
+    let (group, name) = group_and_name(&query)?;
+    let listing = Listing::Versions {
+        group,
+        name,
+        limit: None,
+    };
+    let found = listings::list(&wharf, &feed, &listing).await?;
+    let versions: Vec<Value> = found
+        .into_versions()
         .iter()
-        .filter(|row| {
+        .filter(|found| {
             wanted
                 .as_ref()
-                .is_none_or(|w| Version::parse(&row.version).is_ok_and(|v| v == *w))
+                .is_none_or(|w| Version::parse(found.version()).is_ok_and(|v| v == *w))
         })
         .map(version_info)
         .collect();
@@ -170,7 +176,7 @@ async fn find_one(
     feed_name: &str,
     query: &Query,
     permission: Permission,
-) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
+) -> Result<(Feed, VersionDetail), ServiceError> {
     if query.non_empty("purl").is_some() {
         return Err(ServiceError::BadRequest(
             "purl is not supported here; identify the package with name, group and version."
@@ -188,24 +194,7 @@ async fn find_one(
     let group = if let Some(group) = query.get("group") {
         GroupName::parse(group)?
     } else {
-        // Without a group the name must identify exactly one package.
-        let filter = VersionFilter {
-            name_lower: Some(name.lower()),
-            ..VersionFilter::default()
-        };
-        let rows = packages::list_versions(wharf, &feed, &filter).await?;
-        let mut groups: Vec<&str> = rows.iter().map(|r| r.group_name.as_str()).collect();
-        groups.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
-        match groups.as_slice() {
-            [] => GroupName::empty(),
-            [only] => GroupName::parse(only)?,
-            _ => {
-                return Err(ServiceError::BadRequest(format!(
-                    "The name '{name}' matches packages in several groups ({}); give a group.",
-                    groups.join(", ")
-                )));
-            }
-        }
+        packages::only_group_of(wharf, &feed, &name).await?
     };
     let row = packages::resolve(wharf, &feed, &PackageId::new(group, name), &selector).await?;
     Ok((feed, row))
@@ -227,7 +216,7 @@ async fn download_package(
     )
     .await?;
     let bytes: StoredBytes = packages::package_bytes(&wharf, &feed, &row).await?;
-    let file_name = format!("{}.{}.upack", row.name, row.version);
+    let file_name = row.file_name("upack");
     download::stored_bytes(&req, &wharf, &bytes, "application/zip", file_name).await
 }
 

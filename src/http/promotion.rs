@@ -8,8 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
-use crate::db::promotions::PromotionFilter;
-use crate::domain::{GroupName, PackageId, PackageName};
+use crate::domain::{GroupName, PackageId, PackageName, PromotionFilter};
 use crate::error::ServiceError;
 use crate::service::{Caller, Wharf, promotion};
 
@@ -131,7 +130,7 @@ async fn list(
             "comments": row.comments,
         });
         let existing = grouped.iter_mut().find(|g| {
-            g["group"] == row.group_name && g["package"] == row.name && g["version"] == row.version
+            g["group"] == row.group && g["package"] == row.name && g["version"] == row.version
         });
         match existing {
             Some(group) => {
@@ -140,7 +139,7 @@ async fn list(
                 }
             }
             None => grouped.push(json!({
-                "group": row.group_name,
+                "group": row.group,
                 "package": row.name,
                 "packageType": "upack",
                 "version": row.version,

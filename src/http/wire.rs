@@ -1,4 +1,5 @@
-//! JSON shapes of the Universal Feed API, with `ProGet`'s field names.
+//! JSON shapes of the Universal Feed API, with `ProGet`'s field names,
+//! rendered from the service's read models.
 //!
 //! A version object is the version's `upack.json` properties plus server
 //! fields; a package object is its latest version's manifest with `version`
@@ -7,94 +8,66 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::domain::LatestRule;
-use crate::service::packages::VersionRow;
-use crate::upack::FileEntry;
+use crate::service::model::{PackageSummary, VersionDetail};
 
-fn manifest_of(row: &VersionRow) -> Map<String, Value> {
-    match serde_json::from_str(&row.manifest_json) {
-        Ok(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
-fn set_identity(object: &mut Map<String, Value>, row: &VersionRow) {
-    if row.group_name.is_empty() {
+fn set_identity(object: &mut Map<String, Value>, version: &VersionDetail) {
+    if version.group().is_empty() {
         object.remove("group");
     } else {
-        object.insert("group".into(), json!(row.group_name));
+        object.insert("group".into(), json!(version.group()));
     }
-    object.insert("name".into(), json!(row.name));
+    object.insert("name".into(), json!(version.name()));
+}
+
+/// A timestamp as the API writes it: RFC 3339 in UTC with milliseconds.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A `versions` entry.
-pub fn version_object(row: &VersionRow, include_file_list: bool) -> Value {
-    let mut object = manifest_of(row);
-    set_identity(&mut object, row);
-    object.insert("version".into(), json!(row.version));
-    object.insert(
-        "published".into(),
-        json!(
-            row.published_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        ),
-    );
-    object.insert("size".into(), json!(row.size_bytes));
-    object.insert("downloads".into(), json!(row.downloads));
-    object.insert("sha1".into(), json!(row.sha1));
-    object.insert("sha256".into(), json!(row.blob_sha256));
-    object.insert("isVirtual".into(), json!(row.is_virtual));
+pub fn version_object(version: &VersionDetail, include_file_list: bool) -> Value {
+    let mut object = version.manifest();
+    set_identity(&mut object, version);
+    object.insert("version".into(), json!(version.version()));
+    object.insert("published".into(), json!(timestamp(version.published_at())));
+    object.insert("size".into(), json!(version.size_bytes()));
+    object.insert("downloads".into(), json!(version.downloads()));
+    object.insert("sha1".into(), json!(version.sha1()));
+    object.insert("sha256".into(), json!(version.sha256()));
+    object.insert("isVirtual".into(), json!(version.is_virtual()));
     object.insert("isLocal".into(), json!(true));
     object.insert("isCached".into(), json!(false));
     if include_file_list {
-        let files: Vec<FileEntry> = serde_json::from_str(&row.file_list_json).unwrap_or_default();
-        object.insert("fileList".into(), json!(files));
+        object.insert("fileList".into(), json!(version.files()));
     }
     Value::Object(object)
 }
 
-/// A `packages` entry from one package's versions, highest first.
-pub fn package_object(versions: &[&VersionRow]) -> Option<Value> {
-    // latestVersion follows the default latest rule; rows arrive highest first.
-    let latest = *LatestRule::StableElsePrerelease.pick_ordered(versions, |v| v.is_stable)?;
-    let mut object = manifest_of(latest);
+/// A `packages` entry.
+pub fn package_object(package: &PackageSummary) -> Value {
+    let latest = package.latest();
+    let mut object = latest.manifest();
     object.remove("version");
     set_identity(&mut object, latest);
-    object.insert("latestVersion".into(), json!(latest.version));
+    object.insert("latestVersion".into(), json!(latest.version()));
     object.insert(
         "versions".into(),
         json!(
-            versions
+            package
+                .versions()
                 .iter()
-                .map(|v| v.version.as_str())
+                .map(VersionDetail::version)
                 .collect::<Vec<_>>()
         ),
     );
-    object.insert(
-        "downloads".into(),
-        json!(versions.iter().map(|v| v.downloads).sum::<i64>()),
-    );
+    object.insert("downloads".into(), json!(package.total_downloads()));
     object.insert("isLocal".into(), json!(true));
     object.insert("isCached".into(), json!(false));
-    Some(Value::Object(object))
+    Value::Object(object)
 }
 
-/// Groups rows (ordered by package, highest version first) into package objects.
-pub fn package_objects(rows: &[VersionRow]) -> Vec<Value> {
-    rows.chunk_by(|a, b| a.package_id == b.package_id)
-        .filter_map(|chunk| package_object(&chunk.iter().collect::<Vec<_>>()))
-        .collect()
-}
-
-/// Whether a package object matches a search term: a case-insensitive
-/// substring of its name, title or description. An empty term matches all.
-pub fn matches_term(package: &Value, term: &str) -> bool {
-    let term = term.to_lowercase();
-    term.is_empty()
-        || ["name", "title", "description"].iter().any(|field| {
-            package
-                .get(*field)
-                .and_then(Value::as_str)
-                .is_some_and(|text| text.to_lowercase().contains(&term))
-        })
+/// Serialises a value for the listing cache.
+pub fn to_bytes(value: &Value) -> bytes::Bytes {
+    // A `Value` always serialises: its keys are strings.
+    bytes::Bytes::from(value.to_string())
 }

@@ -5,7 +5,7 @@
 //! challenging anonymous callers). Only a caller who could view a feed of that
 //! name is told it does not exist (404).
 
-use crate::db::feeds::FeedRow;
+use super::model::Feed;
 use crate::domain::{FeedName, Permission};
 use crate::error::ServiceError;
 
@@ -24,14 +24,14 @@ pub struct Caller {
 impl Caller {
     /// Whether the caller holds `permission` on `feed`, counting the feed's
     /// anonymous read access.
-    pub fn may(&self, permission: Permission, feed: &FeedRow) -> bool {
+    pub fn may(&self, permission: Permission, feed: &Feed) -> bool {
         let anonymous_ok =
             feed.anonymous_read && matches!(permission, Permission::View | Permission::Download);
         anonymous_ok
             || self
                 .principal
                 .grant()
-                .is_some_and(|g| g.allows(permission, &feed.name_lower))
+                .is_some_and(|g| g.allows(permission, feed.name_lower()))
     }
 
     /// Whether the caller holds `permission` on every feed (no scope limit).
@@ -73,7 +73,7 @@ pub async fn feed_for(
     caller: &Caller,
     name: &str,
     permission: Permission,
-) -> Result<FeedRow, ServiceError> {
+) -> Result<Feed, ServiceError> {
     let lower = name.to_ascii_lowercase();
     let feed = match FeedName::parse(name) {
         Ok(_) => wharf.caches.feed(&wharf.db, &lower).await?,

@@ -19,8 +19,9 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use super::model::Feed;
 use crate::blob::BlobKey;
-use crate::db::{self, assemblies::AssemblyRow, feeds::FeedRow};
+use crate::db::{self, assemblies::AssemblyRow};
 use crate::domain::{ContentItem, ContentSource, VirtualContents};
 use crate::error::{OrInternal, ServiceError};
 use crate::telemetry::spawn_blocking_in_span;
@@ -28,7 +29,8 @@ use crate::upack::{self, AssemblyPart};
 
 use super::Wharf;
 use super::blob_bytes::{self, BytesSource};
-use super::resolve::{self, VersionRow, VersionSelector};
+use super::resolve::{self, VersionSelector};
+use crate::db::packages::VersionRow;
 
 /// Bumped when the assembly format or its key changes, so old entries miss.
 const ASSEMBLY_FORMAT: &[u8] = b"wharf-assembly-v2\0";
@@ -90,7 +92,7 @@ impl AssemblyLocks {
 #[tracing::instrument(skip_all, fields(feed = %feed.name, package.name = %row.name, version = %row.version))]
 pub async fn assembled(
     wharf: &Wharf,
-    feed: &FeedRow,
+    feed: &Feed,
     row: &VersionRow,
 ) -> Result<Assembled, ServiceError> {
     let manifest: Map<String, Value> =
@@ -139,7 +141,7 @@ pub async fn assembled(
 #[tracing::instrument(level = "debug", skip_all)]
 async fn resolve_reference(
     wharf: &Wharf,
-    feed: &FeedRow,
+    feed: &Feed,
     who: &str,
     item: &ContentItem,
 ) -> Result<Resolved, ServiceError> {
@@ -152,7 +154,7 @@ async fn resolve_reference(
         } => {
             let selector = VersionSelector::Exact(version.clone());
             let referenced = match resolve::resolve(wharf, feed, id, &selector).await {
-                Ok(found) => found,
+                Ok(found) => found.row,
                 Err(ServiceError::NotFound(_)) => {
                     return Err(ServiceError::Conflict(format!(
                         "The virtual package {who} references {id}:{version}, which is not in feed '{}'.",

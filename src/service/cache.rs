@@ -29,7 +29,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use moka::sync::Cache;
 
-use crate::db::{self, Db, api_keys::ApiKeyRow, feeds::FeedRow, packages::VersionRow};
+use super::listings::ListingKey;
+use super::model::Feed;
+use crate::db::{self, Db, api_keys::ApiKeyRow, packages::VersionRow};
 use crate::domain::{FeedScope, Grant};
 
 /// How often the database's change generation is polled.
@@ -62,11 +64,11 @@ pub struct ResolveKey {
 
 /// The hot-path caches.
 pub struct Caches {
-    feeds: Cache<String, Option<FeedRow>>,
+    feeds: Cache<String, Option<Feed>>,
     keys: Cache<String, Option<Arc<CachedKey>>>,
     versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
     small_blobs: Cache<String, Bytes>,
-    listings: Cache<String, Bytes>,
+    listings: Cache<ListingKey, Bytes>,
     /// Whose local writes the caches follow.
     db: Db,
     /// Local writes and remote epochs already reflected in the caches.
@@ -92,7 +94,9 @@ impl Caches {
                 .max_capacity(64 * 1024 * 1024)
                 .build(),
             listings: Cache::builder()
-                .weigher(|_: &String, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
+                .weigher(|_: &ListingKey, bytes: &Bytes| {
+                    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+                })
                 .max_capacity(64 * 1024 * 1024)
                 .time_to_live(ENTRY_TTL)
                 .build(),
@@ -158,12 +162,10 @@ impl Caches {
 
     /// The feed named `name_lower`.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<FeedRow>, sqlx::Error> {
-        self.get_or_load(
-            &self.feeds,
-            name_lower.to_owned(),
-            db::feeds::find(db, name_lower),
-        )
+    pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<Feed>, sqlx::Error> {
+        self.get_or_load(&self.feeds, name_lower.to_owned(), async {
+            Ok(db::feeds::find(db, name_lower).await?.map(Feed::from))
+        })
         .await
     }
 
@@ -198,10 +200,9 @@ impl Caches {
             .await
     }
 
-    /// A rendered listing (`packages`, `versions`, `search`), built by `build`
-    /// on a miss. `key` names the feed, the endpoint and its parameters.
+    /// A rendered listing, built by `build` on a miss.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn listing<F, E>(&self, key: String, build: F) -> Result<Bytes, E>
+    pub async fn listing<F, E>(&self, key: ListingKey, build: F) -> Result<Bytes, E>
     where
         F: Future<Output = Result<Bytes, E>>,
     {

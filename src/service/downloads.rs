@@ -45,3 +45,13 @@ impl DownloadCounter {
         Ok(())
     }
 }
+
+/// Writes the download counts waiting in this process.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn flush(wharf: &super::Wharf) -> anyhow::Result<()> {
+    wharf
+        .downloads
+        .flush(&wharf.db)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context("writing download counts"))
+}

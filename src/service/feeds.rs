@@ -1,6 +1,7 @@
 //! Creating, listing and deleting feeds.
 
-use crate::db::{self, feeds::FeedRow};
+use super::model::Feed;
+use crate::db;
 use crate::domain::FeedName;
 use crate::error::ServiceError;
 
@@ -13,17 +14,22 @@ pub async fn create(
     name: &str,
     description: &str,
     public: bool,
-) -> Result<FeedRow, ServiceError> {
+) -> Result<Feed, ServiceError> {
     let name = FeedName::parse(name)?;
     db::feeds::insert(&wharf.db, name.as_str(), description, public)
         .await?
+        .map(Feed::from)
         .ok_or_else(|| ServiceError::Conflict(format!("A feed named '{name}' already exists.")))
 }
 
 /// Every feed.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn list(wharf: &Wharf) -> Result<Vec<FeedRow>, ServiceError> {
-    Ok(db::feeds::list(&wharf.db).await?)
+pub async fn list(wharf: &Wharf) -> Result<Vec<Feed>, ServiceError> {
+    Ok(db::feeds::list(&wharf.db)
+        .await?
+        .into_iter()
+        .map(Feed::from)
+        .collect())
 }
 
 /// Deletes a feed and its packages (blobs wait for `wharf gc`).
@@ -45,9 +51,10 @@ pub async fn update(
     name: &str,
     description: Option<&str>,
     public: Option<bool>,
-) -> Result<FeedRow, ServiceError> {
+) -> Result<Feed, ServiceError> {
     db::feeds::update(&wharf.db, &name.to_ascii_lowercase(), description, public)
         .await?
+        .map(Feed::from)
         .ok_or_else(|| ServiceError::NotFound(format!("The feed '{name}' does not exist.")))
 }
 

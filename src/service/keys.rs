@@ -2,7 +2,9 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::db::{self, api_keys::ApiKeyRow, api_keys::NewApiKey};
+use crate::db::{self, api_keys::NewApiKey};
+
+use super::model::ApiKeySummary;
 use crate::domain::{FeedName, FeedScope, Grant};
 use crate::error::ServiceError;
 
@@ -90,8 +92,12 @@ pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceErr
 
 /// Every key (without secrets: only hashes are stored).
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn list(wharf: &Wharf) -> Result<Vec<ApiKeyRow>, ServiceError> {
-    Ok(db::api_keys::list(&wharf.db).await?)
+pub async fn list(wharf: &Wharf) -> Result<Vec<ApiKeySummary>, ServiceError> {
+    Ok(db::api_keys::list(&wharf.db)
+        .await?
+        .into_iter()
+        .map(ApiKeySummary::from)
+        .collect())
 }
 
 /// Revokes a key by its public id. Takes effect at once: every request reads

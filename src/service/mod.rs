@@ -21,6 +21,8 @@ pub mod feeds;
 pub mod gc;
 pub mod health;
 pub mod keys;
+pub mod listings;
+pub mod model;
 pub mod packages;
 pub mod promotion;
 pub mod publish;

@@ -7,28 +7,31 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
+use super::model::{Feed, VersionDetail};
 use crate::blob::BlobKey;
-use crate::db::{self, feeds::FeedRow};
-use crate::domain::Container;
+use crate::db;
+use crate::domain::{Container, GroupName, PackageName};
 use crate::error::{OrInternal, ServiceError};
 use crate::telemetry::spawn_blocking_in_span;
 use crate::upack::{self, ContentFormat, EntryLookup};
 
-pub use crate::db::packages::{VersionFilter, VersionRow};
+use crate::db::packages::VersionRow;
 
 pub use super::resolve::{VersionSelector, resolve, resolve_for};
 
 use super::Wharf;
 use super::cache::SMALL_BLOB_BYTES;
+use super::listings::{self, Listing};
 
 /// The bytes a `download` of `row` serves: the stored package, or for a
 /// virtual package its assembled `.upack`. Counts the download.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn package_bytes(
     wharf: &Wharf,
-    feed: &FeedRow,
-    row: &VersionRow,
+    feed: &Feed,
+    version: &VersionDetail,
 ) -> Result<StoredBytes, ServiceError> {
+    let row = &*version.row;
     let bytes = if row.is_virtual {
         let assembled = super::assembly::assembled(wharf, feed, row).await?;
         StoredBytes {
@@ -36,7 +39,7 @@ pub async fn package_bytes(
             size_bytes: assembled.size_bytes,
         }
     } else {
-        StoredBytes::of(row)
+        StoredBytes::of(version)
     };
     wharf.downloads.record(row.id);
     Ok(bytes)
@@ -53,10 +56,10 @@ pub struct StoredBytes {
 
 impl StoredBytes {
     /// The stored bytes of a version, as uploaded.
-    pub fn of(row: &VersionRow) -> Self {
+    pub fn of(version: &VersionDetail) -> Self {
         Self {
-            blob_sha256: row.blob_sha256.clone(),
-            size_bytes: row.size_bytes,
+            blob_sha256: version.sha256().to_owned(),
+            size_bytes: version.size_bytes(),
         }
     }
 }
@@ -91,18 +94,37 @@ pub async fn content_only(
 
 /// Numbers of packages and versions in a feed.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn counts(wharf: &Wharf, feed: &FeedRow) -> Result<(i64, i64), ServiceError> {
+pub async fn counts(wharf: &Wharf, feed: &Feed) -> Result<(i64, i64), ServiceError> {
     Ok(db::packages::count_in_feed(&wharf.db, feed.id).await?)
 }
 
-/// Lists versions of a feed (see [`VersionFilter`]).
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn list_versions(
+/// The group of the one package named `name` in `feed`: a name without a
+/// group must identify one package (the empty group when none matches, so
+/// that resolving it answers a plain 404).
+#[tracing::instrument(level = "debug", skip(wharf, feed))]
+pub async fn only_group_of(
     wharf: &Wharf,
-    feed: &FeedRow,
-    filter: &VersionFilter,
-) -> Result<Vec<VersionRow>, ServiceError> {
-    Ok(db::packages::list_versions(&wharf.db, feed.id, filter).await?)
+    feed: &Feed,
+    name: &PackageName,
+) -> Result<GroupName, ServiceError> {
+    let listing = Listing::Packages {
+        group: None,
+        name: Some(name.clone()),
+        limit: None,
+    };
+    let packages = listings::list(wharf, feed, &listing).await?.into_packages();
+    match packages.as_slice() {
+        [] => Ok(GroupName::empty()),
+        [only] => Ok(GroupName::parse(only.latest().group())?),
+        several => Err(ServiceError::BadRequest(format!(
+            "The name '{name}' matches packages in several groups ({}); give a group.",
+            several
+                .iter()
+                .map(|p| p.latest().group())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 /// The stored bytes of a version, as a stream (or a byte range of them).
@@ -139,10 +161,13 @@ pub async fn open_blob(
 
 /// The stored bytes of a small blob (a virtual package manifest), whole.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn read_manifest_bytes(wharf: &Wharf, row: &VersionRow) -> Result<Bytes, ServiceError> {
+pub async fn read_manifest_bytes(
+    wharf: &Wharf,
+    version: &VersionDetail,
+) -> Result<Bytes, ServiceError> {
     wharf
         .blobs
-        .read_small(&blob_key(row)?)
+        .read_small(&blob_key(&version.row)?)
         .await
         .or_internal("in read_manifest_bytes")
 }
@@ -166,9 +191,10 @@ pub struct FileDownload {
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn open_file(
     wharf: &Wharf,
-    row: &VersionRow,
+    version: &VersionDetail,
     path: &str,
 ) -> Result<FileDownload, ServiceError> {
+    let row = &*version.row;
     if row.container != Container::Zip {
         return Err(ServiceError::NotFound(format!(
             "The file '{path}' was not found: {} {} is a virtual package manifest, not an archive.",
@@ -236,7 +262,8 @@ impl std::io::Write for ChannelWriter {
 
 /// Deletes a version. Its blob stays until `wharf gc` finds it unreferenced.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn delete(wharf: &Wharf, row: &VersionRow) -> Result<(), ServiceError> {
+pub async fn delete(wharf: &Wharf, version: &VersionDetail) -> Result<(), ServiceError> {
+    let row = &*version.row;
     db::packages::delete_version(&wharf.db, row.id).await?;
     tracing::info!(package.name = %row.name, version = %row.version, "version deleted");
     Ok(())

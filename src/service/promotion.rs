@@ -6,15 +6,12 @@
 //! rewrites only `upack.json` (new version, a `repackageHistory` entry) and
 //! copies every other entry raw, so the content is byte-identical.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
 use crate::blob::BlobKey;
 use crate::db::{
-    self, feeds::FeedRow, packages::BlobRef, packages::NewVersion, packages::StoreOutcome,
-    promotions::NewPromotion,
+    self, packages::BlobRef, packages::NewVersion, packages::StoreOutcome, promotions::NewPromotion,
 };
 use crate::domain::{Container, Manifest, PackageId, Permission, Version};
 use crate::error::{OrInternal, ServiceError};
@@ -22,8 +19,11 @@ use crate::telemetry::spawn_blocking_in_span;
 use crate::upack;
 
 use super::blob_bytes::{self, BytesSource};
-use super::packages::{self, VersionRow, VersionSelector};
+use super::model::{Feed, Promotion, VersionDetail};
+use super::packages::{self, VersionSelector};
 use super::{Caller, Wharf, access};
+use crate::db::packages::VersionRow;
+use crate::domain::PromotionFilter;
 
 /// The source of a promotion or repackage, which the caller must be able to
 /// view and download.
@@ -34,7 +34,7 @@ async fn source(
     feed_name: &str,
     id: &PackageId,
     version: &str,
-) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
+) -> Result<(Feed, VersionDetail), ServiceError> {
     let selector = VersionSelector::parse(version)?;
     let feed = access::feed_for(wharf, caller, feed_name, Permission::Download).await?;
     if !caller.may(Permission::View, &feed) {
@@ -45,7 +45,7 @@ async fn source(
 }
 
 /// A version row copied into `feed`: same manifest, same blob.
-fn copy_of(row: &VersionRow, feed: &FeedRow) -> Result<NewVersion, ServiceError> {
+fn copy_of(row: &VersionRow, feed: &Feed) -> Result<NewVersion, ServiceError> {
     let manifest = Manifest::parse(row.manifest_json.as_bytes()).or_internal(format!(
         "reading the stored manifest of {} {}",
         row.name, row.version
@@ -74,8 +74,9 @@ pub async fn promote(
     id: &PackageId,
     version: &str,
     comments: &str,
-) -> Result<Arc<VersionRow>, ServiceError> {
-    let (from, row) = source(wharf, caller, from_feed, id, version).await?;
+) -> Result<VersionDetail, ServiceError> {
+    let (from, source_version) = source(wharf, caller, from_feed, id, version).await?;
+    let row = &source_version.row;
     let to = access::feed_for(wharf, caller, to_feed, Permission::Promote).await?;
     if from.id == to.id {
         return Err(ServiceError::BadRequest(
@@ -93,7 +94,7 @@ pub async fn promote(
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
     match db::packages::store_version(
         &wharf.db,
-        &copy_of(&row, &to)?,
+        &copy_of(row, &to)?,
         false,
         Some(&promotion),
         || blob_bytes::ensure(wharf, &blob_key, BytesSource::Stored),
@@ -133,14 +134,15 @@ pub async fn repackage(
     version: &str,
     new_version: &str,
     comments: &str,
-) -> Result<Arc<VersionRow>, ServiceError> {
+) -> Result<VersionDetail, ServiceError> {
     let new_version = Version::parse(new_version).map_err(|_| {
         ServiceError::BadRequest(format!(
             "newVersion '{}' is not a SemVer 2.0 version (e.g. 1.2.3).",
             new_version.escape_debug()
         ))
     })?;
-    let (_, row) = source(wharf, caller, feed_name, id, version).await?;
+    let (_, source_version) = source(wharf, caller, feed_name, id, version).await?;
+    let row = &source_version.row;
     let target =
         access::feed_for(wharf, caller, to_feed.unwrap_or(feed_name), Permission::Add).await?;
 
@@ -228,9 +230,9 @@ pub async fn repackage(
 pub async fn list(
     wharf: &Wharf,
     caller: &Caller,
-    filter: &db::promotions::PromotionFilter,
-) -> Result<Vec<db::promotions::PromotionRow>, ServiceError> {
-    let feeds = db::feeds::list(&wharf.db).await?;
+    filter: &PromotionFilter,
+) -> Result<Vec<Promotion>, ServiceError> {
+    let feeds = super::feeds::list(wharf).await?;
     let visible = |name: &str| {
         feeds
             .iter()
@@ -240,5 +242,6 @@ pub async fn list(
         .await?
         .into_iter()
         .filter(|p| visible(&p.from_feed) && visible(&p.to_feed))
+        .map(Promotion::from)
         .collect())
 }

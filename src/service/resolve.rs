@@ -3,13 +3,10 @@
 //! missing. A leaf: it depends on nothing else in `service` but the cache and
 //! access checks, so assembly and serving can both build on it.
 
-use std::sync::Arc;
-
-use crate::db::{self, feeds::FeedRow, packages::PackageKey};
+use super::model::{Feed, VersionDetail};
+use crate::db::{self, packages::PackageKey};
 use crate::domain::{LatestRule, PackageId, Permission, Version};
 use crate::error::ServiceError;
-
-pub use crate::db::packages::VersionRow;
 
 use super::cache::ResolveKey;
 use super::{Caller, Wharf, access};
@@ -40,10 +37,10 @@ impl VersionSelector {
 #[tracing::instrument(skip(wharf, feed), fields(feed = %feed.name, package = %id))]
 pub async fn resolve(
     wharf: &Wharf,
-    feed: &FeedRow,
+    feed: &Feed,
     id: &PackageId,
     selector: &VersionSelector,
-) -> Result<Arc<VersionRow>, ServiceError> {
+) -> Result<VersionDetail, ServiceError> {
     let (group_lower, name_lower) = (id.group.lower(), id.name.lower());
     let key = PackageKey {
         feed_id: feed.id,
@@ -74,20 +71,22 @@ pub async fn resolve(
             }
         })
         .await?;
-    found.ok_or_else(|| match selector {
-        VersionSelector::Exact(version) => ServiceError::NotFound(format!(
-            "The package {id} version {version} was not found in feed '{}'.",
-            feed.name
-        )),
-        VersionSelector::Latest(LatestRule::StableOnly) => ServiceError::NotFound(format!(
-            "The package {id} has no stable version in feed '{}'.",
-            feed.name
-        )),
-        VersionSelector::Latest(_) => ServiceError::NotFound(format!(
-            "The package {id} was not found in feed '{}'.",
-            feed.name
-        )),
-    })
+    found
+        .map(VersionDetail::from)
+        .ok_or_else(|| match selector {
+            VersionSelector::Exact(version) => ServiceError::NotFound(format!(
+                "The package {id} version {version} was not found in feed '{}'.",
+                feed.name
+            )),
+            VersionSelector::Latest(LatestRule::StableOnly) => ServiceError::NotFound(format!(
+                "The package {id} has no stable version in feed '{}'.",
+                feed.name
+            )),
+            VersionSelector::Latest(_) => ServiceError::NotFound(format!(
+                "The package {id} was not found in feed '{}'.",
+                feed.name
+            )),
+        })
 }
 
 /// Checks that the caller holds `permission` on the feed `feed_name`, then
@@ -100,7 +99,7 @@ pub async fn resolve_for(
     id: &PackageId,
     selector: &VersionSelector,
     permission: Permission,
-) -> Result<(FeedRow, Arc<VersionRow>), ServiceError> {
+) -> Result<(Feed, VersionDetail), ServiceError> {
     let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
     let row = resolve(wharf, &feed, id, selector).await?;
     Ok((feed, row))

@@ -392,7 +392,7 @@ async fn downloads_are_counted_without_losing_any(backend: Backend) {
     for response in futures::future::join_all(requests).await {
         assert_eq!(response.status(), StatusCode::OK);
     }
-    app.wharf.downloads.flush(&app.wharf.db).await.unwrap();
+    wharf::service::downloads::flush(&app.wharf).await.unwrap();
     let versions: Vec<serde_json::Value> = app.get_json("/upack/default/versions?name=pkg").await;
     let counts: Vec<(String, i64)> = versions
         .iter()

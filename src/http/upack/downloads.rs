@@ -1,14 +1,13 @@
 //! Downloads: the package (assembled when virtual; `contentOnly`), one of
 //! its files, and a virtual package's manifest.
 
-use std::sync::Arc;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::db::feeds::FeedRow;
 use crate::domain::{PackageId, Permission};
 use crate::error::ServiceError;
-use crate::service::packages::{self, StoredBytes, VersionRow};
+use crate::service::model::Feed;
+use crate::service::model::VersionDetail;
+use crate::service::packages::{self, StoredBytes};
 use crate::service::{Caller, Wharf};
 use crate::upack::ContentFormat;
 
@@ -23,7 +22,7 @@ async fn resolve_download(
     query: &Query,
     wharf: &Wharf,
     caller: &Caller,
-) -> Result<(PackageId, FeedRow, Arc<VersionRow>), ServiceError> {
+) -> Result<(PackageId, Feed, VersionDetail), ServiceError> {
     let (id, selector) = address.package_version(query)?;
     let (feed, row) = packages::resolve_for(
         wharf,
@@ -57,12 +56,12 @@ pub(super) async fn download_package(
     let bytes = packages::package_bytes(&wharf, &feed, &row).await?;
     match content_only {
         None => {
-            let file_name = format!("{}.{}.upack", row.name, row.version);
+            let file_name = row.file_name("upack");
             download::stored_bytes(&req, &wharf, &bytes, "application/zip", file_name).await
         }
         Some(format) => {
             let (file, size) = packages::content_only(&wharf, &bytes, format).await?;
-            let file_name = format!("{}.{}.{}", row.name, row.version, format.extension());
+            let file_name = row.file_name(format.extension());
             Ok(HttpResponse::Ok()
                 .content_type(format.content_type())
                 .insert_header(download::attachment(file_name))
@@ -82,14 +81,14 @@ pub(super) async fn download_vpack(
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
     let (id, _, row) = resolve_download(&address, &query, &wharf, &caller).await?;
-    if !row.is_virtual {
+    if !row.is_virtual() {
         return Err(ServiceError::NotFound(format!(
             "{id} {} is not a virtual package.",
-            row.version
+            row.version()
         )));
     }
-    let content_type = row.container.content_type();
-    let file_name = format!("{}.{}.vpack", row.name, row.version);
+    let content_type = row.container().content_type();
+    let file_name = row.file_name("vpack");
     download::stored_bytes(
         &req,
         &wharf,

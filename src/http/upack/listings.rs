@@ -5,8 +5,10 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
-use crate::error::{OrInternal, ServiceError};
-use crate::service::packages::{self, VersionFilter, VersionSelector};
+use crate::error::ServiceError;
+use crate::service::listings::{self, Listed, Listing};
+use crate::service::model::Feed;
+use crate::service::packages::{self, VersionSelector};
 use crate::service::{Caller, Wharf, access};
 
 use super::super::query::Query;
@@ -25,68 +27,63 @@ pub(super) async fn list_packages(
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
-    let group = query
-        .get("group")
-        .filter(|g| *g != "*")
-        .map(GroupName::parse)
-        .transpose()?;
+    let group = group_of(&query)?;
     if let Some(name) = query.non_empty("name") {
         let id = PackageId::new(group.unwrap_or_default(), PackageName::parse(name)?);
-        let filter = VersionFilter {
-            group_lower: Some(id.group.lower()),
-            name_lower: Some(id.name.lower()),
-            package_limit: None,
-            version_limit: None,
-            text_like: None,
+        let listing = Listing::Packages {
+            group: Some(id.group.clone()),
+            name: Some(id.name.clone()),
+            limit: None,
         };
-        let key = format!(
-            "{}\npackage\n{}\n{}",
-            feed.id,
-            id.group.lower(),
-            id.name.lower()
-        );
-        return cached_json(&wharf, key, async {
-            let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-            wire::package_objects(&rows)
-                .into_iter()
-                .next()
+        return json_listing(&wharf, &feed, listing, "package", |listed| {
+            listed
+                .into_packages()
+                .first()
+                .map(wire::package_object)
                 // ProGet's text, which scripts look for: "package was not found".
                 .ok_or_else(|| ServiceError::NotFound(format!("The package was not found: {id}.")))
         })
         .await;
     }
-    let filter = VersionFilter {
-        group_lower: group.map(|g| g.lower()),
-        name_lower: None,
-        package_limit: Some(query.count()?.unwrap_or(1000)),
-        version_limit: None,
-        text_like: None,
+    let listing = Listing::Packages {
+        group,
+        name: None,
+        limit: Some(query.count()?.unwrap_or(1000)),
     };
-    let key = format!(
-        "{}\npackages\n{:?}\n{:?}",
-        feed.id, filter.group_lower, filter.package_limit
-    );
-    cached_json(&wharf, key, async {
-        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-        Ok(Value::Array(wire::package_objects(&rows)))
+    json_listing(&wharf, &feed, listing, "packages", |listed| {
+        Ok(listed
+            .into_packages()
+            .iter()
+            .map(wire::package_object)
+            .collect())
     })
     .await
 }
 
-/// Answers with a listing from the listing cache, rendering it on a miss.
-async fn cached_json<F>(wharf: &Wharf, key: String, render: F) -> Result<HttpResponse, ServiceError>
+/// The `group` query value; `*` and none mean every group.
+fn group_of(query: &Query) -> Result<Option<GroupName>, ServiceError> {
+    Ok(query
+        .get("group")
+        .filter(|g| *g != "*")
+        .map(GroupName::parse)
+        .transpose()?)
+}
+
+/// Answers with a listing rendered as JSON by `render`, from the listing cache.
+async fn json_listing<R>(
+    wharf: &Wharf,
+    feed: &Feed,
+    listing: Listing,
+    rendering: &'static str,
+    render: R,
+) -> Result<HttpResponse, ServiceError>
 where
-    F: std::future::Future<Output = Result<Value, ServiceError>>,
+    R: FnOnce(Listed) -> Result<Value, ServiceError>,
 {
-    let body = wharf
-        .caches
-        .listing(key, async {
-            let value = render.await?;
-            serde_json::to_vec(&value)
-                .map(bytes::Bytes::from)
-                .or_internal("in cached_json")
-        })
-        .await?;
+    let body = listings::rendered(wharf, feed, listing, rendering, |listed| {
+        Ok(wire::to_bytes(&render(listed)?))
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
@@ -108,25 +105,13 @@ pub(super) async fn search(
         .to_owned();
     let limit = usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX);
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
-    // Plain ASCII terms narrow the candidates in SQL first (a superset: any
-    // manifest text); the exact, Unicode-aware match below decides.
-    let plain = !term.is_empty()
-        && term
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || " .-".contains(c));
-    let filter = VersionFilter {
-        text_like: plain.then(|| format!("%{}%", term.to_ascii_lowercase())),
-        ..VersionFilter::default()
-    };
-    let key = format!("{}\nsearch\n{term}\n{limit}", feed.id);
-    cached_json(&wharf, key, async {
-        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-        let found: Vec<Value> = wire::package_objects(&rows)
-            .into_iter()
-            .filter(|package| wire::matches_term(package, &term))
-            .take(limit)
-            .collect();
-        Ok(Value::Array(found))
+    let listing = Listing::Search { term, limit };
+    json_listing(&wharf, &feed, listing, "search", |listed| {
+        Ok(listed
+            .into_packages()
+            .iter()
+            .map(wire::package_object)
+            .collect())
     })
     .await
 }
@@ -160,11 +145,7 @@ pub(super) async fn list_versions(
 ) -> Result<HttpResponse, ServiceError> {
     let include_files = query.flag("includeFileList")?;
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
-    let group = query
-        .get("group")
-        .filter(|g| *g != "*")
-        .map(GroupName::parse)
-        .transpose()?;
+    let group = group_of(&query)?;
     let name = query
         .non_empty("name")
         .map(PackageName::parse)
@@ -178,29 +159,27 @@ pub(super) async fn list_versions(
         let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
         return Ok(json_response(wire::version_object(&row, include_files)));
     }
-    let filter = VersionFilter {
-        group_lower: group.map(|g| g.lower()),
-        name_lower: name.as_ref().map(PackageName::lower),
-        package_limit: None,
+    let listing = Listing::Versions {
+        group,
         // `count` caps the list (default 1000) unless a package is named.
-        version_limit: if name.is_some() {
+        limit: if name.is_some() {
             None
         } else {
             Some(query.count()?.unwrap_or(1000))
         },
-        text_like: None,
+        name,
     };
-    let key = format!(
-        "{}\nversions\n{:?}\n{:?}\n{:?}\n{include_files}",
-        feed.id, filter.group_lower, filter.name_lower, filter.version_limit
-    );
-    cached_json(&wharf, key, async {
-        let rows = packages::list_versions(&wharf, &feed, &filter).await?;
-        Ok(Value::Array(
-            rows.iter()
-                .map(|r| wire::version_object(r, include_files))
-                .collect(),
-        ))
+    let rendering = if include_files {
+        "versions with files"
+    } else {
+        "versions"
+    };
+    json_listing(&wharf, &feed, listing, rendering, |listed| {
+        Ok(listed
+            .into_versions()
+            .iter()
+            .map(|version| wire::version_object(version, include_files))
+            .collect())
     })
     .await
 }

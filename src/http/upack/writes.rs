@@ -47,7 +47,7 @@ pub(super) async fn delete(
     packages::delete(&wharf, &row).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .body(format!("Deleted {id} {}.", row.version)))
+        .body(format!("Deleted {id} {}.", row.version())))
 }
 
 /// `PUT|POST upload[/<group>/<name>[/<version>]]` and `PUT /upack/<feed>`:
