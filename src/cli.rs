@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-use crate::config::{Overrides, Settings};
+use crate::config::{self, Overrides};
 use crate::service::{Wharf, feeds, gc, keys, users};
 use crate::startup::Application;
 
@@ -48,12 +48,23 @@ enum Command {
     /// Manage users who sign in with a password.
     #[command(subcommand)]
     User(UserCommand),
+    /// Show the settings in effect.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Delete blobs that no package version references.
     Gc {
         /// Keep unreferenced blobs younger than this many minutes (uploads in flight).
         #[arg(long, default_value_t = 60)]
         grace_minutes: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print every setting in effect with where it came from (default,
+    /// config file, environment variable or flag) and its variable name;
+    /// secrets are redacted.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,8 +133,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: cli.data_dir,
         database_url: cli.database_url,
     };
-    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    let layers = config::load::layers(cli.config.as_deref(), std::env::vars(), &overrides)?;
+    let settings = config::load::extract(&layers)?;
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Config(ConfigCommand::Show) => {
+            print!(
+                "{}",
+                config::show::render(&config::show::effective(&layers, &settings))
+            );
+        }
         Command::Serve => {
             Application::build(settings)
                 .await?

@@ -72,13 +72,14 @@ pub enum Backend {
 
 impl Db {
     /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a `SQLite`
-    /// file if needed. Does not run migrations.
+    /// file if needed, with at most `max_connections` in its pool (16 on
+    /// `PostgreSQL`, 8 on `SQLite` by default). Does not run migrations.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(max_connections.unwrap_or(16))
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
@@ -92,7 +93,7 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(15));
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(max_connections.unwrap_or(8))
                 .acquire_timeout(Duration::from_secs(15))
                 .connect_with(options)
                 .await?;

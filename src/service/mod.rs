@@ -67,7 +67,11 @@ impl Wharf {
         use secrecy::ExposeSecret;
         std::fs::create_dir_all(&settings.data_dir)?;
         std::fs::create_dir_all(settings.temp_dir())?;
-        let db = Db::connect(settings.database_url().expose_secret()).await?;
+        let db = Db::connect(
+            settings.database_url().expose_secret(),
+            settings.database.max_connections,
+        )
+        .await?;
         db.migrate().await?;
         let blobs = BlobStore::local(&settings.blob_dir())?;
         let scratch = scratch::ScratchDir::create(&settings.temp_dir()).map_err(|e| {

@@ -29,8 +29,7 @@ use crate::domain::{DomainError, Manifest};
 
 /// Bounds applied to every package, named so that configuration and error
 /// messages can quote them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most entries an archive may hold.
     pub max_entries: usize,

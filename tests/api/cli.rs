@@ -365,7 +365,56 @@ async fn an_invalid_log_filter_is_an_error_at_start(backend: Backend) {
     );
 }
 
+async fn config_show_names_each_source_and_bad_settings_stop_the_start(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let file = cli.dir.path().join("wharf.toml");
+    std::fs::write(&file, "[auth]\nverified_cache_seconds = 5\n").unwrap();
+    let shown = cli
+        .command(&["config", "show", "--config"])
+        .arg(&file)
+        .env("WHARF_DATABASE__MAX_CONNECTIONS", "4")
+        .env("WHARF_ADMIN_API_KEY", "a-secret-admin-key")
+        .output()
+        .await
+        .unwrap();
+    assert!(shown.status.success());
+    let text = String::from_utf8(shown.stdout).unwrap();
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("database.max_connections").contains("= 4"));
+    assert!(
+        line("database.max_connections")
+            .contains("environment variable WHARF_DATABASE__MAX_CONNECTIONS")
+    );
+    assert!(
+        line("auth.verified_cache_seconds").contains(&format!("config file {}", file.display()))
+    );
+    assert!(line("data_dir").contains("command-line flag --data-dir"));
+    assert!(line("bind").contains("# default; WHARF_BIND"));
+    assert!(line("admin_api_key").contains("<redacted>"));
+    assert!(!text.contains("a-secret-admin-key"));
+
+    let refused = cli
+        .command(&["feed", "list"])
+        .env("WHARF_AUTH__ARGON2__PARALLELISM", "0")
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("auth.argon2"), "{stderr}");
+    assert!(
+        !cli.dir.path().join("data").exists(),
+        "nothing is created when settings are bad"
+    );
+}
+
 dual_backend_tests!(
+    config_show_names_each_source_and_bad_settings_stop_the_start,
     an_invalid_log_filter_is_an_error_at_start,
     a_busy_port_fails_before_anything_is_created_or_printed,
     keys_and_passwords_never_reach_the_log,

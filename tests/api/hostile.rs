@@ -51,8 +51,8 @@ fn peak_rss_kib() -> u64 {
 
 async fn hostile_packages_are_refused_with_a_sentence_and_leave_nothing(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
-        s.limits.package.max_compression_ratio = 100;
-        s.limits.package.max_inflated_bytes = 256 * 1024 * 1024;
+        s.limits.max_compression_ratio = 100;
+        s.limits.max_inflated_bytes = 256 * 1024 * 1024;
     })
     .await;
 

@@ -100,14 +100,14 @@ where
     let feed = access::feed_for(wharf, caller, feed_name, Permission::Add).await?;
     let spooled = spool::spool(wharf, body, hints.declared_length).await?;
     let temp_dir = wharf.temp_dir();
-    let max_manifest_bytes = wharf.settings.limits.package.max_manifest_bytes;
+    let max_manifest_bytes = wharf.settings.limits.max_manifest_bytes;
     let (spooled, hints) = spawn_blocking_in_span(move || {
         convert::prepare(spooled, hints, &temp_dir, max_manifest_bytes)
     })
     .await
     .or_internal("in publish")??;
 
-    let limits = wharf.settings.limits.package;
+    let limits = wharf.settings.limits.package();
     let spool_path = spooled.path.to_path_buf();
     let inspected = spawn_blocking_in_span(move || upack::inspect(&spool_path, &limits))
         .await

@@ -1,0 +1,214 @@
+//! Settings: what they are and their defaults.
+//!
+//! Layers (built-in defaults < TOML file < environment < command-line flags)
+//! are merged by `figment` in [`load`]; [`show`] prints the result with the
+//! layer each value came from. Every setting has a TOML key
+//! `<section>.<key>` and a variable `WHARF_<SECTION>__<KEY>`; the short names
+//! in [`load::ALIASES`] are a stable interface that scripts depend on: add
+//! names, rename none. Secrets (database URL, admin key) are `SecretString`s,
+//! so `Debug`, logs and `wharf config show` show them redacted.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::upack;
+
+pub mod load;
+pub mod show;
+
+pub use load::{ALIASES, Overrides};
+
+/// All of Wharf's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Directory for the `SQLite` file, blobs and temporary files.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; `None` means the `SQLite` file in
+    /// `data_dir`.
+    #[serde(serialize_with = "show::url_without_password")]
+    pub database_url: Option<SecretString>,
+    /// The first administrator key, instead of a generated one.
+    #[serde(serialize_with = "show::redacted")]
+    pub admin_api_key: Option<SecretString>,
+    /// Database connections.
+    pub database: DatabaseSettings,
+    /// Authentication.
+    pub auth: AuthSettings,
+    /// Size limits.
+    pub limits: LimitSettings,
+    /// Virtual packages.
+    pub vpack: VpackSettings,
+}
+
+/// Database connection settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Most connections in the pool (default: 16 on `PostgreSQL`, 8 on
+    /// `SQLite`). Several processes on one `PostgreSQL` share its
+    /// `max_connections`.
+    pub max_connections: Option<u32>,
+}
+
+/// Virtual package settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VpackSettings {
+    /// Hosts that URL sources in virtual packages may be fetched from. Empty
+    /// (the default) refuses every URL source. A comma-separated string is
+    /// accepted too (the form an environment variable gives).
+    #[serde(deserialize_with = "load::list_or_comma_separated")]
+    pub url_allowlist: Vec<String>,
+    /// Largest URL source one assembly fetches; never more than
+    /// `limits.max_upload_bytes`.
+    pub max_url_source_bytes: u64,
+}
+
+impl Default for VpackSettings {
+    fn default() -> Self {
+        Self {
+            url_allowlist: Vec::new(),
+            max_url_source_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Answer requests without credentials that need them with 401 and a
+    /// Basic challenge, instead of 403.
+    pub challenge: bool,
+    /// How long a successful argon2 verification is remembered, in seconds.
+    pub verified_cache_seconds: u64,
+    /// argon2id cost parameters for new keys and passwords.
+    pub argon2: Argon2Settings,
+    /// Failed authentications allowed per client address per minute before
+    /// further attempts from it are answered 429 (0 turns the limit off).
+    pub max_failures_per_minute: u32,
+}
+
+/// argon2id cost parameters (OWASP's recommended minimum by default).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Settings {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    /// Number of passes.
+    pub iterations: u32,
+    /// Degree of parallelism.
+    pub parallelism: u32,
+}
+
+/// Size limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest accepted upload body.
+    pub max_upload_bytes: u64,
+    /// Longest pause between two parts of an upload body before the upload
+    /// is abandoned (408) and its spool file removed.
+    pub upload_idle_seconds: u64,
+    /// Most entries one archive may hold.
+    pub max_entries: usize,
+    /// Largest total of an archive's declared uncompressed sizes.
+    pub max_inflated_bytes: u64,
+    /// Largest `upack.json` (or JSON virtual manifest).
+    pub max_manifest_bytes: u64,
+    /// Largest uncompressed/compressed ratio for an entry over 1 MiB.
+    pub max_compression_ratio: u64,
+}
+
+impl LimitSettings {
+    /// The limits applied to every package's archive.
+    pub fn package(&self) -> upack::Limits {
+        upack::Limits {
+            max_entries: self.max_entries,
+            max_inflated_bytes: self.max_inflated_bytes,
+            max_manifest_bytes: self.max_manifest_bytes,
+            max_compression_ratio: self.max_compression_ratio,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8624".to_owned(),
+            data_dir: PathBuf::from("./wharf-data"),
+            database_url: None,
+            admin_api_key: None,
+            database: DatabaseSettings::default(),
+            auth: AuthSettings::default(),
+            limits: LimitSettings::default(),
+            vpack: VpackSettings::default(),
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            challenge: false,
+            verified_cache_seconds: 60,
+            argon2: Argon2Settings::default(),
+            max_failures_per_minute: 30,
+        }
+    }
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 10 * 1024 * 1024 * 1024,
+            upload_idle_seconds: 60,
+            max_entries: upack::Limits::default().max_entries,
+            max_inflated_bytes: upack::Limits::default().max_inflated_bytes,
+            max_manifest_bytes: upack::Limits::default().max_manifest_bytes,
+            max_compression_ratio: upack::Limits::default().max_compression_ratio,
+        }
+    }
+}
+
+impl Settings {
+    /// The database URL in effect (the `SQLite` file in the data directory
+    /// unless one was given).
+    pub fn database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("wharf.db").display()).into(),
+        }
+    }
+
+    /// Where spooled uploads and other temporary files go. Inside the data
+    /// directory, so a spooled file can be linked into the blob store.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+
+    /// Where the local blob store lives.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    /// Whether the database URL names `PostgreSQL`.
+    pub fn uses_postgres(&self) -> bool {
+        self.database_url().expose_secret().starts_with("postgres")
+    }
+}
