@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::endpoint::Endpoint;
-use crate::domain::{FeedScope, Permission};
+use super::wire;
+use crate::domain::Permission;
 use crate::error::ServiceError;
-use crate::service::model::{ApiKeySummary, Feed};
 use crate::service::{Caller, Wharf, feeds, keys};
 
 use super::query::Query;
@@ -72,18 +72,10 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceE
     })
 }
 
-/// `ProGetFeed` JSON for a feed.
-fn feed_json(req: &HttpRequest, feed: &Feed) -> Value {
+/// `scheme://host` of this request, as the client addressed the server.
+fn base_url(req: &HttpRequest) -> String {
     let info = req.connection_info();
-    json!({
-        "name": feed.name,
-        "feedType": "universal",
-        "description": feed.description,
-        "active": true,
-        "alternateNames": [],
-        "endpointUrl": format!("{}://{}/upack/{}/", info.scheme(), info.host(), feed.name),
-        "allowAnonymousRead": feed.anonymous_read,
-    })
+    format!("{}://{}", info.scheme(), info.host())
 }
 
 /// The feed fields Wharf reads from a create or update request; `ProGet`'s
@@ -133,7 +125,7 @@ async fn create_feed(
         input.allow_anonymous_read.unwrap_or(false),
     )
     .await?;
-    Ok(HttpResponse::Ok().json(feed_json(&req, &feed)))
+    Ok(HttpResponse::Ok().json(wire::feed_object(&base_url(&req), &feed)))
 }
 
 async fn get_feed(
@@ -143,7 +135,7 @@ async fn get_feed(
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
     let feed = crate::service::access::feed_for(&wharf, &caller, &name, Permission::View).await?;
-    Ok(HttpResponse::Ok().json(feed_json(&req, &feed)))
+    Ok(HttpResponse::Ok().json(wire::feed_object(&base_url(&req), &feed)))
 }
 
 async fn list_feeds(
@@ -155,7 +147,7 @@ async fn list_feeds(
         .await?
         .iter()
         .filter(|feed| caller.may(Permission::View, feed))
-        .map(|feed| feed_json(&req, feed))
+        .map(|feed| wire::feed_object(&base_url(&req), feed))
         .collect();
     Ok(HttpResponse::Ok().json(visible))
 }
@@ -186,7 +178,7 @@ async fn update_feed(
         input.allow_anonymous_read,
     )
     .await?;
-    Ok(HttpResponse::Ok().json(feed_json(&req, &feed)))
+    Ok(HttpResponse::Ok().json(wire::feed_object(&base_url(&req), &feed)))
 }
 
 async fn delete_feed(
@@ -257,26 +249,6 @@ fn permissions_of(input: &KeyInput) -> Result<Vec<&'static str>, ServiceError> {
     Ok(permissions)
 }
 
-fn key_json(key: &ApiKeySummary) -> Value {
-    let feeds = match &key.scope {
-        FeedScope::All => None,
-        FeedScope::Only(feeds) => Some(feeds.iter().cloned().collect::<Vec<_>>().join(",")),
-    };
-    let is_admin = key.is_admin();
-    json!({
-        "id": key.id,
-        "type": if is_admin { "System" } else if feeds.is_some() { "Feed" } else { "Other" },
-        "displayName": key.name,
-        "feed": feeds,
-        "packagePermissions": key.permissions,
-        "systemApis": if is_admin { vec!["full-control"] } else { Vec::new() },
-        "expiration": key.expires_at,
-        "lastUsed": key.last_used_at,
-        "created": key.created_at,
-        "logging": "None",
-    })
-}
-
 async fn create_key(
     body: web::Bytes,
     wharf: web::Data<Wharf>,
@@ -313,7 +285,7 @@ async fn create_key(
         .into_iter()
         .find(|k| k.id == created.id)
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("created key not found")))?;
-    let mut info = key_json(&row);
+    let mut info = wire::key_object(&row);
     // The key text is shown here once; only its hash is stored.
     info["key"] = json!(created.key.expose_secret());
     Ok(HttpResponse::Ok().json(info))
@@ -321,7 +293,11 @@ async fn create_key(
 
 async fn list_keys(wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
     require_admin(&caller)?;
-    let keys: Vec<Value> = keys::list(&wharf).await?.iter().map(key_json).collect();
+    let keys: Vec<Value> = keys::list(&wharf)
+        .await?
+        .iter()
+        .map(wire::key_object)
+        .collect();
     Ok(HttpResponse::Ok().json(keys))
 }
 

@@ -48,38 +48,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// `PackageVersionInfo`, as pgutil reads it.
-fn version_info(version: &VersionDetail) -> Value {
-    let purl = if version.group().is_empty() {
-        format!("pkg:universal/{}@{}", version.name(), version.version())
-    } else {
-        format!(
-            "pkg:universal/{}/{}@{}",
-            version.group(),
-            version.name(),
-            version.version()
-        )
-    };
-    let mut info = json!({
-        "purl": purl,
-        "name": version.name(),
-        "version": version.version(),
-        "totalDownloads": version.downloads(),
-        "downloads": version.downloads(),
-        "published": wire::timestamp(version.published_at()),
-        "size": version.size_bytes(),
-        "listed": true,
-        "allowDownload": true,
-        "deprecated": false,
-        "sha1": version.sha1(),
-        "sha256": version.sha256(),
-    });
-    if !version.group().is_empty() {
-        info["group"] = json!(version.group());
-    }
-    info
-}
-
 fn feed_name(req: &HttpRequest) -> String {
     req.match_info().get("feed").unwrap_or_default().to_owned()
 }
@@ -135,7 +103,7 @@ async fn latest(
         .into_packages()
         .iter()
         .filter_map(|package| package.latest_by(rule))
-        .map(version_info)
+        .map(wire::version_info)
         .collect();
     Ok(HttpResponse::Ok().json(latest))
 }
@@ -164,7 +132,7 @@ async fn versions(
                 .as_ref()
                 .is_none_or(|w| Version::parse(found.version()).is_ok_and(|v| v == *w))
         })
-        .map(version_info)
+        .map(wire::version_info)
         .collect();
     Ok(HttpResponse::Ok().json(versions))
 }

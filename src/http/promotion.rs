@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::endpoint::Endpoint;
 use crate::domain::{GroupName, PackageId, PackageName, PromotionFilter};
@@ -120,34 +120,7 @@ async fn list(
         version: owned("version"),
     };
     let rows = promotion::list(&wharf, &caller, &filter).await?;
-    let mut grouped: Vec<Value> = Vec::new();
-    for row in rows {
-        let record = json!({
-            "fromFeed": row.from_feed,
-            "toFeed": row.to_feed,
-            "date": row.promoted_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "user": row.promoted_by,
-            "comments": row.comments,
-        });
-        let existing = grouped.iter_mut().find(|g| {
-            g["group"] == row.group && g["package"] == row.name && g["version"] == row.version
-        });
-        match existing {
-            Some(group) => {
-                if let Some(list) = group["promotions"].as_array_mut() {
-                    list.push(record);
-                }
-            }
-            None => grouped.push(json!({
-                "group": row.group,
-                "package": row.name,
-                "packageType": "upack",
-                "version": row.version,
-                "promotions": [record],
-            })),
-        }
-    }
-    Ok(HttpResponse::Ok().json(grouped))
+    Ok(HttpResponse::Ok().json(wire::promotions_by_version(&rows)))
 }
 
 /// `POST /api/repackaging/repackage` `{feed, group, name, version, newVersion, comments, toFeed}`

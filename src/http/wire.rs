@@ -5,10 +5,13 @@
 //! fields; a package object is its latest version's manifest with `version`
 //! replaced by `latestVersion`, plus `versions` (highest first). The empty
 //! group is omitted, as `ProGet` does; clients read a missing group as empty.
+//! pgutil's package API, the management API and promotions have their own
+//! shapes, also here.
 
 use serde_json::{Map, Value, json};
 
-use crate::service::model::{PackageSummary, VersionDetail};
+use crate::domain::FeedScope;
+use crate::service::model::{ApiKeySummary, Feed, PackageSummary, Promotion, VersionDetail};
 
 fn set_identity(object: &mut Map<String, Value>, version: &VersionDetail) {
     if version.group().is_empty() {
@@ -64,6 +67,106 @@ pub fn package_object(package: &PackageSummary) -> Value {
     object.insert("isLocal".into(), json!(true));
     object.insert("isCached".into(), json!(false));
     Value::Object(object)
+}
+
+/// `PackageVersionInfo`, as pgutil reads it.
+pub fn version_info(version: &VersionDetail) -> Value {
+    let purl = if version.group().is_empty() {
+        format!("pkg:universal/{}@{}", version.name(), version.version())
+    } else {
+        format!(
+            "pkg:universal/{}/{}@{}",
+            version.group(),
+            version.name(),
+            version.version()
+        )
+    };
+    let mut info = json!({
+        "purl": purl,
+        "name": version.name(),
+        "version": version.version(),
+        "totalDownloads": version.downloads(),
+        "downloads": version.downloads(),
+        "published": timestamp(version.published_at()),
+        "size": version.size_bytes(),
+        "listed": true,
+        "allowDownload": true,
+        "deprecated": false,
+        "sha1": version.sha1(),
+        "sha256": version.sha256(),
+    });
+    if !version.group().is_empty() {
+        info["group"] = json!(version.group());
+    }
+    info
+}
+
+/// `ProGetFeed` JSON for a feed.
+pub fn feed_object(base_url: &str, feed: &Feed) -> Value {
+    json!({
+        "name": feed.name,
+        "feedType": "universal",
+        "description": feed.description,
+        "active": true,
+        "alternateNames": [],
+        "endpointUrl": format!("{base_url}/upack/{}/", feed.name),
+        "allowAnonymousRead": feed.anonymous_read,
+    })
+}
+
+/// `ProGet`'s API key JSON (never the key itself).
+pub fn key_object(key: &ApiKeySummary) -> Value {
+    let feeds = match &key.scope {
+        FeedScope::All => None,
+        FeedScope::Only(feeds) => Some(feeds.iter().cloned().collect::<Vec<_>>().join(",")),
+    };
+    let is_admin = key.is_admin();
+    json!({
+        "id": key.id,
+        "type": if is_admin { "System" } else if feeds.is_some() { "Feed" } else { "Other" },
+        "displayName": key.name,
+        "feed": feeds,
+        "packagePermissions": key.permissions,
+        "systemApis": if is_admin { vec!["full-control"] } else { Vec::new() },
+        "expiration": key.expires_at,
+        "lastUsed": key.last_used_at,
+        "created": key.created_at,
+        "logging": "None",
+    })
+}
+
+/// Promotions grouped by package version, as `/api/promotions/list` answers.
+pub fn promotions_by_version(promotions: &[Promotion]) -> Value {
+    let mut grouped: Vec<Value> = Vec::new();
+    for promotion in promotions {
+        let record = json!({
+            "fromFeed": promotion.from_feed,
+            "toFeed": promotion.to_feed,
+            "date": timestamp(promotion.promoted_at),
+            "user": promotion.promoted_by,
+            "comments": promotion.comments,
+        });
+        let existing = grouped.iter_mut().find(|g| {
+            g["group"] == promotion.group
+                && g["package"] == promotion.name
+                && g["version"] == promotion.version
+        });
+        match existing {
+            Some(group) => {
+                if let Some(list) = group["promotions"].as_array_mut() {
+                    list.push(record);
+                }
+            }
+            None => grouped.push(json!({
+                "group": promotion.group,
+                "package": promotion.name,
+                "packageType": "upack",
+                "version": promotion.version,
+                "promotions": [record],
+            })),
+        }
+    }
+    Value::Array(grouped)
 }
 
 /// Serialises a value for the listing cache.
