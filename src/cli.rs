@@ -255,8 +255,12 @@ async fn user(wharf: &Wharf, command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List => {
             for user in users::list(wharf).await? {
-                let feeds = user.feed_scope.as_deref().unwrap_or("*");
-                println!("{}\t{}\tfeeds={feeds}", user.username, user.permissions);
+                let feeds = user.scope.to_stored().unwrap_or_else(|| "*".to_owned());
+                println!(
+                    "{}\t{}\tfeeds={feeds}",
+                    user.username,
+                    user.permissions.join(",")
+                );
             }
         }
         UserCommand::Delete { username } => {

@@ -13,7 +13,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::service::cache::POLL_INTERVAL;
-use crate::service::{Wharf, downloads, feeds, keys};
+use crate::service::{Wharf, downloads, feeds, keys, users};
 use crate::supervisor::Supervisor;
 
 /// How often counted downloads are written to the database.
@@ -109,7 +109,30 @@ fn background_tasks(wharf: &Wharf) -> Supervisor {
                 .map_err(|e| anyhow::Error::new(e).context("reading the change log"))
         }
     });
+    let sessions = wharf.auth.clone();
+    supervisor.every(
+        "ended-session cleanup",
+        SESSION_CLEANUP_INTERVAL,
+        move || {
+            let sessions = sessions.clone();
+            async move {
+                sessions
+                    .remove_ended_sessions()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("removing ended sessions: {e}"))
+            }
+        },
+    );
     supervisor
+}
+
+/// How often ended web sessions are removed from the database.
+const SESSION_CLEANUP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A password for the first administrator: 20 letters and digits.
+fn generate_password() -> String {
+    crate::service::auth::random_token()[..20].to_owned()
 }
 
 /// On an empty database (no feeds, no keys): creates the feed `default`
@@ -133,7 +156,19 @@ pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
         },
     )
     .await?;
+    let fixed_password = wharf.settings.admin_password.clone();
+    let password_from_env = fixed_password.is_some();
+    let password = fixed_password.unwrap_or_else(|| generate_password().into());
+    users::create(wharf, "admin", password.expose_secret(), "admin", &[]).await?;
     let base = format!("http://{}", wharf.settings.bind);
+    let password_line = if password_from_env {
+        "The password is the one in WHARF_ADMIN_PASSWORD.".to_owned()
+    } else {
+        format!(
+            "Password (shown only this once):\n\n    {}\n",
+            password.expose_secret()
+        )
+    };
     let key_line = if from_env {
         "The administrator API key is the one in WHARF_ADMIN_API_KEY.".to_owned()
     } else {
@@ -148,8 +183,9 @@ pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
         created.key.expose_secret()
     };
     Ok(Some(format!(
-        "Wharf created the feed 'default' (anyone may view and download) and an administrator key.\n\
+        "Wharf created the feed 'default' (anyone may view and download), an administrator key and an administrator user.\n\
          {key_line}\n\
+         Sign in to the web pages at {base}/ as 'admin'. {password_line}\n\
          Upload a package:\n    curl -X PUT -f -H \"X-ApiKey: {key}\" --upload-file my-app-1.0.0.upack {base}/upack/default/upload\n\
          Download the latest version (add the group before the name if it has one: .../download/<group>/my-app):\n    curl -fOJ \"{base}/upack/default/download/my-app?latest\"\n\
          Fetch a virtual package's manifest:\n    curl -fOJ \"{base}/upack/default/download-vpack/my-release?latest\"\n\

@@ -166,6 +166,7 @@ impl Settings {
         }
         let positive = [
             ("limits.max_upload_bytes", self.limits.max_upload_bytes),
+            ("auth.session_hours", u64::from(self.auth.session_hours)),
             (
                 "limits.upload_idle_seconds",
                 self.limits.upload_idle_seconds,

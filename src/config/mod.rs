@@ -35,6 +35,9 @@ pub struct Settings {
     /// The first administrator key, instead of a generated one.
     #[serde(serialize_with = "show::redacted")]
     pub admin_api_key: Option<SecretString>,
+    /// The first administrator user's password, instead of a generated one.
+    #[serde(serialize_with = "show::redacted")]
+    pub admin_password: Option<SecretString>,
     /// Database connections.
     pub database: DatabaseSettings,
     /// Authentication.
@@ -87,6 +90,8 @@ pub struct AuthSettings {
     pub challenge: bool,
     /// How long a successful argon2 verification is remembered, in seconds.
     pub verified_cache_seconds: u64,
+    /// How long a web sign-in lasts, in hours.
+    pub session_hours: u32,
     /// argon2id cost parameters for new keys and passwords.
     pub argon2: Argon2Settings,
     /// Failed authentications allowed per client address per minute before
@@ -144,6 +149,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("./wharf-data"),
             database_url: None,
             admin_api_key: None,
+            admin_password: None,
             database: DatabaseSettings::default(),
             auth: AuthSettings::default(),
             limits: LimitSettings::default(),
@@ -157,6 +163,7 @@ impl Default for AuthSettings {
         Self {
             challenge: false,
             verified_cache_seconds: 60,
+            session_hours: 12,
             argon2: Argon2Settings::default(),
             max_failures_per_minute: 30,
         }

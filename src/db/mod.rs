@@ -27,6 +27,7 @@ pub mod changes;
 pub mod feeds;
 pub mod packages;
 pub mod promotions;
+pub mod sessions;
 pub mod users;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.

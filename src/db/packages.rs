@@ -127,6 +127,8 @@ pub struct VersionFilter {
     pub name_lower: Option<String>,
     /// Most packages to include (not versions), in group/name order.
     pub package_limit: Option<i64>,
+    /// Packages to skip first, in the same order (for pages of a listing).
+    pub package_offset: Option<i64>,
     /// Most versions to include, in the order listed.
     pub version_limit: Option<i64>,
     /// Only packages whose name or some version's title or description
@@ -149,7 +151,7 @@ pub async fn list_versions(
         "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
            AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
            AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
-           ORDER BY group_lower, name_lower LIMIT $4) \
+           ORDER BY group_lower, name_lower LIMIT $4 OFFSET $6) \
          ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
     );
     const SEARCH: &str = concat!(
@@ -157,9 +159,9 @@ pub async fn list_versions(
         "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
            AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
            AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
-           AND (name_lower LIKE $6 OR id IN (SELECT package_id FROM package_versions \
-                WHERE search_text LIKE $6)) \
-           ORDER BY group_lower, name_lower LIMIT $4) \
+           AND (name_lower LIKE $7 OR id IN (SELECT package_id FROM package_versions \
+                WHERE search_text LIKE $7)) \
+           ORDER BY group_lower, name_lower LIMIT $4 OFFSET $6) \
          ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
     );
     let sql = if filter.text_like.is_some() {
@@ -173,11 +175,28 @@ pub async fn list_versions(
             .bind(filter.group_lower.as_deref())
             .bind(filter.name_lower.as_deref())
             .bind(filter.package_limit.unwrap_or(i64::MAX))
-            .bind(filter.version_limit.unwrap_or(i64::MAX));
+            .bind(filter.version_limit.unwrap_or(i64::MAX))
+            .bind(filter.package_offset.unwrap_or(0));
         if let Some(text) = &filter.text_like {
             query = query.bind(text);
         }
         query.fetch_all(pool).await
+    })
+}
+
+/// The groups of a feed's packages that have versions, in order (the empty
+/// group first when it has any).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn groups_in_feed(db: &Db, feed_id: i64) -> Result<Vec<String>, sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query_scalar::<_, String>(
+            "SELECT MIN(group_name) FROM packages p WHERE feed_id = $1 \
+             AND EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = p.id) \
+             GROUP BY group_lower ORDER BY group_lower",
+        )
+        .bind(feed_id)
+        .fetch_all(pool)
+        .await
     })
 }
 

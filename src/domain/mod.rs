@@ -6,6 +6,7 @@
 //! being valid ("parse, don't validate").
 
 mod container;
+mod dependency;
 mod error;
 mod latest;
 mod manifest;
@@ -16,6 +17,7 @@ mod version;
 mod vpack;
 
 pub use container::Container;
+pub use dependency::Dependency;
 pub use error::DomainError;
 pub use latest::LatestRule;
 pub use manifest::{MAX_MANIFEST_DEPTH, Manifest};

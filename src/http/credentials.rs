@@ -1,9 +1,13 @@
 //! Reading credentials from a request, in the forms the clients use:
 //! `X-ApiKey: <key>` (also pgutil's `X-ApiKey: user:password`), HTTP Basic
-//! `api:<key>` or `<user>:<password>`, and `?key=<key>`.
+//! `api:<key>` or `<user>:<password>`, and `?key=<key>`; and, for reading
+//! requests only, the web session cookie, so that a signed-in browser
+//! downloads with exactly its user's permissions. A cookie never authorizes
+//! a write through the API: browsers send cookies on cross-site requests,
+//! and only the pages' forms carry a CSRF token.
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
@@ -11,11 +15,21 @@ use futures_util::future::LocalBoxFuture;
 use crate::error::ServiceError;
 use crate::service::{Caller, Credential, Wharf};
 
+use super::pages::visitor::SESSION_COOKIE;
 use super::query::Query;
 
 /// The credential a request presents (the first found, in the order above).
 pub fn credential_of(req: &HttpRequest) -> Credential {
-    credential_from(req.headers(), req.query_string())
+    let credential = credential_from(req.headers(), req.query_string());
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
+    if matches!(credential, Credential::None)
+        && reading
+        && let Some(cookie) = req.cookie(SESSION_COOKIE)
+        && !cookie.value().is_empty()
+    {
+        return Credential::Session(cookie.value().to_owned().into());
+    }
+    credential
 }
 
 /// The credential in these headers and query string (for requests that are

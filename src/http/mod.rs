@@ -22,6 +22,7 @@ pub mod expect;
 mod health;
 mod management;
 mod packages_api;
+pub mod pages;
 mod promotion;
 pub mod query;
 pub mod tail;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(management::configure)
         .configure(packages_api::configure)
         .configure(promotion::configure)
+        .configure(pages::configure)
         .default_service(web::to(not_found));
 }
 
@@ -47,7 +49,16 @@ fn content_length(req: &actix_web::HttpRequest) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
-async fn not_found() -> HttpResponse {
+/// No route serves this address: a page for a browser, a sentence for others.
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        return pages::not_found_page();
+    }
     HttpResponse::NotFound()
         .content_type("text/plain; charset=utf-8")
         .body("There is no such endpoint.")

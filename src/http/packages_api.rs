@@ -97,6 +97,7 @@ async fn latest(
         group,
         name,
         limit: None,
+        offset: None,
     };
     let found = listings::list(&wharf, &feed, &listing).await?;
     let latest: Vec<Value> = found

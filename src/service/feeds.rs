@@ -1,8 +1,10 @@
 //! Creating, listing and deleting feeds.
 
-use super::model::Feed;
+use super::Caller;
+use super::model::{Feed, FeedSummary};
 use crate::db;
 use crate::domain::FeedName;
+use crate::domain::Permission;
 use crate::error::ServiceError;
 
 use super::Wharf;
@@ -62,4 +64,22 @@ pub async fn update(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn is_new_installation(wharf: &Wharf) -> Result<bool, ServiceError> {
     Ok(db::feeds::count(&wharf.db).await? == 0 && db::api_keys::count(&wharf.db).await? == 0)
+}
+
+/// The feeds `caller` may view, with their sizes, by name.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn visible_to(wharf: &Wharf, caller: &Caller) -> Result<Vec<FeedSummary>, ServiceError> {
+    let mut summaries = Vec::new();
+    for feed in list(wharf).await? {
+        if caller.may(Permission::View, &feed) {
+            let (package_count, version_count) =
+                db::packages::count_in_feed(&wharf.db, feed.id).await?;
+            summaries.push(FeedSummary {
+                feed,
+                package_count,
+                version_count,
+            });
+        }
+    }
+    Ok(summaries)
 }

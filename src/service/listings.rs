@@ -25,10 +25,18 @@ pub enum Listing {
         name: Option<PackageName>,
         /// Most packages to include.
         limit: Option<i64>,
+        /// Packages to skip first (for pages).
+        offset: Option<i64>,
     },
     /// Packages whose name, title or description (of the latest version)
-    /// contains `term`, ignoring case.
-    Search { term: String, limit: usize },
+    /// contains `term`, ignoring case; `offset` of them skipped, at most
+    /// `limit` kept.
+    Search {
+        term: String,
+        group: Option<GroupName>,
+        limit: usize,
+        offset: usize,
+    },
     /// Versions, by package then highest first.
     Versions {
         group: Option<GroupName>,
@@ -79,16 +87,27 @@ pub async fn list(wharf: &Wharf, feed: &Feed, listing: &Listing) -> Result<Liste
     let lower = |g: &Option<GroupName>| g.as_ref().map(GroupName::lower);
     let name_lower = |n: &Option<PackageName>| n.as_ref().map(PackageName::lower);
     Ok(match listing {
-        Listing::Packages { group, name, limit } => {
+        Listing::Packages {
+            group,
+            name,
+            limit,
+            offset,
+        } => {
             let filter = VersionFilter {
                 group_lower: lower(group),
                 name_lower: name_lower(name),
                 package_limit: *limit,
+                package_offset: *offset,
                 ..VersionFilter::default()
             };
             Listed::Packages(PackageSummary::group(versions(wharf, feed, &filter).await?))
         }
-        Listing::Search { term, limit } => {
+        Listing::Search {
+            term,
+            group,
+            limit,
+            offset,
+        } => {
             // Plain ASCII terms narrow the candidates in SQL first (a
             // superset: any manifest text); the exact, Unicode-aware match
             // of `PackageSummary::matches` decides.
@@ -97,6 +116,7 @@ pub async fn list(wharf: &Wharf, feed: &Feed, listing: &Listing) -> Result<Liste
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || " .-".contains(c));
             let filter = VersionFilter {
+                group_lower: lower(group),
                 text_like: plain.then(|| format!("%{}%", term.to_ascii_lowercase())),
                 ..VersionFilter::default()
             };
@@ -105,6 +125,7 @@ pub async fn list(wharf: &Wharf, feed: &Feed, listing: &Listing) -> Result<Liste
                 packages
                     .into_iter()
                     .filter(|package| package.matches(term))
+                    .skip(*offset)
                     .take(*limit)
                     .collect(),
             )
@@ -145,6 +166,13 @@ where
         .caches
         .listing(key, async { render(list(wharf, feed, &listing).await?) })
         .await
+}
+
+/// The groups that hold packages in `feed`, in order; the empty group (if
+/// any package has none) first.
+#[tracing::instrument(level = "debug", skip(wharf, feed), fields(feed = %feed.name))]
+pub async fn groups(wharf: &Wharf, feed: &Feed) -> Result<Vec<String>, ServiceError> {
+    Ok(db::packages::groups_in_feed(&wharf.db, feed.id).await?)
 }
 
 async fn versions(

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::db::{api_keys::ApiKeyRow, feeds::FeedRow, packages::VersionRow, promotions};
+use crate::db::{
+    api_keys::ApiKeyRow, feeds::FeedRow, packages::VersionRow, promotions, users::UserRow,
+};
 use crate::domain::{Container, FeedScope, LatestRule};
 use crate::upack::FileEntry;
 
@@ -294,6 +296,30 @@ impl From<promotions::PromotionRow> for Promotion {
             promoted_by: row.promoted_by,
             comments: row.comments,
             promoted_at: row.promoted_at,
+        }
+    }
+}
+
+/// A user as listed: never the password hash.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    /// The name they sign in with.
+    pub username: String,
+    /// The permissions they hold, as stored.
+    pub permissions: Vec<String>,
+    /// The feeds they are limited to.
+    pub scope: FeedScope,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for UserSummary {
+    fn from(row: UserRow) -> Self {
+        Self {
+            permissions: row.permissions.split(',').map(str::to_owned).collect(),
+            scope: FeedScope::parse(row.feed_scope.as_deref()),
+            username: row.username,
+            created_at: row.created_at,
         }
     }
 }

@@ -111,6 +111,7 @@ pub async fn only_group_of(
         group: None,
         name: Some(name.clone()),
         limit: None,
+        offset: None,
     };
     let packages = listings::list(wharf, feed, &listing).await?.into_packages();
     match packages.as_slice() {

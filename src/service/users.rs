@@ -1,10 +1,11 @@
 //! Creating, listing and deleting users who sign in with a password.
 
-use crate::db::{self, users::UserRow};
+use crate::db;
 use crate::domain::{FeedName, FeedScope, Grant};
 use crate::error::ServiceError;
 
 use super::Wharf;
+use super::model::UserSummary;
 
 /// Creates a user with an argon2id-hashed password.
 #[tracing::instrument(level = "debug", skip_all)]
@@ -68,8 +69,12 @@ pub async fn create(
 
 /// Every user.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn list(wharf: &Wharf) -> Result<Vec<UserRow>, ServiceError> {
-    Ok(db::users::list(&wharf.db).await?)
+pub async fn list(wharf: &Wharf) -> Result<Vec<UserSummary>, ServiceError> {
+    Ok(db::users::list(&wharf.db)
+        .await?
+        .into_iter()
+        .map(UserSummary::from)
+        .collect())
 }
 
 /// Deletes a user.

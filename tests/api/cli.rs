@@ -40,6 +40,7 @@ impl Cli {
             .args(args)
             .env_remove("DATABASE_URL")
             .env_remove("WHARF_ADMIN_API_KEY")
+            .env_remove("WHARF_ADMIN_PASSWORD")
             .env_remove("WHARF_BIND")
             .env_remove("WHARF_DATA_DIR")
             .env_remove("WHARF_CONFIG")

@@ -41,6 +41,7 @@ mod latest;
 mod listing;
 mod management;
 mod packages_api;
+mod pages;
 mod paths;
 mod promotion;
 mod upload;

@@ -34,6 +34,7 @@ pub(super) async fn list_packages(
             group: Some(id.group.clone()),
             name: Some(id.name.clone()),
             limit: None,
+            offset: None,
         };
         return json_listing(&wharf, &feed, listing, "package", |listed| {
             listed
@@ -49,6 +50,7 @@ pub(super) async fn list_packages(
         group,
         name: None,
         limit: Some(query.count()?.unwrap_or(1000)),
+        offset: None,
     };
     json_listing(&wharf, &feed, listing, "packages", |listed| {
         Ok(listed
@@ -105,7 +107,12 @@ pub(super) async fn search(
         .to_owned();
     let limit = usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX);
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
-    let listing = Listing::Search { term, limit };
+    let listing = Listing::Search {
+        term,
+        group: None,
+        limit,
+        offset: 0,
+    };
     json_listing(&wharf, &feed, listing, "search", |listed| {
         Ok(listed
             .into_packages()

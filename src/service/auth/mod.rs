@@ -29,10 +29,12 @@ use crate::telemetry::spawn_blocking_in_span;
 
 mod limiter;
 mod secrets;
+mod sessions;
 
 use limiter::FailureLimiter;
-pub use secrets::{KEY_PREFIX, generate_key, public_id};
+pub use secrets::{KEY_PREFIX, generate_key, public_id, random_token};
 use secrets::{argon2_hasher, verify_phc};
+pub use sessions::{Session, SignedIn};
 
 /// Credentials as presented by a client.
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub enum Credential {
     /// An API key (`X-ApiKey`, `?key=`, Basic `api:<key>`). pgutil's
     /// `user:password` pseudo-key also arrives here.
     ApiKey(SecretString),
+    /// A web session's cookie token.
+    Session(SecretString),
     /// HTTP Basic with a user name and a password.
     UserPassword {
         /// The user name.
@@ -94,6 +98,15 @@ impl Principal {
 const INVALID_KEY: &str = "The API key is not valid: it is unknown, expired or revoked.";
 const INVALID_PASSWORD: &str = "The user name or password is not valid.";
 
+/// What a stored user may do.
+fn grant_of_user(row: &db::users::UserRow) -> Result<Grant, ServiceError> {
+    Ok(Grant {
+        permissions: Grant::parse_permissions(&row.permissions)
+            .or_internal("reading a user's permissions")?,
+        scope: FeedScope::parse(row.feed_scope.as_deref()),
+    })
+}
+
 /// Which row a cached verification vouches for, and under which hash.
 #[derive(Debug, Clone)]
 struct Verified {
@@ -114,6 +127,8 @@ pub struct Authenticator {
     decoy_phc: tokio::sync::OnceCell<String>,
     /// argon2 verifications run, for tests that check equal work.
     verifications: std::sync::atomic::AtomicU64,
+    /// How long a web sign-in lasts.
+    session_lifetime: chrono::Duration,
 }
 
 impl Authenticator {
@@ -134,6 +149,7 @@ impl Authenticator {
             hasher: argon2_hasher(settings.argon2),
             decoy_phc: tokio::sync::OnceCell::new(),
             verifications: std::sync::atomic::AtomicU64::new(0),
+            session_lifetime: chrono::Duration::hours(i64::from(settings.session_hours)),
         }
     }
 
@@ -167,8 +183,16 @@ impl Authenticator {
         credential: &Credential,
         address: Option<std::net::IpAddr>,
     ) -> Result<Principal, ServiceError> {
-        if matches!(credential, Credential::None) {
-            return Ok(Principal::Anonymous);
+        match credential {
+            Credential::None => return Ok(Principal::Anonymous),
+            Credential::Session(token) => {
+                // A stale cookie is no credential: the visitor is anonymous.
+                return Ok(self
+                    .session(token)
+                    .await?
+                    .map_or(Principal::Anonymous, |s| s.principal));
+            }
+            Credential::ApiKey(_) | Credential::UserPassword { .. } => {}
         }
         self.failures.check(address)?;
         let result = self.verify(credential).await;
@@ -181,7 +205,7 @@ impl Authenticator {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn verify(&self, credential: &Credential) -> Result<Principal, ServiceError> {
         match credential {
-            Credential::None => Ok(Principal::Anonymous),
+            Credential::None | Credential::Session(_) => Ok(Principal::Anonymous),
             Credential::ApiKey(key) => {
                 let text = key.expose_secret();
                 if !text.starts_with(KEY_PREFIX)
@@ -248,11 +272,7 @@ impl Authenticator {
         {
             return Err(ServiceError::Forbidden(INVALID_PASSWORD.to_owned()));
         }
-        let grant = Grant {
-            permissions: Grant::parse_permissions(&row.permissions)
-                .or_internal("in authenticate_user")?,
-            scope: FeedScope::parse(row.feed_scope.as_deref()),
-        };
+        let grant = grant_of_user(&row)?;
         Ok(Principal::User {
             username: row.username,
             grant,

@@ -61,6 +61,22 @@ pub(super) fn verify_phc(secret: &str, phc: &str) -> bool {
     })
 }
 
+/// A random token of 43 URL-safe characters (256 bits), for session cookies
+/// and CSRF tokens.
+pub fn random_token() -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(43)
+        .map(char::from)
+        .collect()
+}
+
+/// The hex SHA-256 of a token: what is stored instead of it.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
