@@ -25,6 +25,7 @@ macro_rules! dual_backend_tests {
 }
 
 mod auth;
+mod browser;
 mod authorization;
 mod cli;
 mod concurrency;
