@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp, UpackBuilder, spawn_app, vpack_json};
 
 /// The endpoints, in column order. Every endpoint Wharf serves is here
-/// (there are no web pages or operations endpoints yet).
+/// (the web pages have their own matrix below; no operations endpoints yet).
 const COLUMNS: [&str; 28] = [
     // Universal Feed API
     "packages",
@@ -232,4 +232,143 @@ async fn every_endpoint_answers_every_caller_as_the_matrix_says(backend: Backend
     );
 }
 
-dual_backend_tests!(every_endpoint_answers_every_caller_as_the_matrix_says);
+/// The web pages and the session cookie as a credential, in column order.
+const PAGE_COLUMNS: [&str; 12] = [
+    "/",
+    "feed page",
+    "package page",
+    "version page",
+    "upload page",
+    "admin/feeds",
+    "admin/keys",
+    "admin/users",
+    "admin form (valid token)",
+    "API download",
+    "API upload",
+    "API packages",
+];
+
+/// Expected status per caller on the private feed `team`. Pages answer a
+/// feed the caller may not view like a missing one (404), send anonymous
+/// visitors of admin pages to sign in (303), and read only the session
+/// cookie (an API key header is ignored there). Through the API a cookie
+/// counts for reading requests only: a write with a cookie is anonymous.
+#[rustfmt::skip]
+const PAGE_MATRIX: [(&str, [u16; 12]); 7] = [
+    //                                     /    feed pkg  ver  upl  a/f  a/k  a/u  form dl   up   list
+    ("anonymous",                         [200, 404, 404, 404, 303, 303, 303, 303, 303, 403, 403, 403]),
+    ("API admin key (pages ignore it)",   [200, 404, 404, 404, 303, 303, 303, 303, 303, 200, 201, 200]),
+    ("stale session cookie",              [200, 404, 404, 404, 303, 303, 303, 303, 303, 403, 403, 403]),
+    ("session: view, download on team",   [200, 200, 200, 200, 403, 403, 403, 403, 403, 200, 403, 200]),
+    ("session: view, add on team",        [200, 200, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200]),
+    ("session: every permission, other",  [200, 404, 404, 404, 404, 403, 403, 403, 403, 403, 403, 403]),
+    ("session: admin",                    [200, 200, 200, 200, 200, 200, 200, 200, 303, 200, 403, 200]),
+];
+
+async fn every_page_answers_every_caller_as_the_matrix_says(backend: Backend) {
+    use crate::pages::{create_user, sign_in};
+    use reqwest::header::COOKIE;
+
+    let app = spawn_app(backend).await;
+    app.create_feed("team", false).await;
+    app.create_feed("other", false).await;
+    app.publish("team", UpackBuilder::new("acme", "pkg", "1.0.0").build())
+        .await;
+    let mut mismatches = Vec::new();
+    for (row, (caller, expected)) in PAGE_MATRIX.iter().enumerate() {
+        let (session, key) = match *caller {
+            "anonymous" => (None, None),
+            "API admin key (pages ignore it)" => (None, Some(app.admin_key.clone())),
+            "stale session cookie" => (
+                Some(crate::pages::Session {
+                    cookie: "ThisTokenWasNeverIssuedByThisServerxxxxxxxx".to_owned(),
+                    csrf: "none".to_owned(),
+                }),
+                None,
+            ),
+            other => {
+                let name = format!("user{row}");
+                let (permissions, feeds): (&str, &[&str]) = match other {
+                    "session: view, download on team" => ("view,download", &["team"]),
+                    "session: view, add on team" => ("view,add", &["team"]),
+                    "session: every permission, other" => {
+                        ("view,download,add,overwrite,delete,promote", &["other"])
+                    }
+                    _ => ("admin", &[]),
+                };
+                create_user(&app, &name, permissions, feeds).await;
+                (
+                    Some(sign_in(&app, &name, "correct horse").await.unwrap()),
+                    None,
+                )
+            }
+        };
+        for (column, want) in expected.iter().enumerate() {
+            let form_body = || {
+                let csrf = session.as_ref().map_or("none", |s| s.csrf.as_str());
+                format!("csrf={csrf}&name=made{row}")
+            };
+            let (method, path, body): (Method, String, Option<Vec<u8>>) = match column {
+                0 => (Method::GET, "/".into(), None),
+                1 => (Method::GET, "/feeds/team".into(), None),
+                2 => (Method::GET, "/feeds/team/packages/acme/pkg".into(), None),
+                3 => (
+                    Method::GET,
+                    "/feeds/team/packages/acme/pkg/versions/1.0.0".into(),
+                    None,
+                ),
+                4 => (Method::GET, "/feeds/team/upload".into(), None),
+                5 => (Method::GET, "/admin/feeds".into(), None),
+                6 => (Method::GET, "/admin/keys".into(), None),
+                7 => (Method::GET, "/admin/users".into(), None),
+                8 => (
+                    Method::POST,
+                    "/admin/feeds".into(),
+                    Some(form_body().into_bytes()),
+                ),
+                9 => (
+                    Method::GET,
+                    "/upack/team/download/acme/pkg/1.0.0".into(),
+                    None,
+                ),
+                10 => (
+                    Method::PUT,
+                    "/upack/team/upload".into(),
+                    Some(UpackBuilder::new("", &format!("new{row}"), "1.0.0").build()),
+                ),
+                11 => (Method::GET, "/upack/team/packages".into(), None),
+                _ => unreachable!(),
+            };
+            let mut request = app.client.request(method, app.url(&path));
+            if let Some(session) = &session {
+                request = request.header(COOKIE, session.header());
+            }
+            if let Some(key) = &key {
+                request = request.header("X-ApiKey", key);
+            }
+            if column == 8 {
+                request = request.header("Content-Type", "application/x-www-form-urlencoded");
+            }
+            if let Some(body) = body {
+                request = request.body(body);
+            }
+            let got = request.send().await.unwrap().status().as_u16();
+            if got != *want {
+                mismatches.push(format!(
+                    "{caller} x {}: expected {want}, got {got}",
+                    PAGE_COLUMNS[column]
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "page authorization matrix mismatches:\n{}",
+        mismatches.join("\n")
+    );
+}
+
+dual_backend_tests!(
+    every_endpoint_answers_every_caller_as_the_matrix_says,
+    every_page_answers_every_caller_as_the_matrix_says,
+);

@@ -38,7 +38,10 @@ impl Driver {
                 )
             });
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return Self { child, port };
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -158,7 +161,13 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     screenshots(&browser, backend, "login").await;
     fill(&browser, "username", "root").await;
     fill(&browser, "password", "correct horse").await;
-    browser.find(Locator::Css("form.stack button")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Css("form.stack button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_url(&browser, "/").await;
     assert!(browser.source().await.unwrap().contains("Sign out"));
 
@@ -166,7 +175,13 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     browser.goto(&url("/admin/feeds")).await.unwrap();
     fill(&browser, "feed-name", "builds").await;
     fill(&browser, "feed-description", "Nightly builds").await;
-    browser.find(Locator::Css("form.row-form button")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Css("form.row-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_url(&browser, "notice=").await;
     assert!(page_text(&browser).await.contains("Feed 'builds' created."));
     screenshots(&browser, backend, "admin-feeds").await;
@@ -174,7 +189,10 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     // Upload a real-world package and one with folders through the page.
     let fixture = fixture_dir("upack-valid").join("jenkins-example-0.0.1.upack");
     let fixture_bytes = std::fs::read(&fixture).unwrap();
-    let built = tempfile::Builder::new().suffix(".upack").tempfile().unwrap();
+    let built = tempfile::Builder::new()
+        .suffix(".upack")
+        .tempfile()
+        .unwrap();
     let built_bytes = UpackBuilder::new("acme/tools", "deployer", "2.1.0")
         .field("title", json!("Acme deployer"))
         .field("description", json!("Deploys **Acme** services."))
@@ -184,7 +202,10 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     std::fs::write(built.path(), &built_bytes).unwrap();
     for (file, lands_on) in [
         (fixture.as_path(), "/versions/0.0.3"),
-        (built.path(), "/feeds/builds/packages/acme/tools/deployer/versions/2.1.0"),
+        (
+            built.path(),
+            "/feeds/builds/packages/acme/tools/deployer/versions/2.1.0",
+        ),
     ] {
         browser.goto(&url("/feeds/builds/upload")).await.unwrap();
         if lands_on.starts_with("/versions/0") {
@@ -197,39 +218,97 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
             .send_keys(file.to_str().unwrap())
             .await
             .unwrap();
-        browser.find(Locator::Css("#upload-form button")).await.unwrap().click().await.unwrap();
+        browser
+            .find(Locator::Css("#upload-form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         wait_for_url(&browser, lands_on).await;
     }
     // The server's sentence for a file that is not a package.
-    let junk = tempfile::Builder::new().suffix(".upack").tempfile().unwrap();
+    let junk = tempfile::Builder::new()
+        .suffix(".upack")
+        .tempfile()
+        .unwrap();
     std::fs::write(junk.path(), b"this is not a zip").unwrap();
     browser.goto(&url("/feeds/builds/upload")).await.unwrap();
-    browser.find(Locator::Id("file")).await.unwrap().send_keys(junk.path().to_str().unwrap()).await.unwrap();
-    browser.find(Locator::Css("#upload-form button")).await.unwrap().click().await.unwrap();
-    let alert = browser.wait().for_element(Locator::Css("#upload-error:not([hidden])")).await.unwrap();
+    browser
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(junk.path().to_str().unwrap())
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#upload-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let alert = browser
+        .wait()
+        .for_element(Locator::Css("#upload-error:not([hidden])"))
+        .await
+        .unwrap();
     let sentence = alert.text().await.unwrap();
-    assert!(sentence.contains("zip"), "the page shows the server's sentence: {sentence}");
+    assert!(
+        sentence.contains("zip"),
+        "the page shows the server's sentence: {sentence}"
+    );
     screenshots(&browser, backend, "upload-refused").await;
 
     // Find it by search.
     browser.goto(&url("/feeds/builds")).await.unwrap();
     screenshots(&browser, backend, "feed").await;
     fill(&browser, "q", "deployer").await;
-    browser.find(Locator::Css("form.search button")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Css("form.search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_url(&browser, "q=deployer").await;
-    let rows = browser.find_all(Locator::Css("table.packages tbody tr")).await.unwrap();
+    let rows = browser
+        .find_all(Locator::Css("table.packages tbody tr"))
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
-    browser.find(Locator::LinkText("acme/tools/deployer")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::LinkText("acme/tools/deployer"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_url(&browser, "/packages/acme/tools/deployer").await;
-    assert!(browser.source().await.unwrap().contains("<strong>Acme</strong>"));
+    assert!(
+        browser
+            .source()
+            .await
+            .unwrap()
+            .contains("<strong>Acme</strong>")
+    );
     screenshots(&browser, backend, "package").await;
 
     // Its version page, a download compared byte for byte, and its files.
-    browser.find(Locator::Css("table.versions a")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Css("table.versions a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_url(&browser, "/versions/2.1.0").await;
     screenshots(&browser, backend, "version").await;
     let text = page_text(&browser).await;
-    assert!(text.contains(&hex_sha256(&built_bytes)), "the page shows the SHA-256");
+    assert!(
+        text.contains(&hex_sha256(&built_bytes)),
+        "the page shows the SHA-256"
+    );
     let href = browser
         .find(Locator::LinkText("Download .upack"))
         .await
@@ -238,8 +317,17 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(fetch_in_page(&browser, &href).await, (200, built_bytes.clone()));
-    browser.find(Locator::LinkText("bin/")).await.unwrap().click().await.unwrap();
+    assert_eq!(
+        fetch_in_page(&browser, &href).await,
+        (200, built_bytes.clone())
+    );
+    browser
+        .find(Locator::LinkText("bin/"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_url(&browser, "path=bin").await;
     let file = browser.find(Locator::LinkText("deploy.sh")).await.unwrap();
     let file_href = file.attr("href").await.unwrap().unwrap();
@@ -251,13 +339,28 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
 
     // The real-world package downloads as uploaded.
     let fixture_href = "/upack/builds/download/andrew/sumner/proget/ExamplePackage/0.0.3";
-    assert_eq!(fetch_in_page(&browser, fixture_href).await, (200, fixture_bytes));
+    assert_eq!(
+        fetch_in_page(&browser, fixture_href).await,
+        (200, fixture_bytes)
+    );
 
     // Create a key, see it once, revoke it.
     browser.goto(&url("/admin/keys")).await.unwrap();
     fill(&browser, "key-name", "from-the-browser").await;
-    browser.find(Locator::Id("perm-view")).await.unwrap().click().await.unwrap();
-    browser.find(Locator::Css("form.stack button")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Id("perm-view"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form.stack button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let key = browser
         .wait_for_find(Locator::Id("new-key"))
         .await
@@ -276,7 +379,9 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     assert_eq!(listed.status(), 200, "the key shown works");
     let id = wharf::service::auth::public_id(&key);
     browser
-        .find(Locator::Css(&format!("form[action='/admin/keys/{id}/revoke'] button")))
+        .find(Locator::Css(&format!(
+            "form[action='/admin/keys/{id}/revoke'] button"
+        )))
         .await
         .unwrap()
         .click()
@@ -297,15 +402,27 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     screenshots(&browser, backend, "index").await;
 
     // Sign out; an anonymous visitor sees neither the feed nor its packages.
-    browser.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_url(&browser, "/").await;
     assert!(!browser.source().await.unwrap().contains("builds"));
-    browser.goto(&url("/feeds/builds/packages/acme/tools/deployer")).await.unwrap();
+    browser
+        .goto(&url("/feeds/builds/packages/acme/tools/deployer"))
+        .await
+        .unwrap();
     let text = page_text(&browser).await;
     assert!(text.contains("There is no feed named 'builds'."), "{text}");
     screenshots(&browser, backend, "not-found").await;
     let (status, _) = fetch_in_page(&browser, &href).await;
-    assert_eq!(status, 403, "an anonymous download of a private package is refused");
+    assert_eq!(
+        status, 403,
+        "an anonymous download of a private package is refused"
+    );
 
     browser.close().await.unwrap();
 }

@@ -25,8 +25,8 @@ macro_rules! dual_backend_tests {
 }
 
 mod auth;
-mod browser;
 mod authorization;
+mod browser;
 mod cli;
 mod concurrency;
 mod conformance;
