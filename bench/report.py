@@ -2,7 +2,8 @@
 """Turns bench/run's raw results into the table (stderr) and results.json (stdout).
 
 Every target is a ratio against a baseline measured in the same run, except
-case F's absolute latency bound, which the issue states in milliseconds.
+cases F's and P's absolute latency bounds and P's page size, which the issues
+state in milliseconds and kilobytes.
 """
 import json
 import os
@@ -95,6 +96,20 @@ for b in backends:
         cold = find(b, f"{case}.cold")["seconds"] * 1000
         check(b, f"{case}.cold", "median uncached (ms)", round(cold, 2), "<= 20", cold <= 20,
               "each request's parameters new to the listing cache")
+
+    for case, warm_ms in (("P.feed", 5), ("P.version", 5)):
+        if not measured(b, case):
+            continue
+        p50 = find(b, case)["wrk"]["p50_us"] / 1000
+        check(b, case, "p50 (ms)", round(p50, 2), f"<= {warm_ms}", p50 <= warm_ms, "caches warm")
+        cold = find(b, f"{case}.cold")["seconds"] * 1000
+        check(b, f"{case}.cold", "median uncached (ms)", round(cold, 2), "<= 30", cold <= 30,
+              "pages and versions not asked for before")
+    if measured(b, "P.size"):
+        size = find(b, "P.size")
+        largest = max(size["feed_bytes"], size["version_bytes"]) / 1000
+        check(b, "P.size", "largest page (KB)", round(largest, 1), "<= 150", largest <= 150,
+              f"feed page {size['feed_bytes']} B, version page {size['version_bytes']} B")
 
 width = max(len(c["measure"]) for c in checks)
 print(f"\nWharf benchmark ({'quick' if quick else 'full'}: {duration} per case, {connections} connections)", file=sys.stderr)
