@@ -37,6 +37,8 @@ pub enum Listing {
         limit: usize,
         offset: usize,
     },
+    /// The feed's numbers of packages and versions and its groups.
+    Overview,
     /// Versions, by package then highest first.
     Versions {
         group: Option<GroupName>,
@@ -52,6 +54,17 @@ pub enum Listing {
 pub enum Listed {
     Packages(Vec<PackageSummary>),
     Versions(Vec<VersionDetail>),
+    Overview(FeedOverview),
+}
+
+/// What a feed holds, in numbers, and its groups.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FeedOverview {
+    pub package_count: i64,
+    pub version_count: i64,
+    /// The groups that hold packages, in order; the empty group first when
+    /// any package has none.
+    pub groups: Vec<String>,
 }
 
 impl Listed {
@@ -59,7 +72,7 @@ impl Listed {
     pub fn into_packages(self) -> Vec<PackageSummary> {
         match self {
             Self::Packages(packages) => packages,
-            Self::Versions(_) => Vec::new(),
+            Self::Versions(_) | Self::Overview(_) => Vec::new(),
         }
     }
 
@@ -67,7 +80,7 @@ impl Listed {
     pub fn into_versions(self) -> Vec<VersionDetail> {
         match self {
             Self::Versions(versions) => versions,
-            Self::Packages(_) => Vec::new(),
+            Self::Packages(_) | Self::Overview(_) => Vec::new(),
         }
     }
 }
@@ -130,6 +143,15 @@ pub async fn list(wharf: &Wharf, feed: &Feed, listing: &Listing) -> Result<Liste
                     .collect(),
             )
         }
+        Listing::Overview => {
+            let (package_count, version_count) =
+                db::packages::count_in_feed(&wharf.db, feed.id).await?;
+            Listed::Overview(FeedOverview {
+                package_count,
+                version_count,
+                groups: db::packages::groups_in_feed(&wharf.db, feed.id).await?,
+            })
+        }
         Listing::Versions { group, name, limit } => {
             let filter = VersionFilter {
                 group_lower: lower(group),
@@ -166,13 +188,6 @@ where
         .caches
         .listing(key, async { render(list(wharf, feed, &listing).await?) })
         .await
-}
-
-/// The groups that hold packages in `feed`, in order; the empty group (if
-/// any package has none) first.
-#[tracing::instrument(level = "debug", skip(wharf, feed), fields(feed = %feed.name))]
-pub async fn groups(wharf: &Wharf, feed: &Feed) -> Result<Vec<String>, ServiceError> {
-    Ok(db::packages::groups_in_feed(&wharf.db, feed.id).await?)
 }
 
 async fn versions(

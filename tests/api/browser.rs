@@ -1,5 +1,5 @@
 //! The web pages in a real browser: headless Chromium driven through
-//! chromedriver (WebDriver), end to end on both databases, with screenshots
+//! chromedriver (the `WebDriver` protocol), end to end on both databases, with screenshots
 //! of every page at desktop and phone width under `target/screenshots/`.
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages); `scripts/test`
@@ -362,7 +362,8 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
         .await
         .unwrap();
     let key = browser
-        .wait_for_find(Locator::Id("new-key"))
+        .wait()
+        .for_element(Locator::Id("new-key"))
         .await
         .unwrap()
         .text()

@@ -7,9 +7,9 @@ use super::views::{self, FeedView, PackageRowView, VersionRowView};
 use super::visitor::Visitor;
 use super::{PageResult, TEMPLATES, paths, render, visible_feed};
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
-use crate::error::ServiceError;
+use crate::error::{OrInternal, ServiceError};
 use crate::http::query::Query;
-use crate::service::listings::{self, Listing};
+use crate::service::listings::{self, FeedOverview, Listed, Listing};
 use crate::service::model::Feed;
 use crate::service::packages::{self, VersionSelector};
 use crate::service::{Wharf, feeds};
@@ -92,8 +92,7 @@ pub async fn feed(
         Ok(bytes::Bytes::from(html))
     })
     .await?;
-    let (package_count, version_count) = packages::counts(&wharf, &feed).await?;
-    let groups = listings::groups(&wharf, &feed).await?;
+    let overview = feed_overview(&wharf, &feed).await?;
     let may_upload = visitor.caller.may(Permission::Add, &feed);
     render(
         "feed.html",
@@ -101,13 +100,32 @@ pub async fn feed(
             visitor => visitor.view(),
             title => feed.name.clone(),
             feed => feed_context(&feed),
-            package_count, version_count, groups,
+            package_count => overview.package_count,
+            version_count => overview.version_count,
+            groups => overview.groups,
             group => group.as_ref().map(GroupName::as_str),
             term, page,
             table => Value::from_safe_string(String::from_utf8_lossy(&table).into_owned()),
             may_upload,
         },
     )
+}
+
+/// The feed's numbers and groups, from the listing cache (counting 10,000
+/// packages on every page view would cost more than the page itself).
+async fn feed_overview(wharf: &Wharf, feed: &Feed) -> Result<FeedOverview, ServiceError> {
+    let cached = listings::rendered(wharf, feed, Listing::Overview, "feed overview", |listed| {
+        let Listed::Overview(overview) = listed else {
+            return Err(ServiceError::internal(anyhow::anyhow!(
+                "an overview listing gave no overview"
+            )));
+        };
+        Ok(bytes::Bytes::from(
+            serde_json::to_vec(&overview).or_internal("caching a feed overview")?,
+        ))
+    })
+    .await?;
+    serde_json::from_slice(&cached).or_internal("reading a cached feed overview")
 }
 
 /// Builds the address of another page of the same feed listing.
