@@ -101,6 +101,10 @@ async fn fill(browser: &Client, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
+async fn click(browser: &Client, locator: Locator<'_>) {
+    browser.find(locator).await.unwrap().click().await.unwrap();
+}
+
 async fn page_text(browser: &Client) -> String {
     browser
         .find(Locator::Css("main"))
@@ -161,13 +165,7 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     screenshots(&browser, backend, "login").await;
     fill(&browser, "username", "root").await;
     fill(&browser, "password", "correct horse").await;
-    browser
-        .find(Locator::Css("form.stack button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("form.stack button")).await;
     wait_for_url(&browser, "/").await;
     assert!(browser.source().await.unwrap().contains("Sign out"));
 
@@ -175,13 +173,7 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     browser.goto(&url("/admin/feeds")).await.unwrap();
     fill(&browser, "feed-name", "builds").await;
     fill(&browser, "feed-description", "Nightly builds").await;
-    browser
-        .find(Locator::Css("form.row-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("form.row-form button")).await;
     wait_for_url(&browser, "notice=").await;
     assert!(page_text(&browser).await.contains("Feed 'builds' created."));
     screenshots(&browser, backend, "admin-feeds").await;
@@ -218,13 +210,7 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
             .send_keys(file.to_str().unwrap())
             .await
             .unwrap();
-        browser
-            .find(Locator::Css("#upload-form button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, Locator::Css("#upload-form button")).await;
         wait_for_url(&browser, lands_on).await;
     }
     // The server's sentence for a file that is not a package.
@@ -241,13 +227,7 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
         .send_keys(junk.path().to_str().unwrap())
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#upload-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("#upload-form button")).await;
     let alert = browser
         .wait()
         .for_element(Locator::Css("#upload-error:not([hidden])"))
@@ -264,26 +244,14 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     browser.goto(&url("/feeds/builds")).await.unwrap();
     screenshots(&browser, backend, "feed").await;
     fill(&browser, "q", "deployer").await;
-    browser
-        .find(Locator::Css("form.search button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("form.search button")).await;
     wait_for_url(&browser, "q=deployer").await;
     let rows = browser
         .find_all(Locator::Css("table.packages tbody tr"))
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
-    browser
-        .find(Locator::LinkText("acme/tools/deployer"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::LinkText("acme/tools/deployer")).await;
     wait_for_url(&browser, "/packages/acme/tools/deployer").await;
     assert!(
         browser
@@ -295,13 +263,7 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     screenshots(&browser, backend, "package").await;
 
     // Its version page, a download compared byte for byte, and its files.
-    browser
-        .find(Locator::Css("table.versions a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("table.versions a")).await;
     wait_for_url(&browser, "/versions/2.1.0").await;
     screenshots(&browser, backend, "version").await;
     let text = page_text(&browser).await;
@@ -321,13 +283,7 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
         fetch_in_page(&browser, &href).await,
         (200, built_bytes.clone())
     );
-    browser
-        .find(Locator::LinkText("bin/"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::LinkText("bin/")).await;
     wait_for_url(&browser, "path=bin").await;
     let file = browser.find(Locator::LinkText("deploy.sh")).await.unwrap();
     let file_href = file.attr("href").await.unwrap().unwrap();
@@ -347,20 +303,8 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     // Create a key, see it once, revoke it.
     browser.goto(&url("/admin/keys")).await.unwrap();
     fill(&browser, "key-name", "from-the-browser").await;
-    browser
-        .find(Locator::Id("perm-view"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(Locator::Css("form.stack button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Id("perm-view")).await;
+    click(&browser, Locator::Css("form.stack button")).await;
     let key = browser
         .wait()
         .for_element(Locator::Id("new-key"))
@@ -379,15 +323,11 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
         .unwrap();
     assert_eq!(listed.status(), 200, "the key shown works");
     let id = wharf::service::auth::public_id(&key);
-    browser
-        .find(Locator::Css(&format!(
-            "form[action='/admin/keys/{id}/revoke'] button"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        &browser,
+        Locator::Css(&format!("form[action='/admin/keys/{id}/revoke'] button")),
+    )
+    .await;
     wait_for_url(&browser, "notice=").await;
     let refused = app
         .client
@@ -403,13 +343,7 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
     screenshots(&browser, backend, "index").await;
 
     // Sign out; an anonymous visitor sees neither the feed nor its packages.
-    browser
-        .find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, Locator::Css("form[action='/logout'] button")).await;
     wait_for_url(&browser, "/").await;
     assert!(!browser.source().await.unwrap().contains("builds"));
     browser

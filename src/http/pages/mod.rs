@@ -90,6 +90,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
             include_str!("../../../web/templates/package.html"),
         ),
         (
+            "dependencies.html",
+            include_str!("../../../web/templates/dependencies.html"),
+        ),
+        (
             "version.html",
             include_str!("../../../web/templates/version.html"),
         ),
@@ -288,4 +292,20 @@ pub fn not_found_page() -> HttpResponse {
         "There is no page at this address.".to_owned(),
     ))
     .error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TEMPLATES;
+
+    #[test]
+    fn every_template_in_web_is_compiled_in_and_parses() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/web/templates");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if let Err(error) = TEMPLATES.get_template(&name) {
+                panic!("web/templates/{name} is not usable: {error:#}");
+            }
+        }
+    }
 }
