@@ -60,6 +60,9 @@ impl Application {
                     .finish(map_config(app, |()| AppConfig::default()))
                     .tcp()
             })?
+            // Signals are handled in `run_until_stopped`: actix would stop
+            // at once on Ctrl-C, cutting transfers that SIGTERM lets finish.
+            .disable_signals()
             .run();
         tracing::info!(address = %wharf.settings.bind, port, "Wharf is listening");
         Ok(Self {
@@ -79,15 +82,63 @@ impl Application {
         &self.wharf
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM finish
-    /// in-flight requests first), with the background tasks running beside
+    /// Serves until the process is asked to stop (SIGINT and SIGTERM both
+    /// finish in-flight requests first; a second signal stops at once), with the background tasks running beside
     /// it under one supervisor: stopped together after the server drains,
     /// each after one last round (download counts are flushed once more).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let supervisor = background_tasks(&self.wharf);
+        let signals = tokio::spawn(stop_on_signals(self.server.handle()));
         let result = self.server.await;
+        signals.abort();
         supervisor.shutdown().await;
         result
+    }
+}
+
+/// Stops the server on the first SIGTERM or Ctrl-C (SIGINT) after the
+/// requests in flight finish; a second signal stops the process at once
+/// (an interrupted upload leaves nothing half-stored: see RELIABILITY.md).
+async fn stop_on_signals(server: actix_web::dev::ServerHandle) {
+    let Ok(mut next_signal) = StopSignals::install() else {
+        tracing::warn!("cannot listen for stop signals; stop Wharf with SIGKILL");
+        return;
+    };
+    let first = next_signal.recv().await;
+    tracing::info!(
+        signal = first,
+        "stopping: finishing the requests in flight (send it again to stop at once)"
+    );
+    let drained = server.stop(true);
+    tokio::select! {
+        () = drained => {}
+        second = next_signal.recv() => {
+            tracing::warn!(signal = second, "stopping at once, without waiting for requests in flight");
+            std::process::exit(130);
+        }
+    }
+}
+
+/// SIGINT and SIGTERM as one stream of signal names.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use sha1::{Digest, Sha1};
 
@@ -128,6 +129,24 @@ fn walk_count(dir: &std::path::Path) -> usize {
 }
 
 async fn sigterm_lets_in_flight_uploads_finish(backend: Backend) {
+    in_flight_uploads_finish_after(backend, "TERM").await;
+}
+
+async fn ctrl_c_lets_in_flight_uploads_finish_like_sigterm(backend: Backend) {
+    in_flight_uploads_finish_after(backend, "INT").await;
+}
+
+async fn send_signal(pid: u32, signal: &str) {
+    let sent = tokio::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+}
+
+async fn in_flight_uploads_finish_after(backend: Backend, signal: &str) {
     let cli = Cli::new(backend).await;
     let port = free_port();
     let (child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
@@ -146,18 +165,12 @@ async fn sigterm_lets_in_flight_uploads_finish(backend: Backend) {
         .send();
     let upload = tokio::spawn(upload);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let term = tokio::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-        .await
-        .unwrap();
-    assert!(term.success());
+    send_signal(pid, signal).await;
     let response = upload.await.unwrap().unwrap();
     assert_eq!(
         response.status(),
         StatusCode::CREATED,
-        "the upload in flight at SIGTERM completes"
+        "the upload in flight at SIG{signal} completes"
     );
     let mut child = child;
     let exit = tokio::time::timeout(Duration::from_secs(20), child.wait())
@@ -167,7 +180,42 @@ async fn sigterm_lets_in_flight_uploads_finish(backend: Backend) {
     assert!(exit.success() || exit.code().is_none(), "{exit:?}");
 }
 
+async fn a_second_ctrl_c_stops_at_once(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (mut child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
+    let pid = child.id().unwrap();
+    // An upload that would take minutes: one chunk, then a long pause.
+    let stalled = futures::stream::iter([Ok::<_, std::io::Error>(vec![0u8; 1024])]).chain(
+        futures::stream::once(async {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            Ok(vec![0u8; 1024])
+        }),
+    );
+    let upload = reqwest::Client::new()
+        .put(format!("http://127.0.0.1:{port}/upack/default/upload"))
+        .header("X-ApiKey", ADMIN)
+        .body(reqwest::Body::wrap_stream(stalled))
+        .send();
+    let _upload = tokio::spawn(upload);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    send_signal(pid, "INT").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first Ctrl-C waits for the upload"
+    );
+    send_signal(pid, "INT").await;
+    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("the second Ctrl-C stops the server at once")
+        .unwrap();
+    assert_eq!(exit.code(), Some(130));
+}
+
 dual_backend_tests!(
     a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans,
     sigterm_lets_in_flight_uploads_finish,
+    ctrl_c_lets_in_flight_uploads_finish_like_sigterm,
+    a_second_ctrl_c_stops_at_once,
 );
