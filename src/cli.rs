@@ -2,6 +2,7 @@
 //! subcommands. Every subcommand reads the same settings as `serve`, so it
 //! acts on the same database.
 
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,23 +11,21 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::config::{self, Overrides};
+use crate::domain::FeedScope;
 use crate::service::{Wharf, feeds, gc, keys, users};
 use crate::startup::Application;
 
 /// A universal package feed server, compatible with `ProGet`'s Universal Feed API.
 #[derive(Debug, Parser)]
-#[command(name = "wharf", version, about)]
+#[command(name = "wharf", version, about, after_help = settings_help())]
 pub struct Cli {
-    /// Address to listen on [env: `WHARF_BIND`] [default: 127.0.0.1:8624]
-    #[arg(long, global = true)]
-    bind: Option<String>,
     /// Directory for the `SQLite` file, blobs and temporary files [env: `WHARF_DATA_DIR`] [default: ./wharf-data]
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// sqlite://... or postgres://... [env: `DATABASE_URL`] [default: sqlite://<data-dir>/wharf.db]
     #[arg(long, global = true)]
     database_url: Option<String>,
-    /// TOML configuration file
+    /// TOML configuration file (every setting below can be set in it)
     #[arg(long, global = true, env = "WHARF_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -35,8 +34,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the API (the default).
-    Serve,
+    /// Serve the API and the web pages (the default).
+    Serve {
+        /// Address to listen on [env: `WHARF_BIND`] [default: 127.0.0.1:8624]
+        #[arg(long)]
+        bind: Option<String>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage feeds.
@@ -71,17 +74,25 @@ enum ConfigCommand {
 enum FeedCommand {
     /// Create a feed.
     Create {
+        /// The feed's name: letters, digits, '.', '_' or '-'.
         name: String,
         /// Let anonymous callers view and download.
         #[arg(long)]
         public: bool,
+        /// Free text shown with the feed.
         #[arg(long, default_value = "")]
         description: String,
     },
     /// List feeds, one per line.
     List,
-    /// Delete a feed and its packages.
-    Delete { name: String },
+    /// Delete a feed and its packages (asks for --yes).
+    Delete {
+        /// The feed to delete.
+        name: String,
+        /// Yes, delete the feed and every package in it.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,7 +102,10 @@ enum KeyCommand {
     /// List keys, one per line (never the key text: only hashes are stored).
     List,
     /// Revoke a key by its id.
-    Revoke { id: String },
+    Revoke {
+        /// The key's public id (the first column of `wharf key list`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -102,7 +116,7 @@ struct KeyCreate {
     /// Limit the key to these feeds (comma-separated); all feeds by default.
     #[arg(long, value_delimiter = ',')]
     feeds: Vec<String>,
-    /// view,download,add,overwrite,delete,promote or admin
+    /// Comma-separated: view, download, add, overwrite, delete, promote; or admin
     #[arg(long)]
     permissions: String,
     /// Make the key stop working after this many days.
@@ -114,35 +128,74 @@ struct KeyCreate {
 enum UserCommand {
     /// Create a user; the password is read from `WHARF_USER_PASSWORD` or stdin.
     Create {
+        /// The name they sign in with.
         username: String,
+        /// Comma-separated: view, download, add, overwrite, delete, promote; or admin
         #[arg(long)]
         permissions: String,
+        /// Limit the user to these feeds (comma-separated); all feeds by default.
         #[arg(long, value_delimiter = ',')]
         feeds: Vec<String>,
     },
     /// List users, one per line.
     List,
-    /// Delete a user.
-    Delete { username: String },
+    /// Delete a user (their web sessions end with them).
+    Delete {
+        /// The user to delete.
+        username: String,
+    },
+}
+
+/// The settings section of `wharf --help`: every setting with its variable
+/// and default, generated from the settings themselves so it cannot drift.
+fn settings_help() -> String {
+    let defaults = config::Settings::default();
+    let shown = config::show::effective(&figment::Figment::new(), &defaults);
+    let width = shown.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    let mut text = String::from(
+        "Settings (TOML key, environment variable, default); `wharf config show` prints those in effect:\n",
+    );
+    for item in shown {
+        let variable = config::load::variable_for(&item.key);
+        let aliases: Vec<&str> = config::ALIASES
+            .iter()
+            .filter(|(_, key)| *key == item.key)
+            .map(|(alias, _)| *alias)
+            .collect();
+        let variable = if aliases.is_empty() {
+            variable
+        } else {
+            format!("{variable} or {}", aliases.join(" or "))
+        };
+        let _ = writeln!(text, "  {:<width$}  {variable}  [{}]", item.key, item.value);
+    }
+    text.push_str(
+        "Also: WHARF_LOG (log filter, e.g. info or wharf=debug), WHARF_CONFIG (the TOML file).",
+    );
+    text
 }
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let bind = match &cli.command {
+        Some(Command::Serve { bind }) => bind.clone(),
+        _ => None,
+    };
     let overrides = Overrides {
-        bind: cli.bind,
+        bind,
         data_dir: cli.data_dir,
         database_url: cli.database_url,
     };
     let layers = config::load::layers(cli.config.as_deref(), std::env::vars(), &overrides)?;
     let settings = config::load::extract(&layers)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.unwrap_or(Command::Serve { bind: None }) {
         Command::Config(ConfigCommand::Show) => {
             print!(
                 "{}",
                 config::show::render(&config::show::effective(&layers, &settings))
             );
         }
-        Command::Serve => {
+        Command::Serve { .. } => {
             Application::build(settings)
                 .await?
                 .run_until_stopped()
@@ -187,9 +240,29 @@ async fn feed(wharf: &Wharf, command: FeedCommand) -> anyhow::Result<()> {
                 println!("{}\t{access}\t{}", feed.name, feed.description);
             }
         }
-        FeedCommand::Delete { name } => {
+        FeedCommand::Delete { name, yes } => {
+            if !feeds::list(wharf)
+                .await?
+                .iter()
+                .any(|f| f.name.eq_ignore_ascii_case(&name))
+            {
+                anyhow::bail!("The feed '{name}' does not exist.");
+            }
+            let scoped = keys::list(wharf)
+                .await?
+                .into_iter()
+                .filter(|k| k.scope.covers(&name.to_ascii_lowercase()) && k.scope != FeedScope::All)
+                .count();
+            let consequence = format!(
+                "Deleting feed '{name}' deletes every package in it. {scoped} API key(s) are limited to it; \
+                 they keep that limit and reach nothing unless a feed named '{name}' is created again \
+                 (revoke them with `wharf key revoke`)."
+            );
+            if !yes {
+                anyhow::bail!("{consequence} Run again with --yes to delete it.");
+            }
             feeds::delete(wharf, &name).await?;
-            eprintln!("Deleted feed '{name}'.");
+            eprintln!("Deleted feed '{name}'. {scoped} API key(s) were limited to it.");
         }
     }
     Ok(())
@@ -214,8 +287,29 @@ async fn key(wharf: &Wharf, command: KeyCommand) -> anyhow::Result<()> {
             println!("{}", created.key.expose_secret());
         }
         KeyCommand::List => {
+            let existing: Vec<String> = feeds::list(wharf)
+                .await?
+                .into_iter()
+                .map(|f| f.name.to_ascii_lowercase())
+                .collect();
             for key in keys::list(wharf).await? {
-                let feeds = key.scope.to_stored().unwrap_or_else(|| "*".to_owned());
+                // A deleted feed is no longer shown; a key left with none
+                // says that it reaches nothing.
+                let feeds = match &key.scope {
+                    FeedScope::All => "*".to_owned(),
+                    FeedScope::Only(names) => {
+                        let live: Vec<&str> = names
+                            .iter()
+                            .filter(|n| existing.contains(n))
+                            .map(String::as_str)
+                            .collect();
+                        if live.is_empty() {
+                            "(none: its feeds were deleted)".to_owned()
+                        } else {
+                            live.join(",")
+                        }
+                    }
+                };
                 let last_used = key
                     .last_used_at
                     .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());

@@ -45,6 +45,14 @@ pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceErr
     }
     for feed in &new.feeds {
         FeedName::parse(feed)?;
+        if db::feeds::find(&wharf.db, &feed.to_ascii_lowercase())
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "There is no feed named '{feed}'; create it first, or leave it out of the key's feeds."
+            )));
+        }
     }
     let scope = if new.feeds.is_empty() {
         FeedScope::All

@@ -255,12 +255,12 @@ async fn feed_and_key_subcommands_act_on_the_servers_database(backend: Backend) 
     }
     child.kill().await.unwrap();
 
-    cli.run(&["feed", "delete", "team"]).await;
+    cli.run(&["feed", "delete", "team", "--yes"]).await;
     assert_eq!(cli.run(&["feed", "list"]).await.lines().count(), 1);
     let gc = cli.run(&["gc", "--grace-minutes", "0"]).await;
     assert!(gc.contains("deleted 1"), "{gc}");
     let failed = cli
-        .command(&["feed", "delete", "team"])
+        .command(&["feed", "delete", "team", "--yes"])
         .output()
         .await
         .unwrap();
@@ -414,7 +414,119 @@ async fn config_show_names_each_source_and_bad_settings_stop_the_start(backend: 
     );
 }
 
+async fn deleting_a_feed_asks_first_and_keys_name_only_real_feeds(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    cli.run(&["feed", "create", "doomed"]).await;
+    let refused = cli
+        .command(&[
+            "key",
+            "create",
+            "--feeds",
+            "nosuch",
+            "--permissions",
+            "view",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("There is no feed named 'nosuch'"),
+        "{stderr}"
+    );
+    cli.run(&[
+        "key",
+        "create",
+        "--name",
+        "scoped",
+        "--feeds",
+        "doomed",
+        "--permissions",
+        "view",
+    ])
+    .await;
+
+    let asked = cli
+        .command(&["feed", "delete", "doomed"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!asked.status.success());
+    let stderr = String::from_utf8_lossy(&asked.stderr);
+    assert!(
+        stderr.contains("--yes") && stderr.contains("1 API key(s) are limited to it"),
+        "{stderr}"
+    );
+    assert!(
+        cli.run(&["feed", "list"]).await.contains("doomed"),
+        "nothing was deleted"
+    );
+    cli.run(&["feed", "delete", "doomed", "--yes"]).await;
+    assert!(!cli.run(&["feed", "list"]).await.contains("doomed"));
+    let keys = cli.run(&["key", "list"]).await;
+    let line = keys.lines().find(|l| l.contains("\tscoped\t")).unwrap();
+    assert!(
+        line.contains("feeds=(none: its feeds were deleted)"),
+        "{line}"
+    );
+    assert!(!keys.contains("doomed"));
+}
+
+async fn help_lists_every_setting_and_bind_only_on_serve(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let help = cli.run(&["--help"]).await;
+    for variable in [
+        "WHARF_ADMIN_PASSWORD",
+        "WHARF_AUTH__ARGON2__MEMORY_KIB",
+        "WHARF_DATABASE__MAX_CONNECTIONS",
+        "WHARF_LIMITS__MAX_UPLOAD_BYTES or WHARF_MAX_UPLOAD_BYTES",
+        "WHARF_LOG",
+    ] {
+        assert!(help.contains(variable), "--help lacks {variable}:\n{help}");
+    }
+    assert!(!help.contains("--bind"));
+    assert!(cli.run(&["serve", "--help"]).await.contains("--bind"));
+    assert!(
+        !cli.run(&["feed", "list", "--help"])
+            .await
+            .contains("--bind")
+    );
+    // Every argument and flag of every subcommand has a description.
+    for args in [
+        &["feed", "create", "--help"][..],
+        &["feed", "delete", "--help"],
+        &["key", "create", "--help"],
+        &["key", "revoke", "--help"],
+        &["user", "create", "--help"],
+        &["user", "delete", "--help"],
+        &["gc", "--help"],
+    ] {
+        let text = cli.run(args).await;
+        // clap writes a description beside its flag, or (when long) on the
+        // next line, indented.
+        let lines: Vec<&str> = text.lines().collect();
+        let undescribed: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with(['-', '<']))
+            .filter(|(i, l)| {
+                let beside = l.split("  ").filter(|p| !p.trim().is_empty()).count() >= 2;
+                let below = lines.get(i + 1).is_some_and(|next| {
+                    let next = next.trim_start();
+                    !next.is_empty() && !next.starts_with(['-', '<'])
+                });
+                !beside && !below
+            })
+            .map(|(_, l)| *l)
+            .collect();
+        assert!(undescribed.is_empty(), "wharf {args:?}: {undescribed:?}");
+    }
+}
+
 dual_backend_tests!(
+    deleting_a_feed_asks_first_and_keys_name_only_real_feeds,
+    help_lists_every_setting_and_bind_only_on_serve,
     config_show_names_each_source_and_bad_settings_stop_the_start,
     an_invalid_log_filter_is_an_error_at_start,
     a_busy_port_fails_before_anything_is_created_or_printed,
