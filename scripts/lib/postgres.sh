@@ -29,6 +29,7 @@ start_postgres() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     pg_bin=$(find_pg_bin || true)
     [ -n "$pg_bin" ] || { echo "PostgreSQL installation failed: no initdb found." >&2; exit 1; }
+    log "Installed $("$pg_bin/postgres" --version)"
   fi
 
   # initdb refuses to run as root: run the cluster as an unprivileged user.
