@@ -71,6 +71,30 @@ pub enum Backend {
     Postgres,
 }
 
+/// One sentence for a failed connection: the server, the database and user,
+/// and the cause in words (the driver's text once, not its whole chain).
+fn postgres_unreachable(options: &PgConnectOptions, error: &sqlx::Error) -> anyhow::Error {
+    let cause = match error {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "the connection was refused (is PostgreSQL running and listening there?)".to_owned()
+        }
+        sqlx::Error::Io(io) if io.to_string().contains("lookup address") => {
+            "the host name is unknown".to_owned()
+        }
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Tls(tls) => format!("TLS failed: {tls}"),
+        other => other.to_string(),
+    };
+    anyhow::anyhow!(
+        "cannot connect to PostgreSQL at {}:{} (database '{}', user '{}'): {cause}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default)"),
+        options.get_username(),
+    )
+}
+
 impl Db {
     /// Connects to `url` (`sqlite://...` or `postgres://...`), creating a `SQLite`
     /// file if needed, with at most `max_connections` in its pool (16 on
@@ -78,7 +102,17 @@ impl Db {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| anyhow::anyhow!("the PostgreSQL URL cannot be read: {e}"))?;
+            // One connection first, so that a failure names the server and
+            // its cause (the pool would only report a timeout).
+            sqlx::Connection::close(
+                <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+                    .await
+                    .map_err(|e| postgres_unreachable(&options, &e))?,
+            )
+            .await
+            .ok();
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.unwrap_or(16))
                 .acquire_timeout(Duration::from_secs(5))
@@ -86,18 +120,21 @@ impl Db {
                 .await?;
             Ok(Self::new(Pool::Postgres(pool)))
         } else if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| anyhow::anyhow!("the SQLite URL cannot be read: {e}"))?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // FULL: a committed upload survives power loss, not just a crash.
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(15));
+            let file = options.get_filename().display().to_string();
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections.unwrap_or(8))
                 .acquire_timeout(Duration::from_secs(15))
                 .connect_with(options)
-                .await?;
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot open the SQLite database {file}: {e}"))?;
             Ok(Self::new(Pool::Sqlite(pool)))
         } else {
             anyhow::bail!(

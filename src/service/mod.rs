@@ -65,8 +65,11 @@ impl Wharf {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
         use secrecy::ExposeSecret;
-        std::fs::create_dir_all(&settings.data_dir)?;
-        std::fs::create_dir_all(settings.temp_dir())?;
+        for dir in [settings.data_dir.clone(), settings.temp_dir()] {
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
+            })?;
+        }
         let db = Db::connect(
             settings.database_url().expose_secret(),
             settings.database.max_connections,

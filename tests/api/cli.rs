@@ -524,7 +524,58 @@ async fn help_lists_every_setting_and_bind_only_on_serve(backend: Backend) {
     }
 }
 
+async fn start_up_failures_name_what_failed_once(backend: Backend) {
+    let mut cli = Cli::new(backend).await;
+    let stderr_of = |output: std::process::Output| {
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).trim().to_owned()
+    };
+    // A data directory that cannot be created: the path and the reason.
+    let file = cli.dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let blocked = file.join("data");
+    let text = stderr_of(
+        cli.command(&["feed", "list"])
+            .arg("--data-dir")
+            .arg(&blocked)
+            .output()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        text.contains(&format!(
+            "cannot create the data directory {}",
+            blocked.display()
+        )) && text.contains("Not a directory"),
+        "{text}"
+    );
+    // A PostgreSQL server that is not there: its address and the cause, once.
+    let port = free_port();
+    cli.set_database_url(Some(format!("postgres://wharf@127.0.0.1:{port}/wharf")));
+    let text = stderr_of(cli.command(&["feed", "list"]).output().await.unwrap());
+    assert!(
+        text.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}"))
+            && text.contains("refused"),
+        "{text}"
+    );
+    assert_eq!(text.matches("refused").count(), 1, "{text}");
+    if backend == Backend::Postgres {
+        // A user the server does not know: the server's own sentence, once.
+        let real = crate::helpers::postgres_admin_url();
+        let (server, _) = real.rsplit_once('/').unwrap();
+        let unknown = server.replacen("postgres@", "nosuchuser@", 1);
+        cli.set_database_url(Some(format!("{unknown}/postgres")));
+        let text = stderr_of(cli.command(&["feed", "list"]).output().await.unwrap());
+        assert!(
+            text.contains("user 'nosuchuser'") && text.contains("does not exist"),
+            "{text}"
+        );
+        assert_eq!(text.matches("does not exist").count(), 1, "{text}");
+    }
+}
+
 dual_backend_tests!(
+    start_up_failures_name_what_failed_once,
     deleting_a_feed_asks_first_and_keys_name_only_real_feeds,
     help_lists_every_setting_and_bind_only_on_serve,
     config_show_names_each_source_and_bad_settings_stop_the_start,
