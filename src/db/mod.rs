@@ -25,6 +25,7 @@ pub mod assemblies;
 pub mod blobs;
 pub mod changes;
 pub mod feeds;
+pub mod listings;
 pub mod packages;
 pub mod promotions;
 pub mod sessions;

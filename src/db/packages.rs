@@ -43,6 +43,8 @@ macro_rules! select_versions {
     };
 }
 
+pub(super) use select_versions;
+
 /// Where clause selecting the one package `(feed_id, group_lower, name_lower)`.
 macro_rules! of_package {
     () => {
@@ -117,102 +119,6 @@ pub async fn find_latest(
             .bind(package.name_lower)
             .fetch_optional(pool)
             .await
-    })
-}
-
-/// Which versions of a feed to list. `None` filters nothing.
-#[derive(Debug, Clone, Default)]
-pub struct VersionFilter {
-    pub group_lower: Option<String>,
-    pub name_lower: Option<String>,
-    /// Most packages to include (not versions), in group/name order.
-    pub package_limit: Option<i64>,
-    /// Packages to skip first, in the same order (for pages of a listing).
-    pub package_offset: Option<i64>,
-    /// Most versions to include, in the order listed.
-    pub version_limit: Option<i64>,
-    /// Only packages whose name or some version's title or description
-    /// matches this `LIKE` pattern (lower-cased): a cheap superset for search.
-    pub text_like: Option<String>,
-}
-
-/// Lists versions of a feed, grouped by package (group, name), each package's
-/// versions highest first.
-#[tracing::instrument(skip(db))]
-pub async fn list_versions(
-    db: &Db,
-    feed_id: i64,
-    filter: &VersionFilter,
-) -> Result<Vec<VersionRow>, sqlx::Error> {
-    // Two statements rather than `$n IS NULL OR ...` on the text filter, so
-    // PostgreSQL's cached plan for a listing is not the one for a search.
-    const LISTING: &str = concat!(
-        select_versions!(),
-        "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
-           AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
-           AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
-           ORDER BY group_lower, name_lower LIMIT $4 OFFSET $6) \
-         ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
-    );
-    const SEARCH: &str = concat!(
-        select_versions!(),
-        "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
-           AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
-           AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
-           AND (name_lower LIKE $7 OR id IN (SELECT package_id FROM package_versions \
-                WHERE search_text LIKE $7)) \
-           ORDER BY group_lower, name_lower LIMIT $4 OFFSET $6) \
-         ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
-    );
-    let sql = if filter.text_like.is_some() {
-        SEARCH
-    } else {
-        LISTING
-    };
-    with_pool!(db, |pool| {
-        let mut query = sqlx::query_as::<_, VersionRow>(sql)
-            .bind(feed_id)
-            .bind(filter.group_lower.as_deref())
-            .bind(filter.name_lower.as_deref())
-            .bind(filter.package_limit.unwrap_or(i64::MAX))
-            .bind(filter.version_limit.unwrap_or(i64::MAX))
-            .bind(filter.package_offset.unwrap_or(0));
-        if let Some(text) = &filter.text_like {
-            query = query.bind(text);
-        }
-        query.fetch_all(pool).await
-    })
-}
-
-/// The groups of a feed's packages that have versions, in order (the empty
-/// group first when it has any).
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn groups_in_feed(db: &Db, feed_id: i64) -> Result<Vec<String>, sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query_scalar::<_, String>(
-            "SELECT MIN(group_name) FROM packages p WHERE feed_id = $1 \
-             AND EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = p.id) \
-             GROUP BY group_lower ORDER BY group_lower",
-        )
-        .bind(feed_id)
-        .fetch_all(pool)
-        .await
-    })
-}
-
-/// Numbers of packages and of versions in a feed.
-#[tracing::instrument(level = "debug", skip_all)]
-pub async fn count_in_feed(db: &Db, feed_id: i64) -> Result<(i64, i64), sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query_as::<_, (i64, i64)>(
-            "SELECT (SELECT COUNT(DISTINCT v.package_id) FROM package_versions v \
-                     JOIN packages p ON p.id = v.package_id WHERE p.feed_id = $1), \
-                    (SELECT COUNT(*) FROM package_versions v JOIN packages p ON p.id = v.package_id \
-                     WHERE p.feed_id = $1)",
-        )
-        .bind(feed_id)
-        .fetch_one(pool)
-        .await
     })
 }
 

@@ -73,7 +73,7 @@ pub async fn visible_to(wharf: &Wharf, caller: &Caller) -> Result<Vec<FeedSummar
     for feed in list(wharf).await? {
         if caller.may(Permission::View, &feed) {
             let (package_count, version_count) =
-                db::packages::count_in_feed(&wharf.db, feed.id).await?;
+                db::listings::count_in_feed(&wharf.db, feed.id).await?;
             summaries.push(FeedSummary {
                 feed,
                 package_count,

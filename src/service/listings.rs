@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use crate::db::{self, packages::VersionFilter};
+use crate::db::{self, listings::VersionFilter};
 use crate::domain::{GroupName, PackageName};
 use crate::error::ServiceError;
 
@@ -145,11 +145,11 @@ pub async fn list(wharf: &Wharf, feed: &Feed, listing: &Listing) -> Result<Liste
         }
         Listing::Overview => {
             let (package_count, version_count) =
-                db::packages::count_in_feed(&wharf.db, feed.id).await?;
+                db::listings::count_in_feed(&wharf.db, feed.id).await?;
             Listed::Overview(FeedOverview {
                 package_count,
                 version_count,
-                groups: db::packages::groups_in_feed(&wharf.db, feed.id).await?,
+                groups: db::listings::groups_in_feed(&wharf.db, feed.id).await?,
             })
         }
         Listing::Versions { group, name, limit } => {
@@ -195,7 +195,7 @@ async fn versions(
     feed: &Feed,
     filter: &VersionFilter,
 ) -> Result<Vec<VersionDetail>, ServiceError> {
-    Ok(db::packages::list_versions(&wharf.db, feed.id, filter)
+    Ok(db::listings::list_versions(&wharf.db, feed.id, filter)
         .await?
         .into_iter()
         .map(VersionDetail::from)

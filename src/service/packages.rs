@@ -95,7 +95,7 @@ pub async fn content_only(
 /// Numbers of packages and versions in a feed.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn counts(wharf: &Wharf, feed: &Feed) -> Result<(i64, i64), ServiceError> {
-    Ok(db::packages::count_in_feed(&wharf.db, feed.id).await?)
+    Ok(db::listings::count_in_feed(&wharf.db, feed.id).await?)
 }
 
 /// The group of the one package named `name` in `feed`: a name without a
