@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::http::in_flight::InFlight;
 use crate::service::cache::POLL_INTERVAL;
 use crate::service::{Wharf, downloads, feeds, keys, users};
 use crate::supervisor::Supervisor;
@@ -24,6 +25,7 @@ pub struct Application {
     server: Server,
     port: u16,
     wharf: Wharf,
+    in_flight: InFlight,
 }
 
 impl Application {
@@ -41,13 +43,19 @@ impl Application {
         }
         let data = web::Data::new(wharf.clone());
         let screening = wharf.clone();
+        let in_flight = InFlight::default();
+        let counting = in_flight.clone();
         // actix-web's `HttpServer` with one addition: the expectation handler
         // that screens uploads before `100 Continue` (see `http::expect`).
         let server = actix_server::Server::build()
             .listen("wharf", listener, move || {
                 let data = data.clone();
+                let counting = counting.clone();
                 let app = App::new()
                     .wrap(from_fn(crate::http::request_id_header))
+                    .wrap(from_fn(move |req, next| {
+                        crate::http::in_flight::count(counting.clone(), req, next)
+                    }))
                     .wrap(TracingLogger::<crate::http::AccessLog>::new())
                     .app_data(data)
                     .configure(crate::http::configure);
@@ -69,6 +77,7 @@ impl Application {
             server,
             port,
             wharf,
+            in_flight,
         })
     }
 
@@ -88,7 +97,10 @@ impl Application {
     /// each after one last round (download counts are flushed once more).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let supervisor = background_tasks(&self.wharf);
-        let signals = tokio::spawn(stop_on_signals(self.server.handle()));
+        let signals = tokio::spawn(stop_on_signals(
+            self.server.handle(),
+            self.in_flight.clone(),
+        ));
         let result = self.server.await;
         signals.abort();
         supervisor.shutdown().await;
@@ -99,7 +111,7 @@ impl Application {
 /// Stops the server on the first SIGTERM or Ctrl-C (SIGINT) after the
 /// requests in flight finish; a second signal stops the process at once
 /// (an interrupted upload leaves nothing half-stored: see RELIABILITY.md).
-async fn stop_on_signals(server: actix_web::dev::ServerHandle) {
+async fn stop_on_signals(server: actix_web::dev::ServerHandle, in_flight: InFlight) {
     let Ok(mut next_signal) = StopSignals::install() else {
         tracing::warn!("cannot listen for stop signals; stop Wharf with SIGKILL");
         return;
@@ -109,7 +121,19 @@ async fn stop_on_signals(server: actix_web::dev::ServerHandle) {
         signal = first,
         "stopping: finishing the requests in flight (send it again to stop at once)"
     );
-    let drained = server.stop(true);
+    // Stop accepting, wait for the requests in flight, then stop (see
+    // `http::in_flight` for why actix's own graceful stop is not enough).
+    let drained = async {
+        server.pause().await;
+        let left = in_flight.drained(SHUTDOWN_LIMIT).await;
+        if left > 0 {
+            tracing::warn!(
+                requests = left,
+                "stopping with requests still in flight after the time limit"
+            );
+        }
+        server.stop(true).await;
+    };
     tokio::select! {
         () = drained => {}
         second = next_signal.recv() => {
@@ -118,6 +142,9 @@ async fn stop_on_signals(server: actix_web::dev::ServerHandle) {
         }
     }
 }
+
+/// How long a stop waits for requests in flight.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// SIGINT and SIGTERM as one stream of signal names.
 struct StopSignals {

@@ -20,6 +20,7 @@ mod download;
 mod endpoint;
 pub mod expect;
 mod health;
+pub mod in_flight;
 mod management;
 mod packages_api;
 pub mod pages;

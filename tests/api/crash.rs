@@ -113,6 +113,22 @@ async fn a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans(b
     child.kill().await.unwrap();
 }
 
+/// Files under `dir` other than a scratch folder's `.lock`.
+fn spool_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    spool_files(&e.path())
+                } else {
+                    usize::from(e.file_name() != ".lock")
+                }
+            })
+            .sum()
+    })
+}
+
 fn walk_count(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries
@@ -136,6 +152,25 @@ async fn ctrl_c_lets_in_flight_uploads_finish_like_sigterm(backend: Backend) {
     in_flight_uploads_finish_after(backend, "INT").await;
 }
 
+/// Waits until the server spools an upload's body: only then is the upload
+/// surely in flight (a signal sent earlier may find no request to wait for).
+async fn wait_until_spooling(cli: &Cli) {
+    let scratch = cli.dir.path().join("data/tmp");
+    for _ in 0..200 {
+        // The process's scratch folder holds its `.lock`, then the spool file.
+        if spool_files(&scratch) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let log = std::fs::read_to_string(cli.dir.path().join("serve.log")).unwrap_or_default();
+    panic!(
+        "the upload never reached the server; {} files under {}; server log:\n{log}",
+        spool_files(&scratch),
+        scratch.display()
+    );
+}
+
 async fn send_signal(pid: u32, signal: &str) {
     let sent = tokio::process::Command::new("kill")
         .arg(format!("-{signal}"))
@@ -151,9 +186,14 @@ async fn in_flight_uploads_finish_after(backend: Backend, signal: &str) {
     let port = free_port();
     let (child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
     let pid = child.id().unwrap();
+    // Twenty-five pieces 60 ms apart: the upload lasts 1.5 s whatever the
+    // package's compressed size (it is a few KiB), so the signal lands in
+    // the middle of it.
     let body = package(1);
-    let slow: Vec<Result<Vec<u8>, std::io::Error>> =
-        body.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let slow: Vec<Result<Vec<u8>, std::io::Error>> = body
+        .chunks(body.len().div_ceil(25))
+        .map(|c| Ok(c.to_vec()))
+        .collect();
     let stream = futures::StreamExt::then(futures::stream::iter(slow), |chunk| async move {
         tokio::time::sleep(Duration::from_millis(60)).await;
         chunk
@@ -164,9 +204,14 @@ async fn in_flight_uploads_finish_after(backend: Backend, signal: &str) {
         .body(reqwest::Body::wrap_stream(stream))
         .send();
     let upload = tokio::spawn(upload);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until_spooling(&cli).await;
     send_signal(pid, signal).await;
-    let response = upload.await.unwrap().unwrap();
+    let response = upload.await.unwrap().unwrap_or_else(|e| {
+        panic!(
+            "the upload in flight at SIG{signal} failed ({e}); the server's log:\n{}",
+            std::fs::read_to_string(cli.dir.path().join("serve.log")).unwrap_or_default()
+        )
+    });
     assert_eq!(
         response.status(),
         StatusCode::CREATED,
@@ -198,12 +243,14 @@ async fn a_second_ctrl_c_stops_at_once(backend: Backend) {
         .body(reqwest::Body::wrap_stream(stalled))
         .send();
     let _upload = tokio::spawn(upload);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until_spooling(&cli).await;
     send_signal(pid, "INT").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let early = child.try_wait().unwrap();
     assert!(
-        child.try_wait().unwrap().is_none(),
-        "the first Ctrl-C waits for the upload"
+        early.is_none(),
+        "the first Ctrl-C waits for the upload, but the server exited ({early:?}); its log:\n{}",
+        std::fs::read_to_string(cli.dir.path().join("serve.log")).unwrap_or_default()
     );
     send_signal(pid, "INT").await;
     let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())

@@ -1,0 +1,92 @@
+//! Counting requests in flight, from their first byte to the last byte of
+//! their response, so that a stopping server can wait for them.
+//!
+//! actix-server's own graceful stop is not enough: a worker also ends when
+//! the accept thread, stopping first, drops its side of the connection
+//! channel, and whichever it notices first wins, so an upload in the middle
+//! of its body was sometimes cut (seen in `crash.rs` about one run in four).
+//! Wharf therefore stops accepting, waits here until nothing is in flight,
+//! and only then stops the server.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use bytes::Bytes;
+
+/// The number of requests in flight, shared by every worker.
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+/// One request in flight; dropping it ends the count.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl InFlight {
+    /// How many requests are in flight now.
+    pub fn now(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Waits until no request is in flight, or `limit` has passed; returns
+    /// how many were still in flight.
+    pub async fn drained(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.now() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.now()
+    }
+
+    fn start(&self) -> Counted {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        Counted(self.0.clone())
+    }
+}
+
+/// The middleware: counts the request until its response body is done.
+pub async fn count(
+    in_flight: InFlight,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let counted = in_flight.start();
+    let response = next.call(req).await?;
+    Ok(response.map_body(move |_, body| {
+        BoxBody::new(CountedBody {
+            body: Box::pin(body),
+            _counted: counted,
+        })
+    }))
+}
+
+/// A response body that holds its request's count until it ends.
+struct CountedBody<B> {
+    body: Pin<Box<B>>,
+    _counted: Counted,
+}
+
+impl<B: MessageBody> MessageBody for CountedBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        self.body.as_mut().poll_next(cx)
+    }
+}
