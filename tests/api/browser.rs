@@ -235,8 +235,8 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
         .unwrap();
     let sentence = alert.text().await.unwrap();
     assert!(
-        sentence.contains("zip"),
-        "the page shows the server's sentence: {sentence}"
+        sentence.contains("was not stored") && sentence.contains("zip"),
+        "the page names the file and shows the server's sentence: {sentence}"
     );
     screenshots(&browser, backend, "upload-refused").await;
 

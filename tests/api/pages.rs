@@ -328,8 +328,10 @@ async fn uploads_from_the_page_need_the_token_and_show_the_servers_sentence(back
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let page = again.text().await.unwrap();
     assert!(
-        page.contains("role=\"alert\"") && page.contains("already exists"),
-        "{page}"
+        page.contains("role=\"alert\"")
+            && page.contains("&#39;x.upack&#39; was not stored")
+            && page.contains("already exists"),
+        "the page names the file and says why: {page}"
     );
     let forged = multipart("forged", UpackBuilder::new("", "third", "1.0.0").build())
         .await
@@ -548,6 +550,79 @@ async fn errors_are_pages_for_pages_and_text_for_the_api(backend: Backend) {
     assert_eq!(admin.headers()[LOCATION], "/login?next=%2Fadmin%2Fkeys");
 }
 
+/// The package page lists versions newest first by SemVer (1.10.0 above
+/// 1.2.0) with prereleases marked; a version page links its dependencies; a
+/// virtual version's page links each entry of `contents` and offers the
+/// `.vpack`, which downloads the stored manifest byte for byte.
+async fn package_and_virtual_version_pages_link_what_they_name(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_feed("rel", true).await;
+    for version in ["1.0.0", "1.2.0", "1.10.0", "2.0.0-rc.1"] {
+        app.publish("rel", UpackBuilder::new("acme", "lib", version).build())
+            .await;
+    }
+    app.publish(
+        "rel",
+        UpackBuilder::new("", "app", "3.0.0")
+            .field("dependencies", serde_json::json!(["acme/lib:1.10.0"]))
+            .build(),
+    )
+    .await;
+    let manifest = serde_json::to_vec_pretty(&serde_json::json!({
+        "group": "releases",
+        "name": "bundle",
+        "version": "1.0.0",
+        "contents": ["acme/lib:1.10.0"]
+    }))
+    .unwrap();
+    app.publish("rel", manifest.clone()).await;
+
+    let (status, package) = get(&app, "/feeds/rel/packages/acme/lib", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let position = |v: &str| {
+        package
+            .find(&format!("<code>{v}</code>"))
+            .unwrap_or_else(|| panic!("{v} is listed: {package}"))
+    };
+    assert!(position("2.0.0-rc.1") < position("1.10.0"));
+    assert!(position("1.10.0") < position("1.2.0"));
+    assert!(position("1.2.0") < position("1.0.0"));
+    assert_eq!(package.matches("badge pre").count(), 1, "{package}");
+    assert!(package.contains("href=\"/feeds/rel/packages/acme/lib/versions/1.10.0\""));
+
+    let (_, app_page) = get(&app, "/feeds/rel/packages/app/versions/3.0.0", None).await;
+    assert!(
+        app_page.contains("href=\"/feeds/rel/packages/acme/lib\""),
+        "the dependency links to its package: {app_page}"
+    );
+
+    let (status, bundle) = get(
+        &app,
+        "/feeds/rel/packages/releases/bundle/versions/1.0.0",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        bundle.contains("href=\"/feeds/rel/packages/acme/lib/versions/1.10.0\""),
+        "each content entry links to its version: {bundle}"
+    );
+    let marker = "href=\"";
+    let vpack_link = bundle
+        .split(marker)
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .find(|href| href.contains("download-vpack"))
+        .unwrap_or_else(|| panic!("a .vpack download: {bundle}"))
+        .replace("&amp;", "&");
+    let downloaded = app.get(&vpack_link).await;
+    assert_eq!(downloaded.status(), StatusCode::OK, "{vpack_link}");
+    assert_eq!(
+        downloaded.bytes().await.unwrap().as_ref(),
+        manifest.as_slice()
+    );
+}
+
 dual_backend_tests!(
     signing_in_and_out_uses_paired_csrf_tokens_and_a_session_row,
     a_private_feed_is_answered_like_a_missing_one,
@@ -556,4 +631,5 @@ dual_backend_tests!(
     admin_forms_change_nothing_without_the_sessions_token,
     feed_pages_page_search_and_sanitise,
     errors_are_pages_for_pages_and_text_for_the_api,
+    package_and_virtual_version_pages_link_what_they_name,
 );

@@ -61,13 +61,14 @@ if (form) {
       } else {
         progress.hidden = true;
         status.textContent = "";
-        error.textContent = request.responseText || ("The upload failed (" + request.status + ").");
+        const reason = request.responseText || ("the server answered " + request.status + ".");
+        error.textContent = "'" + file.name + "' was not stored: " + reason;
         error.hidden = false;
       }
     });
     request.addEventListener("error", () => {
       progress.hidden = true;
-      error.textContent = "The upload could not reach the server.";
+      error.textContent = "'" + file.name + "' was not sent: the server could not be reached.";
       error.hidden = false;
     });
     request.send(file);

@@ -113,6 +113,7 @@ async fn upload_form(
     let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
     let mut csrf_ok = false;
     let mut outcome: Option<Result<Published, ServiceError>> = None;
+    let mut file_name = String::from("The file");
     while let Some(mut field) = multipart.try_next().await.map_err(|e| {
         ServiceError::BadRequest(format!("The upload form could not be read ({e})."))
     })? {
@@ -128,6 +129,9 @@ async fn upload_form(
                 csrf_ok = true;
             }
             Some("file") if csrf_ok && outcome.is_none() => {
+                if let Some(name) = field.content_disposition().and_then(|d| d.get_filename()) {
+                    file_name = format!("'{name}'");
+                }
                 outcome = Some(
                     publish::publish(wharf, &visitor.caller, feed, field, UploadHints::default())
                         .await,
@@ -150,7 +154,7 @@ async fn upload_form(
                     visitor => visitor.view(), title => format!("Upload to {feed}"),
                     feed => context! { name => feed, url => paths::feed(feed) },
                     action => format!("{}/upload", paths::feed(feed)),
-                    error => error.to_string(),
+                    error => format!("{file_name} was not stored: {error}"),
                 },
             )?)
         }
