@@ -1,31 +1,35 @@
 //! `GET /health`: whether this process can serve, as JSON (`ProGet`'s field names).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
+use super::wire;
 use crate::service::{Wharf, health};
 
+#[utoipa::path(
+    method(get, head), path = "/health", tag = "server",
+    responses(
+        (status = 200, description = "The database answers.", body = wire::Health),
+        (status = 503, description = "The database does not answer.", body = wire::Health),
+    )
+)]
 pub async fn health(wharf: web::Data<Wharf>) -> HttpResponse {
     let health = health::check(&wharf).await;
-    let (status, details) = if health.database_ok {
-        ("OK", "")
-    } else {
-        (
-            "Error",
-            "The database cannot be reached; the server log has the reason.",
-        )
-    };
-    let body = json!({
-        "applicationName": "Wharf",
-        "versionNumber": env!("CARGO_PKG_VERSION"),
-        "database": health.database,
-        "databaseStatus": status,
-        "databaseStatusDetails": details,
-        "serviceStatus": status,
-    });
+    let body = wire::health(health.database, health.database_ok);
     if health.database_ok {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// `GET /health/json`: the same, at the address `ProGet` also answers.
+#[utoipa::path(
+    method(get, head), path = "/health/json", tag = "server",
+    responses(
+        (status = 200, description = "The database answers.", body = wire::Health),
+        (status = 503, description = "The database does not answer.", body = wire::Health),
+    )
+)]
+pub async fn health_json(wharf: web::Data<Wharf>) -> HttpResponse {
+    health(wharf).await
 }

@@ -8,9 +8,8 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Routes};
 use super::wire;
 use crate::domain::Permission;
 use crate::error::ServiceError;
@@ -18,43 +17,24 @@ use crate::service::{Caller, Wharf, feeds, keys};
 
 use super::query::Query;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn routes(routes: &mut Routes) {
     use Method as M;
-    cfg.service(
-        web::scope("/api/management/feeds")
-            .service(
-                Endpoint::new("/create")
-                    .each(&[M::POST, M::PUT], create_feed)
-                    .build(),
-            )
-            .service(Endpoint::new("/get/{name}").get(get_feed).build())
-            .service(Endpoint::new("/list").get(list_feeds).build())
-            .service(
-                Endpoint::new("/update/{name}")
-                    .each(&[M::POST, M::PUT], update_feed)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/delete/{name}")
-                    .each(&[M::DELETE, M::POST], delete_feed)
-                    .build(),
-            ),
-    )
-    .service(
-        web::scope("/api/api-keys")
-            .service(
-                Endpoint::new("/create")
-                    .each(&[M::POST, M::PUT], create_key)
-                    .build(),
-            )
-            .service(Endpoint::new("/list").get(list_keys).build())
-            .service(
-                Endpoint::new("/delete")
-                    .each(&[M::POST, M::DELETE], delete_key)
-                    .build(),
-            ),
-    )
-    .service(Endpoint::new("/api/version").get(version).build());
+    routes
+        .scope("/api/management/feeds", |routes| {
+            routes
+                .add(Endpoint::new("/create").each(&[M::POST, M::PUT], create_feed))
+                .add(Endpoint::new("/get/{name}").get(get_feed))
+                .add(Endpoint::new("/list").get(list_feeds))
+                .add(Endpoint::new("/update/{name}").each(&[M::POST, M::PUT], update_feed))
+                .add(Endpoint::new("/delete/{name}").each(&[M::DELETE, M::POST], delete_feed));
+        })
+        .scope("/api/api-keys", |routes| {
+            routes
+                .add(Endpoint::new("/create").each(&[M::POST, M::PUT], create_key))
+                .add(Endpoint::new("/list").get(list_keys))
+                .add(Endpoint::new("/delete").each(&[M::POST, M::DELETE], delete_key));
+        })
+        .add(Endpoint::new("/api/version").get(version));
 }
 
 fn require_admin(caller: &Caller) -> Result<(), ServiceError> {
@@ -80,7 +60,7 @@ fn base_url(req: &HttpRequest) -> String {
 
 /// The feed fields Wharf reads from a create or update request; `ProGet`'s
 /// other fields are accepted and ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct FeedInput {
     name: Option<String>,
@@ -106,7 +86,16 @@ fn check_feed_type(feed_type: Option<&str>) -> Result<(), ServiceError> {
     }
 }
 
-async fn create_feed(
+#[utoipa::path(
+    method(post, put), path = "/api/management/feeds/create", tag = "management", security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
+    request_body(content = FeedInput, description = "`ProGetFeed` fields; those Wharf does not use are accepted and ignored."),
+    responses(
+        (status = 200, description = "The feed created.", body = wire::FeedObject),
+        (status = 409, description = "A feed of that name exists.", content_type = "text/plain", body = String),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn create_feed(
     req: HttpRequest,
     body: web::Bytes,
     wharf: web::Data<Wharf>,
@@ -128,7 +117,12 @@ async fn create_feed(
     Ok(HttpResponse::Ok().json(wire::feed_object(&base_url(&req), &feed)))
 }
 
-async fn get_feed(
+#[utoipa::path(
+    method(get, head), path = "/api/management/feeds/get/{name}", tag = "management", security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
+    params(("name" = String, Path, description = "The feed's name.")),
+    responses((status = 200, description = "The feed.", body = wire::FeedObject), super::openapi::Refusals)
+)]
+pub(super) async fn get_feed(
     req: HttpRequest,
     name: web::Path<String>,
     wharf: web::Data<Wharf>,
@@ -138,12 +132,16 @@ async fn get_feed(
     Ok(HttpResponse::Ok().json(wire::feed_object(&base_url(&req), &feed)))
 }
 
-async fn list_feeds(
+#[utoipa::path(
+    method(get, head), path = "/api/management/feeds/list", tag = "management",
+    responses((status = 200, description = "The feeds the caller may view.", body = Vec<wire::FeedObject>), super::openapi::Refusals)
+)]
+pub(super) async fn list_feeds(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let visible: Vec<Value> = feeds::list(&wharf)
+    let visible: Vec<wire::FeedObject> = feeds::list(&wharf)
         .await?
         .iter()
         .filter(|feed| caller.may(Permission::View, feed))
@@ -152,7 +150,13 @@ async fn list_feeds(
     Ok(HttpResponse::Ok().json(visible))
 }
 
-async fn update_feed(
+#[utoipa::path(
+    method(post, put), path = "/api/management/feeds/update/{name}", tag = "management", security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
+    params(("name" = String, Path, description = "The feed's name.")),
+    request_body(content = FeedInput, description = "The fields to change."),
+    responses((status = 200, description = "The feed as changed.", body = wire::FeedObject), super::openapi::Refusals)
+)]
+pub(super) async fn update_feed(
     req: HttpRequest,
     name: web::Path<String>,
     body: web::Bytes,
@@ -181,7 +185,12 @@ async fn update_feed(
     Ok(HttpResponse::Ok().json(wire::feed_object(&base_url(&req), &feed)))
 }
 
-async fn delete_feed(
+#[utoipa::path(
+    method(delete, post), path = "/api/management/feeds/delete/{name}", tag = "management", security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
+    params(("name" = String, Path, description = "The feed's name.")),
+    responses((status = 200, description = "Deleted, with its packages."), super::openapi::Refusals)
+)]
+pub(super) async fn delete_feed(
     name: web::Path<String>,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -192,7 +201,7 @@ async fn delete_feed(
 }
 
 /// The `ApiKeyInfo` fields Wharf reads.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct KeyInput {
     #[serde(rename = "type")]
@@ -249,7 +258,15 @@ fn permissions_of(input: &KeyInput) -> Result<Vec<&'static str>, ServiceError> {
     Ok(permissions)
 }
 
-async fn create_key(
+#[utoipa::path(
+    method(post, put), path = "/api/api-keys/create", tag = "management", security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
+    request_body(content = KeyInput, description = "`ApiKeyInfo` fields: `type` (`System`, `Feed`, `Personal` or `Other`), `packagePermissions` or `systemApis`, `feed`, `displayName`, `expiration`, and `key` to choose the key."),
+    responses(
+        (status = 200, description = "The key created, with `key` shown this once.", body = wire::ApiKeyObject),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn create_key(
     body: web::Bytes,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -285,15 +302,20 @@ async fn create_key(
         .into_iter()
         .find(|k| k.id == created.id)
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("created key not found")))?;
-    let mut info = wire::key_object(&row);
     // The key text is shown here once; only its hash is stored.
-    info["key"] = json!(created.key.expose_secret());
-    Ok(HttpResponse::Ok().json(info))
+    Ok(HttpResponse::Ok().json(wire::created_key_object(&row, created.key.expose_secret())))
 }
 
-async fn list_keys(wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpResponse, ServiceError> {
+#[utoipa::path(
+    method(get, head), path = "/api/api-keys/list", tag = "management", security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
+    responses((status = 200, description = "Every key, never its secret.", body = Vec<wire::ApiKeyObject>), super::openapi::Refusals)
+)]
+pub(super) async fn list_keys(
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
     require_admin(&caller)?;
-    let keys: Vec<Value> = keys::list(&wharf)
+    let keys: Vec<wire::ApiKeyObject> = keys::list(&wharf)
         .await?
         .iter()
         .map(wire::key_object)
@@ -301,7 +323,12 @@ async fn list_keys(wharf: web::Data<Wharf>, caller: Caller) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(keys))
 }
 
-async fn delete_key(
+#[utoipa::path(
+    method(post, delete), path = "/api/api-keys/delete", tag = "management", security(("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
+    params(("id" = String, Query, description = "The key's id, as listed.")),
+    responses((status = 200, description = "Revoked."), super::openapi::Refusals)
+)]
+pub(super) async fn delete_key(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -317,7 +344,11 @@ async fn delete_key(
 
 /// `GET /api/version`: old clients (the Jenkins plugin) check that the text
 /// starts with `ProGet`.
-async fn version() -> HttpResponse {
+#[utoipa::path(
+    method(get, head), path = "/api/version", tag = "server",
+    responses((status = 200, description = "`ProGet-compatible Wharf <version>`.", content_type = "text/plain", body = String))
+)]
+pub(super) async fn version() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(format!(

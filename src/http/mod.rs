@@ -12,7 +12,8 @@ use actix_web::{HttpMessage, HttpResponse, web};
 
 pub use access_log::AccessLog;
 
-use endpoint::Endpoint;
+pub use endpoint::{Audience, Route};
+use endpoint::{Endpoint, Routes};
 
 mod access_log;
 pub mod credentials;
@@ -22,6 +23,7 @@ pub mod expect;
 mod health;
 pub mod in_flight;
 mod management;
+pub mod openapi;
 mod packages_api;
 pub mod pages;
 mod promotion;
@@ -32,14 +34,27 @@ mod wire;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(Endpoint::new("/health").get(health::health).build())
-        .service(Endpoint::new("/health/json").get(health::health).build())
-        .configure(upack::configure)
-        .configure(management::configure)
-        .configure(packages_api::configure)
-        .configure(promotion::configure)
-        .configure(pages::configure)
-        .default_service(web::to(not_found));
+    register(&mut Routes::new(cfg, &mut Vec::new()));
+}
+
+/// Every route the server answers, as registered by `configure`.
+pub fn route_table() -> Vec<Route> {
+    let mut table = Vec::new();
+    let _ = actix_web::App::new().configure(|cfg| register(&mut Routes::new(cfg, &mut table)));
+    table
+}
+
+fn register(routes: &mut Routes) {
+    upack::routes(routes);
+    routes
+        .add(Endpoint::new("/health").get(health::health))
+        .add(Endpoint::new("/health/json").get(health::health_json))
+        .add(Endpoint::new("/openapi.json").get(openapi::document));
+    management::routes(routes);
+    packages_api::routes(routes);
+    promotion::routes(routes);
+    routes.for_browsers(pages::routes);
+    routes.default_service(not_found);
 }
 
 /// The request's declared `Content-Length`, if it has a valid one.

@@ -8,9 +8,8 @@
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Routes};
 use crate::domain::{GroupName, LatestRule, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
 use crate::service::listings::{self, Listing};
@@ -22,30 +21,18 @@ use crate::service::{Caller, Wharf, access};
 use super::query::Query;
 use super::{download, wire};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn routes(routes: &mut Routes) {
     use Method as M;
-    cfg.service(
-        web::scope("/api/packages/{feed}")
-            .service(Endpoint::new("").get(feed_info).build())
-            .service(Endpoint::new("/latest").get(latest).build())
-            .service(Endpoint::new("/versions").get(versions).build())
-            .service(Endpoint::new("/download").get(download_package).build())
-            .service(
-                Endpoint::new("/upload")
-                    .each(&[M::PUT, M::POST], upload)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/upload/{file}")
-                    .each(&[M::PUT, M::POST], upload)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/delete")
-                    .each(&[M::POST, M::DELETE], delete)
-                    .build(),
-            ),
-    );
+    routes.scope("/api/packages/{feed}", |routes| {
+        routes
+            .add(Endpoint::new("").get(feed_info))
+            .add(Endpoint::new("/latest").get(latest))
+            .add(Endpoint::new("/versions").get(versions))
+            .add(Endpoint::new("/download").get(download_package))
+            .add(Endpoint::new("/upload").each(&[M::PUT, M::POST], upload))
+            .add(Endpoint::new("/upload/{file}").each(&[M::PUT, M::POST], upload_named))
+            .add(Endpoint::new("/delete").each(&[M::POST, M::DELETE], delete));
+    });
 }
 
 fn feed_name(req: &HttpRequest) -> String {
@@ -64,22 +51,32 @@ fn group_and_name(query: &Query) -> Result<(Option<GroupName>, Option<PackageNam
 }
 
 /// `GET /api/packages/<feed>`: what pgutil checks before downloads.
-async fn feed_info(
+#[utoipa::path(
+    method(get, head), path = "/api/packages/{feed}", tag = "pgutil", operation_id = "pgutil_feed_info",
+    params(super::openapi::FeedPath),
+    responses((status = 200, description = "The feed.", body = wire::FeedInfo), super::openapi::Refusals)
+)]
+pub(super) async fn feed_info(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
     let feed = access::feed_for(&wharf, &caller, &feed_name(&req), Permission::View).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": feed.id,
-        "name": feed.name,
-        "feedType": "universal",
-        "packageType": "upack",
-    })))
+    Ok(HttpResponse::Ok().json(wire::feed_info(&feed)))
 }
 
 /// `GET latest[?group=&name=&stableOnly=]`: the latest version of each package.
-async fn latest(
+#[utoipa::path(
+    method(get, head), path = "/api/packages/{feed}/latest", tag = "pgutil", operation_id = "pgutil_latest",
+    params(
+        super::openapi::FeedPath,
+        ("group" = Option<String>, Query, description = "The package's group."),
+        ("name" = Option<String>, Query, description = "The package's name."),
+        ("stableOnly" = Option<bool>, Query, description = "Ignore prereleases."),
+    ),
+    responses((status = 200, description = "The latest version of each package.", body = Vec<wire::VersionInfo>), super::openapi::Refusals)
+)]
+pub(super) async fn latest(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -100,7 +97,7 @@ async fn latest(
         offset: None,
     };
     let found = listings::list(&wharf, &feed, &listing).await?;
-    let latest: Vec<Value> = found
+    let latest: Vec<wire::VersionInfo> = found
         .into_packages()
         .iter()
         .filter_map(|package| package.latest_by(rule))
@@ -110,7 +107,17 @@ async fn latest(
 }
 
 /// `GET versions[?group=&name=&version=]`: always an array.
-async fn versions(
+#[utoipa::path(
+    method(get, head), path = "/api/packages/{feed}/versions", tag = "pgutil", operation_id = "pgutil_versions",
+    params(
+        super::openapi::FeedPath,
+        ("group" = Option<String>, Query, description = "The package's group."),
+        ("name" = Option<String>, Query, description = "The package's name."),
+        ("version" = Option<String>, Query, description = "One version."),
+    ),
+    responses((status = 200, description = "The versions, always an array.", body = Vec<wire::VersionInfo>), super::openapi::Refusals)
+)]
+pub(super) async fn versions(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -125,7 +132,7 @@ async fn versions(
         limit: None,
     };
     let found = listings::list(&wharf, &feed, &listing).await?;
-    let versions: Vec<Value> = found
+    let versions: Vec<wire::VersionInfo> = found
         .into_versions()
         .iter()
         .filter(|found| {
@@ -170,7 +177,17 @@ async fn find_one(
 }
 
 /// `GET download?name=&version=[&group=]`.
-async fn download_package(
+#[utoipa::path(
+    method(get, head), path = "/api/packages/{feed}/download", tag = "pgutil", operation_id = "pgutil_download_package",
+    params(
+        super::openapi::FeedPath,
+        ("group" = Option<String>, Query, description = "The package's group."),
+        ("name" = Option<String>, Query, description = "The package's name."),
+        ("version" = Option<String>, Query, description = "The version; absent: the latest."),
+    ),
+    responses((status = 200, description = "The package file.", content_type = "application/zip", body = Vec<u8>), super::openapi::Refusals)
+)]
+pub(super) async fn download_package(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -190,7 +207,17 @@ async fn download_package(
 }
 
 /// `PUT upload[/<file name>]`: the raw package file, no content type.
-async fn upload(
+#[utoipa::path(
+    method(put, post), path = "/api/packages/{feed}/upload", tag = "pgutil", operation_id = "pgutil_upload",
+    params(super::openapi::FeedPath),
+    request_body(description = "The raw package file.", content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "Stored.", body = wire::StoredPackage),
+        (status = 409, description = "The version exists and the key lacks `overwrite`.", content_type = "text/plain", body = String),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn upload(
     req: HttpRequest,
     body: web::Payload,
     wharf: web::Data<Wharf>,
@@ -207,18 +234,21 @@ async fn upload(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "name": published.name,
-        "group": published.group,
-        "version": published.version,
-        "sha1": published.sha1,
-        "sha256": published.sha256,
-        "size": published.size_bytes,
-    })))
+    Ok(HttpResponse::Ok().json(wire::stored_package_for_pgutil(&published)))
 }
 
 /// `POST delete?name=&version=[&group=]`.
-async fn delete(
+#[utoipa::path(
+    method(post, delete), path = "/api/packages/{feed}/delete", tag = "pgutil", operation_id = "pgutil_delete",
+    params(
+        super::openapi::FeedPath,
+        ("group" = Option<String>, Query, description = "The package's group."),
+        ("name" = Option<String>, Query, description = "The package's name."),
+        ("version" = String, Query, description = "The version."),
+    ),
+    responses((status = 200, description = "Deleted."), super::openapi::Refusals)
+)]
+pub(super) async fn delete(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -234,4 +264,24 @@ async fn delete(
     .await?;
     packages::delete(&wharf, &row).await?;
     Ok(HttpResponse::Ok().finish())
+}
+
+/// `PUT upload/<file name>`: the same; pgutil names the file it sends.
+#[utoipa::path(
+    method(put, post), path = "/api/packages/{feed}/upload/{file}", tag = "pgutil", operation_id = "pgutil_upload_named",
+    params(super::openapi::FeedPath, ("file" = String, Path, description = "The file's name (not read).")),
+    request_body(description = "The raw package file.", content(("application/octet-stream"))),
+    responses(
+        (status = 200, description = "Stored.", body = wire::StoredPackage),
+        (status = 409, description = "The version exists and the key lacks `overwrite`.", content_type = "text/plain", body = String),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn upload_named(
+    req: HttpRequest,
+    body: web::Payload,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    upload(req, body, wharf, caller).await
 }

@@ -7,7 +7,7 @@ use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Routes};
 use crate::domain::{GroupName, PackageId, PackageName, PromotionFilter};
 use crate::error::ServiceError;
 use crate::service::{Caller, Wharf, promotion};
@@ -15,18 +15,11 @@ use crate::service::{Caller, Wharf, promotion};
 use super::query::Query;
 use super::wire;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        Endpoint::new("/api/promotions/promote")
-            .on(Method::POST, promote)
-            .build(),
-    )
-    .service(Endpoint::new("/api/promotions/list").get(list).build())
-    .service(
-        Endpoint::new("/api/repackaging/repackage")
-            .on(Method::POST, repackage)
-            .build(),
-    );
+pub fn routes(routes: &mut Routes) {
+    routes
+        .add(Endpoint::new("/api/promotions/promote").on(Method::POST, promote))
+        .add(Endpoint::new("/api/promotions/list").get(list))
+        .add(Endpoint::new("/api/repackaging/repackage").on(Method::POST, repackage));
 }
 
 /// Reads the request's fields from a JSON object or a form body (keys
@@ -82,7 +75,16 @@ fn package_id(fields: &HashMap<String, String>, name_key: &str) -> Result<Packag
 }
 
 /// `POST /api/promotions/promote` `{fromFeed, toFeed, group, name, version, comments}`.
-async fn promote(
+#[utoipa::path(
+    post, path = "/api/promotions/promote", tag = "promotion",
+    request_body(description = "A JSON object or a form: `fromFeed`, `toFeed`, `group`, `name`, `version`, `comments`.", content(("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The version as stored in the target feed.", body = wire::VersionObject),
+        (status = 409, description = "The version exists in the target feed.", content_type = "text/plain", body = String),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn promote(
     req: HttpRequest,
     body: web::Bytes,
     wharf: web::Data<Wharf>,
@@ -105,7 +107,18 @@ async fn promote(
 
 /// `GET /api/promotions/list?fromFeed=&toFeed=&group=&package=&version=`:
 /// promotions grouped by package version.
-async fn list(
+#[utoipa::path(
+    method(get, head), path = "/api/promotions/list", tag = "promotion",
+    params(
+        ("fromFeed" = Option<String>, Query, description = "Promoted from this feed."),
+        ("toFeed" = Option<String>, Query, description = "Promoted to this feed."),
+        ("group" = Option<String>, Query, description = "The package's group."),
+        ("package" = Option<String>, Query, description = "The package's name (also `name`)."),
+        ("version" = Option<String>, Query, description = "The version."),
+    ),
+    responses((status = 200, description = "Promotions grouped by version.", body = Vec<wire::PromotedVersion>), super::openapi::Refusals)
+)]
+pub(super) async fn list(
     req: HttpRequest,
     wharf: web::Data<Wharf>,
     caller: Caller,
@@ -125,7 +138,16 @@ async fn list(
 
 /// `POST /api/repackaging/repackage` `{feed, group, name, version, newVersion, comments, toFeed}`
 /// (the form variant says `packageName`).
-async fn repackage(
+#[utoipa::path(
+    post, path = "/api/repackaging/repackage", tag = "promotion",
+    request_body(description = "A JSON object or a form: `feed`, `group`, `name` (form: `packageName`), `version`, `newVersion`, `comments`, `toFeed`.", content(("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The new version.", body = wire::VersionObject),
+        (status = 409, description = "The new version exists.", content_type = "text/plain", body = String),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn repackage(
     req: HttpRequest,
     body: web::Bytes,
     wharf: web::Data<Wharf>,

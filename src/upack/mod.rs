@@ -53,7 +53,7 @@ impl Default for Limits {
 }
 
 /// One content file of a package, as listed by `includeFileList`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FileEntry {
     /// Path relative to `package/`, with `/` separators.
     pub name: String,

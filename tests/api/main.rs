@@ -41,6 +41,7 @@ mod hostile;
 mod latest;
 mod listing;
 mod management;
+mod openapi;
 mod packages_api;
 mod pages;
 mod paths;

@@ -550,7 +550,7 @@ async fn errors_are_pages_for_pages_and_text_for_the_api(backend: Backend) {
     assert_eq!(admin.headers()[LOCATION], "/login?next=%2Fadmin%2Fkeys");
 }
 
-/// The package page lists versions newest first by SemVer (1.10.0 above
+/// The package page lists versions newest first by semantic version (1.10.0 above
 /// 1.2.0) with prereleases marked; a version page links its dependencies; a
 /// virtual version's page links each entry of `contents` and offers the
 /// `.vpack`, which downloads the stored manifest byte for byte.

@@ -12,11 +12,11 @@ use std::sync::LazyLock;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Routes};
 use crate::domain::Permission;
 use crate::error::ServiceError;
 use crate::service::model::Feed;
@@ -35,34 +35,25 @@ pub mod visitor;
 use visitor::Visitor;
 
 /// Registers the page routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn routes(routes: &mut Routes) {
     use actix_web::http::Method as M;
-    cfg.service(Endpoint::new("/").get(browse::index).build())
-        .service(Endpoint::new("/static/{file}").get(assets::asset).build())
-        .service(
+    routes
+        .add(Endpoint::new("/").get(browse::index))
+        .add(Endpoint::new("/static/{file}").get(assets::asset))
+        .add(
             Endpoint::new("/login")
                 .get(account::login_form)
-                .on(M::POST, account::login)
-                .build(),
+                .on(M::POST, account::login),
         )
-        .service(
-            Endpoint::new("/logout")
-                .on(M::POST, account::logout)
-                .build(),
-        )
-        .service(Endpoint::new("/feeds/{feed}").get(browse::feed).build())
-        .service(
+        .add(Endpoint::new("/logout").on(M::POST, account::logout))
+        .add(Endpoint::new("/feeds/{feed}").get(browse::feed))
+        .add(
             Endpoint::new("/feeds/{feed}/upload")
                 .get(upload::form)
-                .on(M::POST, upload::upload)
-                .build(),
+                .on(M::POST, upload::upload),
         )
-        .service(
-            Endpoint::new("/feeds/{feed}/packages/{tail:.*}")
-                .get(browse::package_or_version)
-                .build(),
-        )
-        .configure(admin::configure);
+        .add(Endpoint::new("/feeds/{feed}/packages/{tail:.*}").get(browse::package_or_version));
+    admin::routes(routes);
 }
 
 /// The templates, parsed once.

@@ -37,7 +37,22 @@ async fn resolve_download(
 }
 
 /// `GET download/<group>/<name>/<version>` or `.../<name>?latest`.
-pub(super) async fn download_package(
+#[utoipa::path(
+    method(get, head), path = "/upack/{feed}/download/{tail}", tag = "upack",
+    params(
+        super::super::openapi::PackagePath, super::super::openapi::LatestQuery,
+        ("contentOnly" = Option<String>, Query, description = "`zip` or `tgz`: only the `package/` folder, re-archived."),
+    ),
+    responses(
+        (status = 200, description = "The package file (a virtual package is assembled); `ETag`, `Range` and conditional requests are honoured.", content_type = "application/zip", body = Vec<u8>),
+        (status = 206, description = "The requested range."),
+        (status = 304, description = "Not modified since the `ETag` sent."),
+        (status = 409, description = "A virtual package's content is missing or its SHA-1 differs.", content_type = "text/plain", body = String),
+        (status = 416, description = "The range is outside the file."),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn download_package(
     req: HttpRequest,
     address: Address,
     query: Query,
@@ -73,7 +88,16 @@ pub(super) async fn download_package(
 
 /// `GET download-vpack/<group>/<name>/<version>` or `.../<name>?latest`: the
 /// stored virtual package manifest, byte for byte.
-pub(super) async fn download_vpack(
+#[utoipa::path(
+    method(get, head), path = "/upack/{feed}/download-vpack/{tail}", tag = "upack",
+    params(super::super::openapi::PackagePath, super::super::openapi::LatestQuery),
+    responses(
+        (status = 200, description = "The stored virtual package manifest, byte for byte.", content_type = "application/json", body = Object),
+        (status = 304, description = "Not modified since the `ETag` sent."),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn download_vpack(
     req: HttpRequest,
     address: Address,
     query: Query,
@@ -100,7 +124,18 @@ pub(super) async fn download_vpack(
 }
 
 /// `GET download-file/<group>/<name>/<version>?path=...` (or `?latest&path=`).
-pub(super) async fn download_file(
+#[utoipa::path(
+    method(get, head), path = "/upack/{feed}/download-file/{tail}", tag = "upack",
+    params(
+        super::super::openapi::PackagePath, super::super::openapi::LatestQuery,
+        ("path" = String, Query, description = "The file's path under `package/`."),
+    ),
+    responses(
+        (status = 200, description = "The file, typed by its extension.", content_type = "application/octet-stream", body = Vec<u8>),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn download_file(
     address: Address,
     query: Query,
     wharf: web::Data<Wharf>,

@@ -2,7 +2,7 @@
 //! listing cache.
 
 use actix_web::{HttpResponse, web};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
@@ -15,12 +15,25 @@ use super::super::query::Query;
 use super::super::wire;
 use super::address::Address;
 
-fn json_response(value: Value) -> HttpResponse {
+fn json_response(value: impl Serialize) -> HttpResponse {
     HttpResponse::Ok().json(value)
 }
 
 /// `GET packages[?group=&name=&count=]`: an array, or one object with `name`.
-pub(super) async fn list_packages(
+#[utoipa::path(
+    method(get, head), path = "/upack/{feed}/packages", tag = "upack",
+    params(
+        super::super::openapi::FeedPath,
+        ("group" = Option<String>, Query, description = "Only this group (`*` or absent: every group; empty: no group)."),
+        ("name" = Option<String>, Query, description = "One package: the answer is one object, not an array."),
+        ("count" = Option<i64>, Query, description = "At most this many packages (default 1000)."),
+    ),
+    responses(
+        (status = 200, description = "The packages (an object with `name`).", body = Vec<wire::PackageObject>),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn list_packages(
     address: Address,
     query: Query,
     wharf: web::Data<Wharf>,
@@ -57,7 +70,7 @@ pub(super) async fn list_packages(
             .into_packages()
             .iter()
             .map(wire::package_object)
-            .collect())
+            .collect::<Vec<_>>())
     })
     .await
 }
@@ -72,7 +85,7 @@ fn group_of(query: &Query) -> Result<Option<GroupName>, ServiceError> {
 }
 
 /// Answers with a listing rendered as JSON by `render`, from the listing cache.
-async fn json_listing<R>(
+async fn json_listing<R, T>(
     wharf: &Wharf,
     feed: &Feed,
     listing: Listing,
@@ -80,7 +93,8 @@ async fn json_listing<R>(
     render: R,
 ) -> Result<HttpResponse, ServiceError>
 where
-    R: FnOnce(Listed) -> Result<Value, ServiceError>,
+    R: FnOnce(Listed) -> Result<T, ServiceError>,
+    T: Serialize,
 {
     let body = listings::rendered(wharf, feed, listing, rendering, |listed| {
         Ok(wire::to_bytes(&render(listed)?))
@@ -93,7 +107,19 @@ where
 
 /// `GET search?term=` (clients send `term`; the docs say `query`): packages
 /// whose name, title or description contains the term, ignoring case.
-pub(super) async fn search(
+#[utoipa::path(
+    method(get, head), path = "/upack/{feed}/search", tag = "upack",
+    params(
+        super::super::openapi::FeedPath,
+        ("term" = Option<String>, Query, description = "Text to find in names, titles and descriptions, ignoring case (also `query`)."),
+        ("count" = Option<i64>, Query, description = "At most this many packages (default 1000)."),
+    ),
+    responses(
+        (status = 200, description = "The packages found.", body = Vec<wire::PackageObject>),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn search(
     address: Address,
     query: Query,
     wharf: web::Data<Wharf>,
@@ -118,33 +144,52 @@ pub(super) async fn search(
             .into_packages()
             .iter()
             .map(wire::package_object)
-            .collect())
+            .collect::<Vec<_>>())
     })
     .await
 }
 
 /// `GET meta`: the feed's metadata and the API services it offers.
-pub(super) async fn feed_metadata(
+#[utoipa::path(
+    method(get, head), path = "/upack/{feed}/meta", tag = "upack",
+    params(super::super::openapi::FeedPath),
+    responses(
+        (status = 200, description = "The feed's metadata.", body = wire::FeedMetadata),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn feed_metadata(
     address: Address,
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
     let (package_count, version_count) = packages::counts(&wharf, &feed).await?;
-    Ok(json_response(json!({
-        "apiVersion": "1.3.0",
-        "version": "1.3.0",
-        "name": feed.name,
-        "description": feed.description,
-        "packageCount": package_count,
-        "packageVersionCount": version_count,
-        "services": ["VirtualPackages", "UploadPackage", "Delete", "DownloadContents"],
-    })))
+    Ok(json_response(wire::feed_metadata(
+        &feed,
+        package_count,
+        version_count,
+    )))
 }
 
 /// `GET versions[?group=&name=&version=&includeFileList=&count=]`: an array,
 /// or one object when `version` is given.
-pub(super) async fn list_versions(
+#[utoipa::path(
+    method(get, head), path = "/upack/{feed}/versions", tag = "upack",
+    params(
+        super::super::openapi::FeedPath,
+        ("group" = Option<String>, Query, description = "Only this group (`*` or absent: every group)."),
+        ("name" = Option<String>, Query, description = "Only this package."),
+        ("version" = Option<String>, Query, description = "One version (needs `name`): the answer is one object."),
+        ("includeFileList" = Option<bool>, Query, description = "Add `fileList` to each version."),
+        ("count" = Option<i64>, Query, description = "At most this many versions when no package is named (default 1000)."),
+    ),
+    responses(
+        (status = 200, description = "The versions, highest first (an object with `version`).", body = Vec<wire::VersionObject>),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn list_versions(
     address: Address,
     query: Query,
     wharf: web::Data<Wharf>,
@@ -186,7 +231,7 @@ pub(super) async fn list_versions(
             .into_versions()
             .iter()
             .map(|version| wire::version_object(version, include_files))
-            .collect())
+            .collect::<Vec<_>>())
     })
     .await
 }

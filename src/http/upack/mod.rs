@@ -2,62 +2,29 @@
 //! `downloads`, `writes`, and the `Address` extractor they share.
 
 use actix_web::http::Method;
-use actix_web::web;
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Routes};
 
 mod address;
-mod downloads;
-mod listings;
-mod writes;
+pub(super) mod downloads;
+pub(super) mod listings;
+pub(super) mod writes;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn routes(routes: &mut Routes) {
     use Method as M;
-    cfg.service(
-        web::scope("/upack/{feed}")
-            .service(
-                Endpoint::new("/packages")
-                    .get(listings::list_packages)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/versions")
-                    .get(listings::list_versions)
-                    .build(),
-            )
-            .service(Endpoint::new("/search").get(listings::search).build())
-            .service(Endpoint::new("/meta").get(listings::feed_metadata).build())
-            .service(
-                Endpoint::new("/download-file/{tail:.*}")
-                    .get(downloads::download_file)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/download-vpack/{tail:.*}")
-                    .get(downloads::download_vpack)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/download/{tail:.*}")
-                    .get(downloads::download_package)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/delete/{tail:.*}")
-                    .each(&[M::DELETE, M::POST], writes::delete)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/upload")
-                    .each(&[M::PUT, M::POST], writes::upload)
-                    .build(),
-            )
-            .service(
-                Endpoint::new("/upload/{tail:.*}")
-                    .each(&[M::PUT, M::POST], writes::upload)
-                    .build(),
-            )
-            .service(Endpoint::new("").on(M::PUT, writes::upload).build())
-            .service(Endpoint::new("/").on(M::PUT, writes::upload).build()),
-    );
+    routes.scope("/upack/{feed}", |routes| {
+        routes
+            .add(Endpoint::new("/download-vpack/{tail:.*}").get(downloads::download_vpack))
+            .add(Endpoint::new("/download/{tail:.*}").get(downloads::download_package))
+            .add(Endpoint::new("/download-file/{tail:.*}").get(downloads::download_file))
+            .add(Endpoint::new("/packages").get(listings::list_packages))
+            .add(Endpoint::new("/versions").get(listings::list_versions))
+            .add(Endpoint::new("/search").get(listings::search))
+            .add(Endpoint::new("/meta").get(listings::feed_metadata))
+            .add(Endpoint::new("/delete/{tail:.*}").each(&[M::DELETE, M::POST], writes::delete))
+            .add(Endpoint::new("/upload").each(&[M::PUT, M::POST], writes::upload))
+            .add(Endpoint::new("/upload/{tail:.*}").each(&[M::PUT, M::POST], writes::upload_at))
+            .add(Endpoint::new("").on(M::PUT, writes::upload_to_feed))
+            .add(Endpoint::new("/").on(M::PUT, writes::upload_to_feed_slash));
+    });
 }

@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::domain::Permission;
 use crate::error::ServiceError;
@@ -10,12 +10,22 @@ use crate::service::packages::{self};
 use crate::service::publish::{self, UploadHints};
 use crate::service::{Caller, Wharf, access};
 
+use super::super::wire;
+
 use super::super::query::Query;
 use super::super::tail;
 use super::address::Address;
 
 /// `DELETE|POST delete/<group>/<name>/<version>`.
-pub(super) async fn delete(
+#[utoipa::path(
+    method(delete, post), path = "/upack/{feed}/delete/{tail}", tag = "upack",
+    params(super::super::openapi::PackagePath),
+    responses(
+        (status = 200, description = "Deleted; the sentence names the version.", content_type = "text/plain", body = String),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn delete(
     address: Address,
     query: Query,
     wharf: web::Data<Wharf>,
@@ -52,7 +62,21 @@ pub(super) async fn delete(
 
 /// `PUT|POST upload[/<group>/<name>[/<version>]]` and `PUT /upack/<feed>`:
 /// the body is the package, whatever the declared content type.
-pub(super) async fn upload(
+#[utoipa::path(
+    method(put, post), path = "/upack/{feed}/upload", tag = "upack",
+    params(
+        super::super::openapi::FeedPath,
+        ("name" = Option<String>, Query, description = "Name, group, version and any other field: merged into `upack.json`."),
+    ),
+    request_body(description = "A `.upack` (zip with `upack.json`), a zipped `.vpack`, a JSON virtual package manifest, a plain zip with `name` and `version` in the query, or a JSON or form body with `content-b64`.", content(("application/octet-stream"), ("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Stored.", body = wire::StoredPackage),
+        (status = 409, description = "The version exists and the key lacks `overwrite`.", content_type = "text/plain", body = String),
+        (status = 413, description = "Larger than `limits.max_upload_bytes`.", content_type = "text/plain", body = String),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn upload(
     req: HttpRequest,
     address: Address,
     query: Query,
@@ -94,13 +118,78 @@ pub(super) async fn upload(
     });
     hints.add_fields(fields.collect::<Vec<_>>())?;
     let published = publish::publish(&wharf, &caller, &address.feed, body, hints).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "group": published.group,
-        "name": published.name,
-        "version": published.version,
-        "sha1": published.sha1,
-        "sha256": published.sha256,
-        "size": published.size_bytes,
-        "isVirtual": published.is_virtual,
-    })))
+    Ok(HttpResponse::Created().json(wire::stored_package(&published)))
+}
+
+/// `PUT|POST upload/<group>/<name>[/<version>]`: an upload whose address
+/// names the package (it must agree with the manifest).
+#[utoipa::path(
+    method(put, post), path = "/upack/{feed}/upload/{tail}", tag = "upack",
+    params(
+        super::super::openapi::FeedPath,
+        ("tail" = String, Path, description = "`<group>/<name>[/<version>]`, checked against the manifest."),
+    ),
+    request_body(description = "A `.upack` (zip with `upack.json`), a zipped `.vpack`, a JSON virtual package manifest, a plain zip with `name` and `version` in the query, or a JSON or form body with `content-b64`.", content(("application/octet-stream"), ("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Stored.", body = wire::StoredPackage),
+        (status = 409, description = "The version exists and the key lacks `overwrite`.", content_type = "text/plain", body = String),
+        (status = 413, description = "Larger than `limits.max_upload_bytes`.", content_type = "text/plain", body = String),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn upload_at(
+    req: HttpRequest,
+    address: Address,
+    query: Query,
+    body: web::Payload,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    upload(req, address, query, body, wharf, caller).await
+}
+
+/// `PUT /upack/<feed>` (and `/upack/<feed>/`): how the upack client uploads.
+#[utoipa::path(
+    put, path = "/upack/{feed}", tag = "upack",
+    params(super::super::openapi::FeedPath),
+    request_body(description = "A `.upack` (zip with `upack.json`), a zipped `.vpack`, a JSON virtual package manifest, a plain zip with `name` and `version` in the query, or a JSON or form body with `content-b64`.", content(("application/octet-stream"), ("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Stored.", body = wire::StoredPackage),
+        (status = 409, description = "The version exists and the key lacks `overwrite`.", content_type = "text/plain", body = String),
+        (status = 413, description = "Larger than `limits.max_upload_bytes`.", content_type = "text/plain", body = String),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn upload_to_feed(
+    req: HttpRequest,
+    address: Address,
+    query: Query,
+    body: web::Payload,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    upload(req, address, query, body, wharf, caller).await
+}
+
+/// `PUT /upack/<feed>/`: the same with a trailing slash.
+#[utoipa::path(
+    put, path = "/upack/{feed}/", tag = "upack",
+    params(super::super::openapi::FeedPath),
+    request_body(description = "A `.upack` (zip with `upack.json`), a zipped `.vpack`, a JSON virtual package manifest, a plain zip with `name` and `version` in the query, or a JSON or form body with `content-b64`.", content(("application/octet-stream"), ("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Stored.", body = wire::StoredPackage),
+        (status = 409, description = "The version exists and the key lacks `overwrite`.", content_type = "text/plain", body = String),
+        (status = 413, description = "Larger than `limits.max_upload_bytes`.", content_type = "text/plain", body = String),
+        super::super::openapi::Refusals,
+    )
+)]
+pub(in crate::http) async fn upload_to_feed_slash(
+    req: HttpRequest,
+    address: Address,
+    query: Query,
+    body: web::Payload,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    upload(req, address, query, body, wharf, caller).await
 }

@@ -14,52 +14,34 @@ use super::visitor::Visitor;
 use super::{PageResult, paths, render, see_other, sign_in_first};
 use crate::domain::FeedScope;
 use crate::error::ServiceError;
-use crate::http::endpoint::Endpoint;
+use crate::http::endpoint::{Endpoint, Routes};
 use crate::http::query::Query;
 use crate::service::{Wharf, feeds};
 
 /// Registers the admin pages.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn routes(routes: &mut Routes) {
     use actix_web::http::Method as M;
-    cfg.service(Endpoint::new("/admin").get(admin_home).build())
-        .service(
+    routes
+        .add(Endpoint::new("/admin").get(admin_home))
+        .add(
             Endpoint::new("/admin/feeds")
                 .get(feeds_page)
-                .on(M::POST, create_feed)
-                .build(),
+                .on(M::POST, create_feed),
         )
-        .service(
-            Endpoint::new("/admin/feeds/{feed}/access")
-                .on(M::POST, set_access)
-                .build(),
-        )
-        .service(
-            Endpoint::new("/admin/feeds/{feed}/delete")
-                .on(M::POST, delete_feed)
-                .build(),
-        )
-        .service(
+        .add(Endpoint::new("/admin/feeds/{feed}/access").on(M::POST, set_access))
+        .add(Endpoint::new("/admin/feeds/{feed}/delete").on(M::POST, delete_feed))
+        .add(
             Endpoint::new("/admin/keys")
                 .get(keys::keys_page)
-                .on(M::POST, keys::create_key)
-                .build(),
+                .on(M::POST, keys::create_key),
         )
-        .service(
-            Endpoint::new("/admin/keys/{id}/revoke")
-                .on(M::POST, keys::revoke_key)
-                .build(),
-        )
-        .service(
+        .add(Endpoint::new("/admin/keys/{id}/revoke").on(M::POST, keys::revoke_key))
+        .add(
             Endpoint::new("/admin/users")
                 .get(users::users_page)
-                .on(M::POST, users::create_user)
-                .build(),
+                .on(M::POST, users::create_user),
         )
-        .service(
-            Endpoint::new("/admin/users/{name}/delete")
-                .on(M::POST, users::delete_user)
-                .build(),
-        );
+        .add(Endpoint::new("/admin/users/{name}/delete").on(M::POST, users::delete_user));
 }
 
 /// The permissions a key or user form offers, in the order shown.
