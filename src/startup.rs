@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::http::in_flight::InFlight;
 use crate::service::cache::POLL_INTERVAL;
-use crate::service::{Wharf, downloads, feeds, keys, users};
+use crate::service::{Wharf, downloads, feeds, keys, operations, users};
 use crate::supervisor::Supervisor;
 
 /// How often counted downloads are written to the database.
@@ -202,6 +202,16 @@ fn background_tasks(wharf: &Wharf) -> Supervisor {
             }
         },
     );
+    // Operation workers; the owner names the process and worker in the
+    // operations table, so a lease can be traced to who holds it.
+    let process = uuid::Uuid::new_v4().simple().to_string();
+    for worker in 0..wharf.settings.operations.workers {
+        let wharf = wharf.clone();
+        let owner = format!("{}:{}:{worker}", std::process::id(), &process[..8]);
+        supervisor.until_stopped("operation worker", move |stop| {
+            operations::work(wharf, owner, stop)
+        });
+    }
     supervisor
 }
 

@@ -52,6 +52,21 @@ impl Supervisor {
         });
     }
 
+    /// Runs `task` until it returns; it is handed the stop signal and is
+    /// expected to return soon after the signal (an operation worker puts
+    /// its operation back in the queue).
+    pub fn until_stopped<F, Fut>(&mut self, name: &'static str, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let future = task(self.stop.clone());
+        self.tasks.spawn(async move {
+            future.await;
+            tracing::debug!(task = name, "background task stopped");
+        });
+    }
+
     /// Stops every task after its last round and waits for them.
     pub async fn shutdown(mut self) {
         self.stop.cancel();

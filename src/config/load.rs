@@ -185,6 +185,12 @@ impl Settings {
                 "limits.max_entries",
                 u64::try_from(self.limits.max_entries).unwrap_or(u64::MAX),
             ),
+            ("operations.workers", u64::from(self.operations.workers)),
+            ("operations.lease_seconds", self.operations.lease_seconds),
+            (
+                "operations.max_attempts",
+                u64::from(self.operations.max_attempts),
+            ),
             (
                 "database.max_connections",
                 self.database.max_connections.map_or(1, u64::from),
@@ -192,6 +198,14 @@ impl Settings {
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             bail!("{key} must be at least 1.");
+        }
+        if let Some(root) = self
+            .export
+            .allowed_roots
+            .iter()
+            .find(|root| !std::path::Path::new(root).is_absolute())
+        {
+            bail!("export.allowed_roots must hold absolute directories; '{root}' is not one.");
         }
         if let Some(url) = &self.database_url {
             use secrecy::ExposeSecret;

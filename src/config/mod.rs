@@ -46,6 +46,45 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Virtual packages.
     pub vpack: VpackSettings,
+    /// Long-running operations (export, pull).
+    pub operations: OperationSettings,
+    /// Where exports may write.
+    pub export: ExportSettings,
+}
+
+/// How operations are run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperationSettings {
+    /// Operations this process runs at once.
+    pub workers: u32,
+    /// How long a claim on an operation lasts without renewal, in seconds;
+    /// a process that dies holding one leaves it to others after this long.
+    pub lease_seconds: u64,
+    /// Runs of one operation (the first and its retries after a process
+    /// died running it) before it fails.
+    pub max_attempts: u32,
+}
+
+impl Default for OperationSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            lease_seconds: 30,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Where exports may write.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSettings {
+    /// Absolute directories under which `file://` containers may be; empty
+    /// (the default) refuses every `file://` export. A comma-separated string
+    /// is accepted too (the form an environment variable gives).
+    #[serde(deserialize_with = "load::list_or_comma_separated")]
+    pub allowed_roots: Vec<String>,
 }
 
 /// Database connection settings.
@@ -154,6 +193,8 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             limits: LimitSettings::default(),
             vpack: VpackSettings::default(),
+            operations: OperationSettings::default(),
+            export: ExportSettings::default(),
         }
     }
 }

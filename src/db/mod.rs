@@ -26,6 +26,7 @@ pub mod blobs;
 pub mod changes;
 pub mod feeds;
 pub mod listings;
+pub mod operations;
 pub mod packages;
 pub mod promotions;
 pub mod sessions;

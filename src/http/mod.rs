@@ -16,6 +16,7 @@ pub use endpoint::{Audience, Route};
 use endpoint::{Endpoint, Routes};
 
 mod access_log;
+mod body;
 pub mod credentials;
 mod download;
 mod endpoint;
@@ -24,6 +25,7 @@ mod health;
 pub mod in_flight;
 mod management;
 pub mod openapi;
+mod operations;
 mod packages_api;
 pub mod pages;
 mod promotion;
@@ -53,6 +55,7 @@ fn register(routes: &mut Routes) {
     management::routes(routes);
     packages_api::routes(routes);
     promotion::routes(routes);
+    operations::routes(routes);
     routes.for_browsers(pages::routes);
     routes.default_service(not_found);
 }
@@ -98,4 +101,9 @@ pub async fn request_id_header(
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     Ok(response)
+}
+
+/// An operation as `GET /api/operations/<id>` answers, for `wharf op show`.
+pub fn operation_json(operation: &crate::service::operations::Operation) -> serde_json::Value {
+    serde_json::to_value(wire::operation_object(operation)).unwrap_or_default()
 }

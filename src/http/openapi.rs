@@ -197,6 +197,9 @@ impl utoipa::Modify for UniqueOperationIds {
         super::promotion::list,
         super::promotion::repackage,
         super::management::version,
+        super::operations::request_export,
+        super::operations::show,
+        super::operations::list,
         super::health::health,
         super::health::health_json,
         document,
@@ -206,6 +209,7 @@ impl utoipa::Modify for UniqueOperationIds {
         (name = "pgutil", description = "The package API pgutil uses, under /api/packages/<feed>/."),
         (name = "management", description = "Feeds and API keys; administrators only."),
         (name = "promotion", description = "Promotion and repackaging."),
+        (name = "operations", description = "Long-running operations: requested (202), then polled."),
         (name = "server", description = "Health, version and this document."),
     )
 )]

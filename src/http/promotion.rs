@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::Value;
 
 use super::endpoint::{Endpoint, Routes};
 use crate::domain::{GroupName, PackageId, PackageName, PromotionFilter};
 use crate::error::ServiceError;
 use crate::service::{Caller, Wharf, promotion};
 
+use super::body::body_fields;
 use super::query::Query;
 use super::wire;
 
@@ -20,42 +20,6 @@ pub fn routes(routes: &mut Routes) {
         .add(Endpoint::new("/api/promotions/promote").on(Method::POST, promote))
         .add(Endpoint::new("/api/promotions/list").get(list))
         .add(Endpoint::new("/api/repackaging/repackage").on(Method::POST, repackage));
-}
-
-/// Reads the request's fields from a JSON object or a form body (keys
-/// matched ignoring case; JSON values that are not strings are refused).
-fn fields(req: &HttpRequest, body: &[u8]) -> Result<HashMap<String, String>, ServiceError> {
-    let is_form = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    let pairs: Vec<(String, String)> = if is_form {
-        form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
-    } else {
-        let Value::Object(object) = serde_json::from_slice(body).map_err(|e| {
-            ServiceError::BadRequest(format!("The request body is not a JSON object ({e})."))
-        })?
-        else {
-            return Err(ServiceError::BadRequest(
-                "The request body must be a JSON object.".to_owned(),
-            ));
-        };
-        object
-            .into_iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k, s)),
-                _ => Err(ServiceError::BadRequest(format!("{k} must be a string."))),
-            })
-            .collect::<Result<_, _>>()?
-    };
-    Ok(pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect())
 }
 
 fn required<'a>(fields: &'a HashMap<String, String>, key: &str) -> Result<&'a str, ServiceError> {
@@ -90,7 +54,7 @@ pub(super) async fn promote(
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let fields = fields(&req, &body)?;
+    let fields = body_fields(&req, &body)?;
     let id = package_id(&fields, "name")?;
     let promoted = promotion::promote(
         &wharf,
@@ -153,7 +117,7 @@ pub(super) async fn repackage(
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    let fields = fields(&req, &body)?;
+    let fields = body_fields(&req, &body)?;
     let name_key = if fields.contains_key("packagename") {
         "packageName"
     } else {

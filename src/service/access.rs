@@ -22,6 +22,20 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The operator at the command line: an administrator.
+    pub fn operator() -> Self {
+        Self {
+            principal: Principal::Key {
+                id: "command-line".to_owned(),
+                grant: crate::domain::Grant {
+                    permissions: std::iter::once(Permission::Admin).collect(),
+                    scope: crate::domain::FeedScope::All,
+                },
+            },
+            challenge_anonymous: false,
+        }
+    }
+
     /// Whether the caller holds `permission` on `feed`, counting the feed's
     /// anonymous read access.
     pub fn may(&self, permission: Permission, feed: &Feed) -> bool {

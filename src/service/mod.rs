@@ -23,6 +23,7 @@ pub mod health;
 pub mod keys;
 pub mod listings;
 pub mod model;
+pub mod operations;
 pub mod packages;
 pub mod promotion;
 pub mod publish;
@@ -55,6 +56,8 @@ pub struct Wharf {
     /// The one client for outbound requests (URL sources of virtual
     /// packages; remote feeds next): connections are pooled and reused.
     pub http_client: reqwest::Client,
+    /// Wakes this process's operation workers when an operation is queued.
+    pub operations_queued: Arc<tokio::sync::Notify>,
 }
 
 /// How long an outbound request may take in all.
@@ -103,6 +106,7 @@ impl Wharf {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("Wharf/", env!("CARGO_PKG_VERSION")))
                 .build()?,
+            operations_queued: Arc::default(),
         })
     }
 

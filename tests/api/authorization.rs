@@ -5,11 +5,11 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, UpackBuilder, spawn_app, vpack_json};
+use crate::helpers::{Backend, TestApp, UpackBuilder, spawn_app, spawn_app_with, vpack_json};
 
 /// The endpoints, in column order. Every endpoint Wharf serves is here
-/// (the web pages have their own matrix below; no operations endpoints yet).
-const COLUMNS: [&str; 28] = [
+/// (the web pages have their own matrix below).
+const COLUMNS: [&str; 31] = [
     // Universal Feed API
     "packages",
     "versions",
@@ -43,27 +43,33 @@ const COLUMNS: [&str; 28] = [
     "api-keys/delete",
     // Health (no credentials needed)
     "health",
+    // Operations: an export from `team` (view and download, never
+    // anonymous), the list (filtered), and an operation on `team` (404 for
+    // whoever may not view the feed)
+    "operations/export",
+    "operations list",
+    "operations/<id>",
 ];
 
 /// Expected status per caller, per column (see COLUMNS). Listings that filter
 /// by what the caller may see (feeds/list, promotions/list) answer 200 to
 /// anyone whose credentials are valid or absent.
 #[rustfmt::skip]
-const MATRIX: [(&str, [u16; 28]); 13] = [
-    //                                       packages .. delete                               | api/packages                 | promo         | management                         | health
-    ("anonymous, public feed",              [200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 200, 200, 200, 200, 403, 403, 403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 403, 200]),
-    ("anonymous, private feed",             [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("unknown key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("expired key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("revoked key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("view",                                [200, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 403, 200]),
-    ("download",                            [403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("add",                                 [403, 403, 403, 403, 403, 403, 403, 201, 409, 403, 403, 403, 403, 403, 200, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("add, overwrite",                      [403, 403, 403, 403, 403, 403, 403, 201, 201, 403, 403, 403, 403, 403, 200, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("delete",                              [403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 200, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("promote (no read on the source)",     [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("every feed permission, another feed", [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200]),
-    ("admin",                               [200, 200, 200, 200, 200, 200, 200, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 404, 200]),
+const MATRIX: [(&str, [u16; 31]); 13] = [
+    //                                       packages .. delete                               | api/packages                 | promo         | management                         | health | export, list, get
+    ("anonymous, public feed",              [200, 200, 200, 200, 200, 200, 200, 403, 403, 403, 200, 200, 200, 200, 403, 403, 403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("anonymous, private feed",             [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("unknown key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403]),
+    ("expired key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403]),
+    ("revoked key",                         [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403]),
+    ("view",                                [200, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 200, 403, 200, 200, 403, 403, 403, 403, 403, 403, 200, 403, 200, 200]),
+    ("download",                            [403, 403, 403, 403, 200, 200, 200, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("add",                                 [403, 403, 403, 403, 403, 403, 403, 201, 409, 403, 403, 403, 403, 403, 200, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("add, overwrite",                      [403, 403, 403, 403, 403, 403, 403, 201, 201, 403, 403, 403, 403, 403, 200, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("delete",                              [403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 403, 403, 403, 403, 200, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("promote (no read on the source)",     [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("every feed permission, another feed", [403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200, 404]),
+    ("admin",                               [200, 200, 200, 200, 200, 200, 200, 201, 201, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 404, 200, 202, 200, 200]),
 ];
 
 async fn key_for(app: &TestApp, caller: &str) -> Option<String> {
@@ -161,6 +167,16 @@ async fn request(
         25 => (Method::GET, "/api/api-keys/list".to_owned(), None),
         26 => (Method::POST, "/api/api-keys/delete?id=no-such-key".to_owned(), None),
         27 => (Method::GET, "/health".to_owned(), None),
+        28 => (
+            Method::POST,
+            format!(
+                "/api/operations/export?feed={feed}&name=pkg&version=1.0.0&containerUri=file://{}/m{row}",
+                app.data_dir.join("exports").display()
+            ),
+            None,
+        ),
+        29 => (Method::GET, "/api/operations".to_owned(), None),
+        30 => (Method::GET, "/api/operations/matrix-operation".to_owned(), None),
         _ => unreachable!("{column}"),
     };
     let mut builder = app.client.request(method, app.url(&path));
@@ -176,7 +192,22 @@ async fn request(
 }
 
 async fn every_endpoint_answers_every_caller_as_the_matrix_says(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| {
+        s.export.allowed_roots = vec![s.data_dir.join("exports").display().to_string()];
+    })
+    .await;
+    std::fs::create_dir_all(app.data_dir.join("exports")).unwrap();
+    wharf::db::operations::insert(
+        &app.wharf.db,
+        &wharf::db::operations::NewOperation {
+            id: "matrix-operation",
+            kind: "export",
+            request_json: r#"{"feed":"team"}"#,
+            requested_by: "test",
+        },
+    )
+    .await
+    .unwrap();
     for (feed, public) in [
         ("team", false),
         ("open", true),

@@ -42,6 +42,7 @@ mod latest;
 mod listing;
 mod management;
 mod openapi;
+mod operations;
 mod packages_api;
 mod pages;
 mod paths;

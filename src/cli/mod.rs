@@ -15,6 +15,8 @@ use crate::domain::FeedScope;
 use crate::service::{Wharf, feeds, gc, keys, users};
 use crate::startup::Application;
 
+mod operations;
+
 /// A universal package feed server, compatible with `ProGet`'s Universal Feed API.
 #[derive(Debug, Parser)]
 #[command(name = "wharf", version, about, after_help = settings_help())]
@@ -54,6 +56,9 @@ enum Command {
     /// Show the settings in effect.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Follow long-running operations (exports).
+    #[command(subcommand)]
+    Op(operations::OpCommand),
     /// Delete blobs that no package version references.
     Gc {
         /// Keep unreferenced blobs younger than this many minutes (uploads in flight).
@@ -208,6 +213,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Feed(command) => feed(&Wharf::open(settings).await?, command).await?,
         Command::Key(command) => key(&Wharf::open(settings).await?, command).await?,
         Command::User(command) => user(&Wharf::open(settings).await?, command).await?,
+        Command::Op(command) => operations::op(&Wharf::open(settings).await?, command).await?,
         Command::Gc { grace_minutes } => {
             let wharf = Wharf::open(settings).await?;
             let report = gc::collect(&wharf, Duration::from_secs(grace_minutes * 60)).await?;

@@ -1,0 +1,165 @@
+//! Long-running operations over HTTP: request an export (202 with the
+//! operation and its `Location`), then poll `GET /api/operations/<id>`,
+//! which answers 200 whatever the operation's outcome.
+
+use actix_web::http::{Method, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::body::body_fields;
+use super::endpoint::{Endpoint, Routes};
+use super::query::Query;
+use super::wire;
+use crate::error::ServiceError;
+use crate::service::operations::{self, Kind, State, export};
+use crate::service::{Caller, Wharf};
+
+pub fn routes(routes: &mut Routes) {
+    routes.scope("/api/operations", |routes| {
+        routes
+            .add(Endpoint::new("").get(list))
+            .add(Endpoint::new("/export").on(Method::POST, request_export))
+            .add(Endpoint::new("/{id}").get(show));
+    });
+}
+
+/// `GET /api/operations/<id>`.
+#[utoipa::path(
+    method(get, head), path = "/api/operations/{id}", tag = "operations",
+    params(("id" = String, Path, description = "The operation's id, from its request's answer.")),
+    responses(
+        (status = 200, description = "The operation, whatever its outcome.", body = wire::OperationObject),
+        (status = 404, description = "No operation has this id (or its feed is not visible to the caller).", content_type = "text/plain", body = String),
+        (status = 403, description = "Missing credentials.", content_type = "text/plain", body = String),
+    )
+)]
+pub(super) async fn show(
+    id: web::Path<String>,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let operation = operations::find(&wharf, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(wire::operation_object(&operation)))
+}
+
+/// `GET /api/operations?state=&kind=&count=`.
+#[utoipa::path(
+    method(get, head), path = "/api/operations", tag = "operations",
+    params(
+        ("state" = Option<String>, Query, description = "Only `queued`, `running`, `succeeded` or `failed` ones."),
+        ("kind" = Option<String>, Query, description = "Only this kind (`export`)."),
+        ("count" = Option<i64>, Query, description = "At most this many (default 100)."),
+    ),
+    responses(
+        (status = 200, description = "Operations newest first, those on feeds the caller may view.", body = Vec<wire::OperationObject>),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn list(
+    query: Query,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let state = match query.non_empty("state") {
+        Some(name) => Some(State::parse(name).ok_or_else(|| {
+            ServiceError::BadRequest(format!(
+                "state must be queued, running, succeeded or failed, not '{name}'."
+            ))
+        })?),
+        None => None,
+    };
+    let kind = match query.non_empty("kind") {
+        Some(name) => Some(Kind::parse(name).ok_or_else(|| {
+            ServiceError::BadRequest(format!("kind must be export, not '{name}'."))
+        })?),
+        None => None,
+    };
+    let limit = query.count()?.unwrap_or(100);
+    let found = operations::list(&wharf, &caller, state, kind, limit).await?;
+    Ok(HttpResponse::Ok().json(found.iter().map(wire::operation_object).collect::<Vec<_>>()))
+}
+
+/// `POST /api/operations/export`: fields from the query, a JSON object or a
+/// form (the body wins).
+#[utoipa::path(
+    post, path = "/api/operations/export", tag = "operations",
+    params(
+        ("feed" = Option<String>, Query, description = "The feed (or in the body)."),
+        ("group" = Option<String>, Query, description = "The package's group."),
+        ("name" = Option<String>, Query, description = "The package's name."),
+        ("version" = Option<String>, Query, description = "The version; or `latest`."),
+        ("latest" = Option<String>, Query, description = "Bare or `true`: the latest version."),
+        ("containerUri" = Option<String>, Query, description = "`file:///<directory>` under `export.allowed_roots`."),
+        ("overwriteExisting" = Option<bool>, Query, description = "Replace files already there (default false: the operation fails with `blob_exists`)."),
+    ),
+    request_body(description = "The same fields as a JSON object or a form, instead of the query.", content(("application/json"), ("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 202, description = "Queued; `Location` is the operation's status address.", body = wire::OperationObject,
+            headers(("Location" = String, description = "/api/operations/<id>"))),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn request_export(
+    req: HttpRequest,
+    body: web::Bytes,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    if matches!(caller.principal, crate::service::auth::Principal::Anonymous) {
+        // An export writes on the server's disks: never for strangers.
+        return Err(caller.refuse(crate::domain::Permission::Download));
+    }
+    let query = Query::parse(req.query_string());
+    let mut fields: std::collections::HashMap<String, String> = query
+        .pairs()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect();
+    if !body.is_empty() {
+        fields.extend(body_fields(&req, &body)?);
+    }
+    let field = |key: &str| fields.get(&key.to_ascii_lowercase()).map(String::as_str);
+    let required = |key: &str| {
+        field(key)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| ServiceError::BadRequest(format!("{key} is required.")))
+    };
+    let wants_latest = query.latest()?.is_some()
+        || field("latest").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || field("version").is_some_and(|v| v.eq_ignore_ascii_case("latest"));
+    let version = if wants_latest {
+        None
+    } else {
+        Some(required("version").map_err(|_| {
+            ServiceError::BadRequest("Give a version, or latest=true for the latest.".to_owned())
+        })?)
+    };
+    let overwrite_existing = match field("overwriteExisting") {
+        None | Some("") => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            return Err(ServiceError::BadRequest(format!(
+                "overwriteExisting must be true or false, not '{v}'."
+            )));
+        }
+    };
+    let operation = export::request(
+        &wharf,
+        &caller,
+        export::ExportRequest {
+            feed: required("feed")?,
+            group: field("group").unwrap_or_default().to_owned(),
+            name: required("name")?,
+            version,
+            container_uri: required("containerUri")?,
+            overwrite_existing,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            header::LOCATION,
+            format!("/api/operations/{}", operation.id),
+        ))
+        .json(wire::operation_object(&operation)))
+}
