@@ -15,6 +15,7 @@ use crate::domain::FeedScope;
 use crate::service::{Wharf, feeds, gc, keys, users};
 use crate::startup::Application;
 
+mod connectors;
 mod operations;
 
 /// A universal package feed server, compatible with `ProGet`'s Universal Feed API.
@@ -56,6 +57,9 @@ enum Command {
     /// Show the settings in effect.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage a feed's connectors to remote feeds.
+    #[command(subcommand)]
+    Connector(connectors::ConnectorCommand),
     /// Follow long-running operations (exports).
     #[command(subcommand)]
     Op(operations::OpCommand),
@@ -213,6 +217,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Feed(command) => feed(&Wharf::open(settings).await?, command).await?,
         Command::Key(command) => key(&Wharf::open(settings).await?, command).await?,
         Command::User(command) => user(&Wharf::open(settings).await?, command).await?,
+        Command::Connector(command) => {
+            connectors::connector(&Wharf::open(settings).await?, command).await?;
+        }
         Command::Op(command) => operations::op(&Wharf::open(settings).await?, command).await?,
         Command::Gc { grace_minutes } => {
             let wharf = Wharf::open(settings).await?;

@@ -50,6 +50,18 @@ pub struct Settings {
     pub operations: OperationSettings,
     /// Where exports may write.
     pub export: ExportSettings,
+    /// Connectors to remote feeds.
+    pub connectors: ConnectorSettings,
+}
+
+/// Connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectorSettings {
+    /// The key that seals connector credentials in the database: 32 random
+    /// bytes in base64. Without it, connectors cannot have credentials.
+    #[serde(serialize_with = "show::redacted")]
+    pub secret_key: Option<SecretString>,
 }
 
 /// How operations are run.
@@ -195,6 +207,7 @@ impl Default for Settings {
             vpack: VpackSettings::default(),
             operations: OperationSettings::default(),
             export: ExportSettings::default(),
+            connectors: ConnectorSettings::default(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod api_keys;
 pub mod assemblies;
 pub mod blobs;
 pub mod changes;
+pub mod connectors;
 pub mod feeds;
 pub mod listings;
 pub mod operations;

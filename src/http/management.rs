@@ -37,7 +37,7 @@ pub fn routes(routes: &mut Routes) {
         .add(Endpoint::new("/api/version").get(version));
 }
 
-fn require_admin(caller: &Caller) -> Result<(), ServiceError> {
+pub(super) fn require_admin(caller: &Caller) -> Result<(), ServiceError> {
     if caller.is_admin() {
         Ok(())
     } else {
@@ -46,7 +46,7 @@ fn require_admin(caller: &Caller) -> Result<(), ServiceError> {
 }
 
 /// Parses a JSON body, answering 400 with serde's reason when it does not fit.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
+pub(super) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
     serde_json::from_slice(body).map_err(|e| {
         ServiceError::BadRequest(format!("The request body is not the expected JSON ({e})."))
     })

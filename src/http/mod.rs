@@ -17,6 +17,7 @@ use endpoint::{Endpoint, Routes};
 
 mod access_log;
 mod body;
+mod connectors;
 pub mod credentials;
 mod download;
 mod endpoint;
@@ -53,6 +54,7 @@ fn register(routes: &mut Routes) {
         .add(Endpoint::new("/health/json").get(health::health_json))
         .add(Endpoint::new("/openapi.json").get(openapi::document));
     management::routes(routes);
+    connectors::routes(routes);
     packages_api::routes(routes);
     promotion::routes(routes);
     operations::routes(routes);

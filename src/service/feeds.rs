@@ -24,6 +24,16 @@ pub async fn create(
         .ok_or_else(|| ServiceError::Conflict(format!("A feed named '{name}' already exists.")))
 }
 
+/// The feed named `name` (any case), or a 404 naming it.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn find(wharf: &Wharf, name: &str) -> Result<Feed, ServiceError> {
+    wharf
+        .caches
+        .feed(&wharf.db, &name.to_ascii_lowercase())
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("The feed '{name}' does not exist.")))
+}
+
 /// Every feed.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn list(wharf: &Wharf) -> Result<Vec<Feed>, ServiceError> {

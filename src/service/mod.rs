@@ -16,6 +16,7 @@ pub mod assembly;
 pub mod auth;
 pub mod blob_bytes;
 pub mod cache;
+pub mod connectors;
 pub mod downloads;
 pub mod feeds;
 pub mod gc;

@@ -30,6 +30,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod conformance;
+mod connectors;
 mod crash;
 mod database;
 mod download;
