@@ -17,6 +17,10 @@ pub enum ServiceError {
     /// The request is malformed; the sentence says what to fix.
     #[error("{0}")]
     BadRequest(String),
+    /// The request is refused for a reason scripts tell apart by `code`
+    /// (an operation's `unknown_source`): a 400 with `{code, message}`.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     /// No credentials were sent and the server is configured to challenge.
     #[error("This request needs credentials: an API key or a user name and password.")]
     AuthenticationRequired,
@@ -132,7 +136,7 @@ impl From<PackageError> for ServiceError {
 impl ResponseError for ServiceError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Refused { .. } => StatusCode::BAD_REQUEST,
             Self::AuthenticationRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -151,6 +155,9 @@ impl ResponseError for ServiceError {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
+        if let Self::Refused { code, message } = self {
+            return response.json(serde_json::json!({ "code": code, "message": message }));
+        }
         response.content_type("text/plain; charset=utf-8");
         match self {
             Self::AuthenticationRequired => {
@@ -207,6 +214,19 @@ mod tests {
                 "text/plain; charset=utf-8"
             );
         }
+        let refused = ServiceError::Refused {
+            code: "unknown_source",
+            message: "m.".into(),
+        };
+        assert_eq!(refused.status_code().as_u16(), 400);
+        assert_eq!(
+            refused
+                .error_response()
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .unwrap(),
+            "application/json"
+        );
         let internal = ServiceError::internal(anyhow::anyhow!("secret cause"));
         assert!(
             !internal.to_string().contains("secret"),

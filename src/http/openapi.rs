@@ -203,6 +203,7 @@ impl utoipa::Modify for UniqueOperationIds {
         super::promotion::repackage,
         super::management::version,
         super::operations::request_export,
+        super::operations::request_pull,
         super::operations::show,
         super::operations::list,
         super::health::health,

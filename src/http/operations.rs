@@ -10,7 +10,7 @@ use super::endpoint::{Endpoint, Routes};
 use super::query::Query;
 use super::wire;
 use crate::error::ServiceError;
-use crate::service::operations::{self, Kind, State, export};
+use crate::service::operations::{self, Kind, State, export, pull};
 use crate::service::{Caller, Wharf};
 
 pub fn routes(routes: &mut Routes) {
@@ -18,6 +18,7 @@ pub fn routes(routes: &mut Routes) {
         routes
             .add(Endpoint::new("").get(list))
             .add(Endpoint::new("/export").on(Method::POST, request_export))
+            .add(Endpoint::new("/pull").on(Method::POST, request_pull))
             .add(Endpoint::new("/{id}").get(show));
     });
 }
@@ -46,7 +47,7 @@ pub(super) async fn show(
     method(get, head), path = "/api/operations", tag = "operations",
     params(
         ("state" = Option<String>, Query, description = "Only `queued`, `running`, `succeeded` or `failed` ones."),
-        ("kind" = Option<String>, Query, description = "Only this kind (`export`)."),
+        ("kind" = Option<String>, Query, description = "Only this kind (`export` or `pull`)."),
         ("count" = Option<i64>, Query, description = "At most this many (default 100)."),
     ),
     responses(
@@ -69,7 +70,7 @@ pub(super) async fn list(
     };
     let kind = match query.non_empty("kind") {
         Some(name) => Some(Kind::parse(name).ok_or_else(|| {
-            ServiceError::BadRequest(format!("kind must be export, not '{name}'."))
+            ServiceError::BadRequest(format!("kind must be export or pull, not '{name}'."))
         })?),
         None => None,
     };
@@ -162,4 +163,56 @@ pub(super) async fn request_export(
             format!("/api/operations/{}", operation.id),
         ))
         .json(wire::operation_object(&operation)))
+}
+
+/// `POST /api/operations/pull`: one `{feed, group, name, version, source}`
+/// or an array of them (at most `pull::MAX_BATCH`); every one is checked
+/// before any is queued.
+#[utoipa::path(
+    post, path = "/api/operations/pull", tag = "operations",
+    request_body(description = "A JSON object `{feed, group, name, version, source}` (group, version and source optional) or an array of them. `source` must equal one of the feed's connector URLs exactly; without it the first connector is used; without `version` the latest.", content(("application/json"))),
+    responses(
+        (status = 202, description = "Queued: the operation (an array of them for an array); `Location` is the (first) operation's status address.", body = wire::OperationObject,
+            headers(("Location" = String, description = "/api/operations/<id>"))),
+        (status = 400, description = "`{code, message}` with code `unknown_source`, `no_connector` or `excluded_by_connector`; or a sentence for another malformed request.", content_type = "application/json"),
+        super::openapi::Refusals,
+    )
+)]
+pub(super) async fn request_pull(
+    body: web::Bytes,
+    wharf: web::Data<Wharf>,
+    caller: Caller,
+) -> Result<HttpResponse, ServiceError> {
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ServiceError::BadRequest(format!("The request body is not JSON ({e}).")))?;
+    let is_batch = value.is_array();
+    if let Some(items) = value.as_array()
+        && items.len() > pull::MAX_BATCH
+    {
+        return Err(ServiceError::BadRequest(format!(
+            "One request may pull at most {} packages, not {}; send several.",
+            pull::MAX_BATCH,
+            items.len()
+        )));
+    }
+    let requests: Vec<pull::PullRequest> = if is_batch {
+        serde_json::from_value(value)
+    } else {
+        serde_json::from_value(value).map(|one| vec![one])
+    }
+    .map_err(|e| {
+        ServiceError::BadRequest(format!(
+            "Each package to pull is {{feed, group, name, version, source}} ({e})."
+        ))
+    })?;
+    let queued = pull::request(&wharf, &caller, requests).await?;
+    let location = format!("/api/operations/{}", queued[0].id);
+    let mut answer = HttpResponse::Accepted();
+    answer.insert_header((header::LOCATION, location));
+    let objects: Vec<_> = queued.iter().map(wire::operation_object).collect();
+    Ok(if is_batch {
+        answer.json(objects)
+    } else {
+        answer.json(&objects[0])
+    })
 }

@@ -48,5 +48,6 @@ mod packages_api;
 mod pages;
 mod paths;
 mod promotion;
+mod pull;
 mod upload;
 mod vpack;

@@ -31,7 +31,7 @@ pub struct OperationError {
 #[serde(rename_all = "camelCase")]
 pub struct OperationObject {
     id: String,
-    /// `export`.
+    /// `export` or `pull`.
     kind: String,
     /// `queued`, `running`, `succeeded` or `failed`.
     state: &'static str,

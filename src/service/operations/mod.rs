@@ -26,6 +26,7 @@ use crate::error::ServiceError;
 use super::{Caller, Wharf, access};
 
 pub mod export;
+pub mod pull;
 mod worker;
 
 pub use worker::work;
@@ -35,6 +36,8 @@ pub use worker::work;
 pub enum Kind {
     /// Writes a package and its manifest into a container.
     Export,
+    /// Fetches a package from a connector and stores it.
+    Pull,
 }
 
 impl Kind {
@@ -42,6 +45,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Export => "export",
+            Self::Pull => "pull",
         }
     }
 
@@ -49,6 +53,7 @@ impl Kind {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "export" => Some(Self::Export),
+            "pull" => Some(Self::Pull),
             _ => None,
         }
     }
@@ -112,6 +117,10 @@ impl From<ServiceError> for Failure {
         use actix_web::ResponseError;
         let status = error.status_code();
         let code = match status.as_u16() {
+            _ if matches!(error, ServiceError::Refused { .. }) => match &error {
+                ServiceError::Refused { code, .. } => code,
+                _ => "bad_request",
+            },
             400 => "bad_request",
             403 => "forbidden",
             404 => "not_found",

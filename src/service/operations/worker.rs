@@ -13,7 +13,7 @@ use crate::db::operations::{self as rows, OperationRow, Outcome};
 use crate::error::OrInternal;
 use crate::service::Wharf;
 
-use super::{Failure, Kind, Progress, RunResult, State, export};
+use super::{Failure, Kind, Progress, RunResult, State, export, pull};
 
 /// Runs one claimed operation to its end.
 async fn run(wharf: &Wharf, operation: &OperationRow, progress: &Progress) -> RunResult {
@@ -21,6 +21,7 @@ async fn run(wharf: &Wharf, operation: &OperationRow, progress: &Progress) -> Ru
         .map_err(|e| Failure::new("internal", 500, format!("The request cannot be read: {e}")))?;
     match Kind::parse(&operation.kind) {
         Some(Kind::Export) => export::run(wharf, &request, operation.attempts, progress).await,
+        Some(Kind::Pull) => pull::run(wharf, &request, &operation.requested_by, progress).await,
         None => Err(Failure::new(
             "unknown_kind",
             500,
