@@ -21,15 +21,3 @@ pub async fn health(wharf: web::Data<Wharf>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
-
-/// `GET /health/json`: the same, at the address `ProGet` also answers.
-#[utoipa::path(
-    method(get, head), path = "/health/json", tag = "server",
-    responses(
-        (status = 200, description = "The database answers.", body = wire::Health),
-        (status = 503, description = "The database does not answer.", body = wire::Health),
-    )
-)]
-pub async fn health_json(wharf: web::Data<Wharf>) -> HttpResponse {
-    health(wharf).await
-}

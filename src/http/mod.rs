@@ -51,7 +51,7 @@ fn register(routes: &mut Routes) {
     upack::routes(routes);
     routes
         .add(Endpoint::new("/health").get(health::health))
-        .add(Endpoint::new("/health/json").get(health::health_json))
+        .add(Endpoint::new("/health/json").get(health::health))
         .add(Endpoint::new("/openapi.json").get(openapi::document));
     management::routes(routes);
     connectors::routes(routes);

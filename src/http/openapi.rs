@@ -113,6 +113,94 @@ impl utoipa::Modify for Credentials {
     }
 }
 
+/// An address that answers exactly as another one does, documented as a
+/// copy of it.
+struct Alias {
+    path: &'static str,
+    copies: &'static str,
+    methods: &'static [&'static str],
+    /// A path parameter the alias adds: its name and description.
+    adds: Option<(&'static str, &'static str)>,
+}
+
+const ALIASES: [Alias; 5] = [
+    Alias {
+        path: "/health/json",
+        copies: "/health",
+        methods: &["get", "head"],
+        adds: None,
+    },
+    Alias {
+        path: "/upack/{feed}/upload/{tail}",
+        copies: "/upack/{feed}/upload",
+        methods: &["put", "post"],
+        adds: Some((
+            "tail",
+            "`<group>/<name>[/<version>]`, checked against the manifest.",
+        )),
+    },
+    Alias {
+        path: "/upack/{feed}",
+        copies: "/upack/{feed}/upload",
+        methods: &["put"],
+        adds: None,
+    },
+    Alias {
+        path: "/upack/{feed}/",
+        copies: "/upack/{feed}/upload",
+        methods: &["put"],
+        adds: None,
+    },
+    Alias {
+        path: "/api/packages/{feed}/upload/{file}",
+        copies: "/api/packages/{feed}/upload",
+        methods: &["put", "post"],
+        adds: Some(("file", "The file's name (not read).")),
+    },
+];
+
+/// Adds the aliases in `ALIASES`, each a copy of the operations it shares.
+struct Aliases;
+
+impl utoipa::Modify for Aliases {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+        for alias in ALIASES {
+            let Some(mut item) = openapi.paths.paths.get(alias.copies).cloned() else {
+                continue;
+            };
+            let keep = |name: &str| alias.methods.contains(&name);
+            for (name, operation) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("head", &mut item.head),
+            ] {
+                if !keep(name) {
+                    *operation = None;
+                }
+                if let (Some(operation), Some((parameter, description))) = (operation, alias.adds) {
+                    let parameter: Parameter = ParameterBuilder::new()
+                        .name(parameter)
+                        .parameter_in(ParameterIn::Path)
+                        .required(utoipa::openapi::Required::True)
+                        .description(Some(description))
+                        .schema(Some(utoipa::openapi::schema::Object::with_type(
+                            utoipa::openapi::schema::Type::String,
+                        )))
+                        .build();
+                    operation
+                        .parameters
+                        .get_or_insert_with(Vec::new)
+                        .push(utoipa::openapi::RefOr::T(parameter));
+                }
+            }
+            openapi.paths.paths.insert(alias.path.to_owned(), item);
+        }
+    }
+}
+
 /// Makes every operation id unique, as `OpenAPI` requires: one handler
 /// answering several methods (`GET` and `HEAD`, `PUT` and `POST`) gives its
 /// name to each, and pgutil's API reuses the Universal Feed API's names. A
@@ -163,7 +251,7 @@ impl utoipa::Modify for UniqueOperationIds {
         title = "Wharf",
         description = "The ProGet Universal Feed API and Wharf's management, pgutil, promotion and health endpoints. Anonymous callers may read feeds that allow it; everything else needs an API key (X-ApiKey header, ?key=, or HTTP Basic api:<key>) or a user's name and password. Missing or insufficient credentials get 403. Errors are one sentence of text/plain."
     ),
-    modifiers(&Credentials, &UniqueOperationIds),
+    modifiers(&Credentials, &Aliases, &UniqueOperationIds),
     security((), ("apiKeyHeader" = []), ("apiKeyQuery" = []), ("basic" = [])),
     paths(
         super::upack::downloads::download_vpack,
@@ -175,15 +263,11 @@ impl utoipa::Modify for UniqueOperationIds {
         super::upack::listings::feed_metadata,
         super::upack::writes::delete,
         super::upack::writes::upload,
-        super::upack::writes::upload_at,
-        super::upack::writes::upload_to_feed,
-        super::upack::writes::upload_to_feed_slash,
         super::packages_api::feed_info,
         super::packages_api::latest,
         super::packages_api::versions,
         super::packages_api::download_package,
         super::packages_api::upload,
-        super::packages_api::upload_named,
         super::packages_api::delete,
         super::management::create_feed,
         super::management::get_feed,
@@ -207,7 +291,6 @@ impl utoipa::Modify for UniqueOperationIds {
         super::operations::show,
         super::operations::list,
         super::health::health,
-        super::health::health_json,
         document,
     ),
     tags(

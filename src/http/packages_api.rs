@@ -30,7 +30,7 @@ pub fn routes(routes: &mut Routes) {
             .add(Endpoint::new("/versions").get(versions))
             .add(Endpoint::new("/download").get(download_package))
             .add(Endpoint::new("/upload").each(&[M::PUT, M::POST], upload))
-            .add(Endpoint::new("/upload/{file}").each(&[M::PUT, M::POST], upload_named))
+            .add(Endpoint::new("/upload/{file}").each(&[M::PUT, M::POST], upload))
             .add(Endpoint::new("/delete").each(&[M::POST, M::DELETE], delete));
     });
 }
@@ -264,24 +264,4 @@ pub(super) async fn delete(
     .await?;
     packages::delete(&wharf, &row).await?;
     Ok(HttpResponse::Ok().finish())
-}
-
-/// `PUT upload/<file name>`: the same; pgutil names the file it sends.
-#[utoipa::path(
-    method(put, post), path = "/api/packages/{feed}/upload/{file}", tag = "pgutil", operation_id = "pgutil_upload_named",
-    params(super::openapi::FeedPath, ("file" = String, Path, description = "The file's name (not read).")),
-    request_body(description = "The raw package file.", content(("application/octet-stream"))),
-    responses(
-        (status = 200, description = "Stored.", body = wire::StoredPackage),
-        (status = 409, description = "The version exists and the key lacks `overwrite`.", content_type = "text/plain", body = String),
-        super::openapi::Refusals,
-    )
-)]
-pub(super) async fn upload_named(
-    req: HttpRequest,
-    body: web::Payload,
-    wharf: web::Data<Wharf>,
-    caller: Caller,
-) -> Result<HttpResponse, ServiceError> {
-    upload(req, body, wharf, caller).await
 }

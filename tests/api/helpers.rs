@@ -323,6 +323,28 @@ pub fn vpack_json(group: &str, name: &str, version: &str) -> Vec<u8> {
     serde_json::to_vec_pretty(&manifest).expect("json")
 }
 
+/// The operation at `location` (`/api/operations/<id>`), polled as `app`'s
+/// administrator until it has ended.
+pub async fn wait_for_operation(app: &TestApp, location: &str) -> serde_json::Value {
+    for _ in 0..400 {
+        let operation: serde_json::Value = app
+            .client
+            .get(app.url(location))
+            .header("X-ApiKey", &app.admin_key)
+            .send()
+            .await
+            .expect("status call")
+            .json()
+            .await
+            .expect("an operation");
+        if matches!(operation["state"].as_str(), Some("succeeded" | "failed")) {
+            return operation;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the operation at {location} did not end");
+}
+
 /// A body sent with chunked transfer encoding (no Content-Length), in
 /// `chunk_bytes` pieces.
 pub fn chunked_body(bytes: &[u8], chunk_bytes: usize) -> reqwest::Body {

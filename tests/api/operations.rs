@@ -12,28 +12,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, fixtures, spawn_app_with};
-
-/// The operation at `location`, once it has ended.
-async fn wait_for_end(app: &TestApp, location: &str) -> Value {
-    for _ in 0..200 {
-        let operation: Value = app
-            .client
-            .get(app.url(location))
-            .header("X-ApiKey", &app.admin_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if matches!(operation["state"].as_str(), Some("succeeded" | "failed")) {
-            return operation;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the operation at {location} did not end");
-}
+use crate::helpers::{Backend, TestApp, fixtures, spawn_app_with, wait_for_operation};
 
 /// Requests an export with `body`, as `key`.
 async fn export(app: &TestApp, key: Option<&str>, body: &Value) -> reqwest::Response {
@@ -90,7 +69,7 @@ async fn an_export_writes_the_stored_bytes_and_refuses_to_overwrite(backend: Bac
     );
     assert_eq!(queued["kind"], "export");
 
-    let done = wait_for_end(&app, &location).await;
+    let done = wait_for_operation(&app, &location).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert_eq!(done["httpStatusCode"], 200);
     assert_eq!(
@@ -128,7 +107,7 @@ async fn an_export_writes_the_stored_bytes_and_refuses_to_overwrite(backend: Bac
     .unwrap();
     let again = export(&app, Some(&app.admin_key), &body).await;
     let location = again.headers()["location"].to_str().unwrap().to_owned();
-    let failed = wait_for_end(&app, &location).await;
+    let failed = wait_for_operation(&app, &location).await;
     assert_eq!(failed["state"], "failed");
     assert_eq!(failed["httpStatusCode"], 409);
     assert_eq!(failed["error"]["code"], "blob_exists");
@@ -151,7 +130,10 @@ async fn an_export_writes_the_stored_bytes_and_refuses_to_overwrite(backend: Bac
     overwrite.as_object_mut().unwrap().remove("latest");
     let replaced = export(&app, Some(&app.admin_key), &overwrite).await;
     let location = replaced.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(wait_for_end(&app, &location).await["state"], "succeeded");
+    assert_eq!(
+        wait_for_operation(&app, &location).await["state"],
+        "succeeded"
+    );
     assert_eq!(
         std::fs::read(container.join("UniversalPackageTest.0.1.1.upack")).unwrap(),
         package
@@ -170,7 +152,10 @@ async fn an_export_writes_the_stored_bytes_and_refuses_to_overwrite(backend: Bac
         .unwrap();
     assert_eq!(by_query.status(), StatusCode::ACCEPTED);
     let location = by_query.headers()["location"].to_str().unwrap().to_owned();
-    assert_eq!(wait_for_end(&app, &location).await["state"], "succeeded");
+    assert_eq!(
+        wait_for_operation(&app, &location).await["state"],
+        "succeeded"
+    );
 }
 
 async fn bad_export_requests_are_refused_before_anything_is_queued(backend: Backend) {

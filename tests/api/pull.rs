@@ -10,7 +10,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, UpackBuilder, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, UpackBuilder, spawn_app, spawn_app_with, wait_for_operation,
+};
 
 const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
@@ -44,27 +46,7 @@ async fn pull(app: &TestApp, body: Value) -> Value {
         response.text().await.unwrap()
     );
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    wait(app, &location).await
-}
-
-async fn wait(app: &TestApp, location: &str) -> Value {
-    for _ in 0..400 {
-        let operation: Value = app
-            .client
-            .get(app.url(location))
-            .header("X-ApiKey", &app.admin_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if matches!(operation["state"].as_str(), Some("succeeded" | "failed")) {
-            return operation;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the operation at {location} did not end");
+    wait_for_operation(app, &location).await
 }
 
 async fn download(app: &TestApp, path: &str) -> (StatusCode, Vec<u8>) {
@@ -138,12 +120,12 @@ async fn pulls_store_the_remotes_bytes_and_check_their_source(backend: Backend) 
     .await;
     assert_eq!(batch.status(), StatusCode::ACCEPTED);
     let queued: Vec<Value> = batch.json().await.unwrap();
-    let first = wait(
+    let first = wait_for_operation(
         &local,
         &format!("/api/operations/{}", queued[0]["id"].as_str().unwrap()),
     )
     .await;
-    let second = wait(
+    let second = wait_for_operation(
         &local,
         &format!("/api/operations/{}", queued[1]["id"].as_str().unwrap()),
     )

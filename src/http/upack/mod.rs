@@ -23,8 +23,8 @@ pub fn routes(routes: &mut Routes) {
             .add(Endpoint::new("/meta").get(listings::feed_metadata))
             .add(Endpoint::new("/delete/{tail:.*}").each(&[M::DELETE, M::POST], writes::delete))
             .add(Endpoint::new("/upload").each(&[M::PUT, M::POST], writes::upload))
-            .add(Endpoint::new("/upload/{tail:.*}").each(&[M::PUT, M::POST], writes::upload_at))
-            .add(Endpoint::new("").on(M::PUT, writes::upload_to_feed))
-            .add(Endpoint::new("/").on(M::PUT, writes::upload_to_feed_slash));
+            .add(Endpoint::new("/upload/{tail:.*}").each(&[M::PUT, M::POST], writes::upload))
+            .add(Endpoint::new("").on(M::PUT, writes::upload))
+            .add(Endpoint::new("/").on(M::PUT, writes::upload));
     });
 }

@@ -314,6 +314,25 @@ impl Remote {
         }
     }
 
+    /// Sends `request` for `what`; a failure unless the remote answers 2xx.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<reqwest::Response, Failure> {
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(response)
+        } else {
+            Err(Failure::new(
+                "remote_failed",
+                502,
+                format!("{} answered {status} when asked for {what}.", self.url),
+            ))
+        }
+    }
+
     /// The version to pull and the SHA-1 the remote lists for it.
     async fn pick(&self, stored: &Stored) -> Result<(String, String), Failure> {
         let mut url = self.address(&["versions"]);
@@ -321,24 +340,9 @@ impl Remote {
         if !stored.group.is_empty() {
             url.query_pairs_mut().append_pair("group", &stored.group);
         }
-        let response = self
-            .get(url)
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Failure::new(
-                "remote_failed",
-                502,
-                format!(
-                    "{} answered {status} when asked for the versions of {}.",
-                    self.url,
-                    display_id(stored)
-                ),
-            ));
-        }
+        let request = self.get(url).timeout(self.timeout);
+        let what = format!("the versions of {}", display_id(stored));
+        let response = self.send(request, &what).await?;
         let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
         let listed: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
             Failure::new(
@@ -400,23 +404,8 @@ impl Remote {
         segments.extend(stored.group.split('/'));
         segments.push(&stored.name);
         segments.push(version);
-        let response = self
-            .get(self.address(&segments))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Failure::new(
-                "remote_failed",
-                502,
-                format!(
-                    "{} answered {status} to the download of {} {version}.",
-                    self.url,
-                    display_id(stored)
-                ),
-            ));
-        }
+        let what = format!("the download of {} {version}", display_id(stored));
+        let response = self.send(self.get(self.address(&segments)), &what).await?;
         if let Some(length) = response.content_length() {
             progress.set_total(length);
         }
