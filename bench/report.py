@@ -111,6 +111,18 @@ for b in backends:
         check(b, "P.size", "largest page (KB)", round(largest, 1), "<= 150", largest <= 150,
               f"feed page {size['feed_bytes']} B, version page {size['version_bytes']} B")
 
+    if measured(b, "O.pull"):
+        pull = find(b, "O.pull")["pull"]
+        direct_rate = pull["packages"] / pull["direct_seconds"]
+        pull_rate = pull["packages"] / pull["pull_seconds"]
+        check(b, "O.pull", "pulled packages/s vs upload", round(pull_rate / direct_rate, 3), "report",
+              pull["failed"] == 0,
+              f"{pull_rate:.0f} vs {direct_rate:.0f} packages/s, {pull['packages']} packages, {pull['failed']} failed")
+        idle, during = find(b, "O.idle")["wrk"]["p99_us"], find(b, "O.during")["wrk"]["p99_us"]
+        growth = during / max(idle, 1)
+        check(b, "O.during", "download p99 pulling vs idle", round(growth, 3), "<= 2", growth <= 2,
+              f"{during / 1000:.2f} vs {idle / 1000:.2f} ms")
+
 width = max(len(c["measure"]) for c in checks)
 print(f"\nWharf benchmark ({'quick' if quick else 'full'}: {duration} per case, {connections} connections)", file=sys.stderr)
 print(f"{'backend':9} {'case':11} {'measure':{width}} {'value':>9} {'target':>7}  {'':4} detail", file=sys.stderr)

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use bytes::Bytes;
@@ -55,25 +55,24 @@ impl InFlight {
 }
 
 /// The middleware: counts the request until its response body is done.
-pub async fn count(
+/// The body keeps its own type (no boxing on the hot path).
+pub async fn count<B: MessageBody>(
     in_flight: InFlight,
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    next: Next<B>,
+) -> Result<ServiceResponse<CountedBody<B>>, actix_web::Error> {
     let counted = in_flight.start();
     let response = next.call(req).await?;
-    Ok(response.map_body(move |_, body| {
-        BoxBody::new(CountedBody {
-            body: Box::pin(body),
-            _counted: counted,
-        })
-    }))
+    Ok(response.map_body(move |_, body| CountedBody { body, counted }))
 }
 
-/// A response body that holds its request's count until it ends.
-struct CountedBody<B> {
-    body: Pin<Box<B>>,
-    _counted: Counted,
+pin_project_lite::pin_project! {
+    /// A response body that holds its request's count until it ends.
+    pub struct CountedBody<B> {
+        #[pin]
+        body: B,
+        counted: Counted,
+    }
 }
 
 impl<B: MessageBody> MessageBody for CountedBody<B> {
@@ -84,9 +83,19 @@ impl<B: MessageBody> MessageBody for CountedBody<B> {
     }
 
     fn poll_next(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        self.body.as_mut().poll_next(cx)
+        self.project().body.poll_next(cx)
+    }
+
+    fn try_into_bytes(self) -> Result<Bytes, Self>
+    where
+        Self: Sized,
+    {
+        // A body already whole stays whole (actix writes it in one go); the
+        // count ends here, when the response is handed to the writer.
+        let Self { body, counted } = self;
+        body.try_into_bytes().map_err(|body| Self { body, counted })
     }
 }
