@@ -116,16 +116,13 @@ impl From<ServiceError> for Failure {
     fn from(error: ServiceError) -> Self {
         use actix_web::ResponseError;
         let status = error.status_code();
-        let code = match status.as_u16() {
-            _ if matches!(error, ServiceError::Refused { .. }) => match &error {
-                ServiceError::Refused { code, .. } => code,
-                _ => "bad_request",
-            },
-            400 => "bad_request",
-            403 => "forbidden",
-            404 => "not_found",
-            409 => "conflict",
-            413 => "too_large",
+        let code = match (&error, status.as_u16()) {
+            (ServiceError::Refused { code, .. }, _) => code,
+            (_, 400) => "bad_request",
+            (_, 403) => "forbidden",
+            (_, 404) => "not_found",
+            (_, 409) => "conflict",
+            (_, 413) => "too_large",
             _ => "internal",
         };
         if let ServiceError::Internal(cause) = &error {
@@ -292,3 +289,37 @@ impl Progress {
 
 /// The work of one run: a result (with its HTTP status) or a failure.
 pub type RunResult = Result<(u16, Value), Failure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_becomes_a_failure_with_its_code_and_status() {
+        let cases = [
+            (
+                ServiceError::Refused {
+                    code: "unknown_source",
+                    message: "u.".into(),
+                },
+                "unknown_source",
+                400,
+            ),
+            (ServiceError::BadRequest("b.".into()), "bad_request", 400),
+            (ServiceError::NotFound("n.".into()), "not_found", 404),
+            (ServiceError::Conflict("c.".into()), "conflict", 409),
+            (ServiceError::PayloadTooLarge("p.".into()), "too_large", 413),
+            (
+                ServiceError::internal(anyhow::anyhow!("hidden")),
+                "internal",
+                500,
+            ),
+        ];
+        for (error, code, status) in cases {
+            let sentence = error.to_string();
+            let failure = Failure::from(error);
+            assert_eq!((failure.code.as_str(), failure.http_status), (code, status));
+            assert_eq!(failure.message, sentence);
+        }
+    }
+}
