@@ -172,15 +172,24 @@ pub(super) async fn run(
             ),
         ));
     }
-    let principal = Principal::Key {
-        id: requested_by.to_owned(),
-        grant: Grant {
-            permissions: if stored.overwrite {
-                [Permission::Add, Permission::Overwrite].into()
-            } else {
-                [Permission::Add].into()
-            },
-            scope: FeedScope::Only([stored.feed.to_ascii_lowercase()].into()),
+    // The requester, with what was checked at the request: add (and
+    // overwrite, if they held it) on this feed alone.
+    let grant = Grant {
+        permissions: if stored.overwrite {
+            [Permission::Add, Permission::Overwrite].into()
+        } else {
+            [Permission::Add].into()
+        },
+        scope: FeedScope::Only([stored.feed.to_ascii_lowercase()].into()),
+    };
+    let principal = match requested_by.strip_prefix("key:") {
+        Some(id) => Principal::Key {
+            id: id.to_owned(),
+            grant,
+        },
+        None => Principal::User {
+            username: requested_by.to_owned(),
+            grant,
         },
     };
     let file = tokio::fs::File::open(spooled.file.path())
