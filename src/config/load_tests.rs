@@ -1,4 +1,5 @@
 //! Loading settings: layers, aliases, validation, sentences.
+#![cfg(test)]
 use secrecy::ExposeSecret;
 
 use super::*;

@@ -27,6 +27,7 @@ use super::{Caller, Wharf, access};
 
 pub mod export;
 pub mod pull;
+mod remote;
 mod worker;
 
 pub use worker::work;

@@ -12,21 +12,17 @@
 //! from the SHA-1 the remote lists, and stores it through `ingest`, like an
 //! upload (the same validation and 409 rule, as the requester).
 
-use std::time::Duration;
-
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha1::{Digest, Sha1};
-use tokio::io::AsyncWriteExt;
 
-use crate::domain::{FeedScope, Grant, GroupName, LatestRule, PackageName, Permission, Version};
+use crate::domain::{FeedScope, Grant, GroupName, PackageName, Permission, Version};
 use crate::error::ServiceError;
 use crate::service::auth::Principal;
-use crate::service::connectors::{self, Connector, Credentials};
+use crate::service::connectors;
 use crate::service::publish::{self, UploadHints};
 use crate::service::{Caller, Wharf, access};
 
+use super::remote::{Remote, Wanted};
 use super::{Failure, Kind, Operation, Progress, RunResult};
 
 /// The most packages one pull request may ask for.
@@ -157,8 +153,13 @@ pub(super) async fn run(
             )
         })?;
     let remote = Remote::of(wharf, &connector)?;
-    let (version, sha1) = remote.pick(&stored).await?;
-    let spooled = remote.download(wharf, &stored, &version, progress).await?;
+    let wanted = Wanted {
+        group: &stored.group,
+        name: &stored.name,
+        version: stored.version.as_deref(),
+    };
+    let (version, sha1) = remote.pick(&wanted).await?;
+    let spooled = remote.download(wharf, &wanted, &version, progress).await?;
     let actual = spooled.sha1.clone();
     if !actual.eq_ignore_ascii_case(&sha1) {
         return Err(Failure::new(
@@ -167,7 +168,7 @@ pub(super) async fn run(
             format!(
                 "{} sent {} {} with SHA-1 {actual}, but lists {sha1}; nothing was stored.",
                 connector.url,
-                display_id(&stored),
+                wanted.display(),
                 version
             ),
         ));
@@ -213,247 +214,4 @@ pub(super) async fn run(
             "source": connector.url,
         }),
     ))
-}
-
-fn display_id(stored: &Stored) -> String {
-    if stored.group.is_empty() {
-        stored.name.clone()
-    } else {
-        format!("{}/{}", stored.group, stored.name)
-    }
-}
-
-/// A connector, checked and ready to be asked.
-struct Remote {
-    base: reqwest::Url,
-    url: String,
-    credentials: Option<Credentials>,
-    timeout: Duration,
-    client: reqwest::Client,
-}
-
-/// A downloaded package in the scratch folder, and its SHA-1.
-struct Spooled {
-    file: tempfile::NamedTempFile,
-    sha1: String,
-}
-
-impl Remote {
-    fn of(wharf: &Wharf, connector: &Connector) -> Result<Self, Failure> {
-        let invalid = |why: String| Failure::new("source_config_invalid", 400, why);
-        let base = reqwest::Url::parse(connector.url.trim_end_matches('/'))
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "The connector '{}' has a URL that cannot be used: '{}'.",
-                    connector.name, connector.url
-                ))
-            })?;
-        let credentials =
-            connectors::credentials(&wharf.settings.connectors, connector).map_err(invalid)?;
-        Ok(Self {
-            base,
-            url: connector.url.clone(),
-            credentials,
-            timeout: Duration::from_secs(u64::try_from(connector.timeout_seconds).unwrap_or(30)),
-            client: wharf.http_client.clone(),
-        })
-    }
-
-    /// `<base>/<segments...>`, each segment encoded.
-    fn address(&self, segments: &[&str]) -> reqwest::Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty()
-                .extend(segments.iter().filter(|s| !s.is_empty()));
-        }
-        url
-    }
-
-    fn get(&self, url: reqwest::Url) -> reqwest::RequestBuilder {
-        let request = self.client.get(url);
-        match &self.credentials {
-            Some(Credentials::ApiKey(key)) => request.header("X-ApiKey", key),
-            Some(Credentials::Basic { username, password }) => {
-                request.basic_auth(username, Some(password))
-            }
-            None => request,
-        }
-    }
-
-    /// A failure for a request that did not get an answer.
-    fn unreachable(&self, error: &reqwest::Error) -> Failure {
-        let host = self.base.host_str().unwrap_or_default().to_owned();
-        // The resolver's words are in the error's sources, not its message.
-        let mut chain = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        if error.is_timeout() {
-            Failure::new(
-                "remote_timeout",
-                504,
-                format!(
-                    "{} did not answer within {} s.",
-                    self.url,
-                    self.timeout.as_secs()
-                ),
-            )
-        } else if error.is_connect()
-            && (chain.contains("dns error") || chain.contains("failed to lookup address"))
-        {
-            Failure::new(
-                "resolve_failed",
-                502,
-                format!(
-                    "The host '{host}' of connector {} cannot be resolved.",
-                    self.url
-                ),
-            )
-        } else {
-            Failure::new(
-                "remote_unreachable",
-                502,
-                format!("{} cannot be reached: {error}.", self.url),
-            )
-        }
-    }
-
-    /// Sends `request` for `what`; a failure unless the remote answers 2xx.
-    async fn send(
-        &self,
-        request: reqwest::RequestBuilder,
-        what: &str,
-    ) -> Result<reqwest::Response, Failure> {
-        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(response)
-        } else {
-            Err(Failure::new(
-                "remote_failed",
-                502,
-                format!("{} answered {status} when asked for {what}.", self.url),
-            ))
-        }
-    }
-
-    /// The version to pull and the SHA-1 the remote lists for it.
-    async fn pick(&self, stored: &Stored) -> Result<(String, String), Failure> {
-        let mut url = self.address(&["versions"]);
-        url.query_pairs_mut().append_pair("name", &stored.name);
-        if !stored.group.is_empty() {
-            url.query_pairs_mut().append_pair("group", &stored.group);
-        }
-        let request = self.get(url).timeout(self.timeout);
-        let what = format!("the versions of {}", display_id(stored));
-        let response = self.send(request, &what).await?;
-        let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
-        let listed: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
-            Failure::new(
-                "remote_invalid",
-                502,
-                format!("{} answered versions that cannot be read ({e}).", self.url),
-            )
-        })?;
-        let versions: Vec<(Version, &Value)> = listed
-            .iter()
-            .filter_map(|v| Some((Version::parse(v["version"].as_str()?).ok()?, v)))
-            .collect();
-        let not_found =
-            |what: String| Failure::new("not_found", 404, format!("{} has no {what}.", self.url));
-        let wanted = if let Some(wanted) = &stored.version {
-            Version::parse(wanted).map_err(|e| Failure::new("bad_request", 400, e.to_string()))?
-        } else {
-            LatestRule::StableElsePrerelease
-                .pick(versions.iter().map(|(v, _)| v))
-                .ok_or_else(|| not_found(format!("package {}", display_id(stored))))?
-                .clone()
-        };
-        let chosen = versions.iter().find(|(v, _)| *v == wanted).ok_or_else(|| {
-            if stored.version.is_some() {
-                not_found(format!("version {wanted} of {}", display_id(stored)))
-            } else {
-                not_found(format!("package {}", display_id(stored)))
-            }
-        })?;
-        let sha1 = chosen.1["sha1"]
-            .as_str()
-            .filter(|s| s.len() == 40)
-            .ok_or_else(|| {
-                Failure::new(
-                    "remote_invalid",
-                    502,
-                    format!(
-                        "{} lists no SHA-1 for {} {}, so it cannot be verified.",
-                        self.url,
-                        display_id(stored),
-                        chosen.0
-                    ),
-                )
-            })?;
-        let version = chosen.1["version"].as_str().unwrap_or_default().to_owned();
-        Ok((version, sha1.to_owned()))
-    }
-
-    /// Downloads the version into the scratch folder; each piece must come
-    /// within the connector's timeout.
-    async fn download(
-        &self,
-        wharf: &Wharf,
-        stored: &Stored,
-        version: &str,
-        progress: &Progress,
-    ) -> Result<Spooled, Failure> {
-        let mut segments: Vec<&str> = vec!["download"];
-        segments.extend(stored.group.split('/'));
-        segments.push(&stored.name);
-        segments.push(version);
-        let what = format!("the download of {} {version}", display_id(stored));
-        let response = self.send(self.get(self.address(&segments)), &what).await?;
-        if let Some(length) = response.content_length() {
-            progress.set_total(length);
-        }
-        let internal = |e: std::io::Error| {
-            Failure::new(
-                "internal",
-                500,
-                format!("The download cannot be spooled: {e}"),
-            )
-        };
-        let file = tempfile::NamedTempFile::new_in(wharf.temp_dir()).map_err(internal)?;
-        let mut writer = tokio::fs::File::from_std(file.reopen().map_err(internal)?);
-        let mut hasher = Sha1::new();
-        let mut body = response.bytes_stream();
-        loop {
-            let next = tokio::time::timeout(self.timeout, body.next())
-                .await
-                .map_err(|_| {
-                    Failure::new(
-                        "remote_timeout",
-                        504,
-                        format!(
-                            "{} stopped sending {} {version} for {} s.",
-                            self.url,
-                            display_id(stored),
-                            self.timeout.as_secs()
-                        ),
-                    )
-                })?;
-            let Some(chunk) = next else { break };
-            let chunk = chunk.map_err(|e| self.unreachable(&e))?;
-            hasher.update(&chunk);
-            writer.write_all(&chunk).await.map_err(internal)?;
-            progress.add(chunk.len());
-        }
-        writer.flush().await.map_err(internal)?;
-        Ok(Spooled {
-            file,
-            sha1: hex::encode(hasher.finalize()),
-        })
-    }
 }
