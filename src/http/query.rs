@@ -41,6 +41,15 @@ impl Query {
             .find_map(|(_, v)| v.as_deref())
     }
 
+    /// The query with `fields` (from a request body) placed before its own
+    /// pairs, so that a field given in both places is read from the body.
+    #[must_use]
+    pub fn with_fields_first(self, fields: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut pairs: Vec<_> = fields.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        pairs.extend(self.0);
+        Self(pairs)
+    }
+
     /// Whether `key` appears at all, bare or with a value.
     fn present(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k.eq_ignore_ascii_case(key))

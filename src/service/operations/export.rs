@@ -59,6 +59,10 @@ pub async fn request(
     caller: &Caller,
     request: ExportRequest,
 ) -> Result<Operation, ServiceError> {
+    if matches!(caller.principal, crate::service::auth::Principal::Anonymous) {
+        // An export writes on the server's disks: never for strangers.
+        return Err(caller.refuse(Permission::Download));
+    }
     if request.container_uri.trim().is_empty() {
         return Err(ServiceError::BadRequest(
             "containerUri is required (file:///<directory>).".to_owned(),
