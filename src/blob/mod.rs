@@ -24,6 +24,10 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::{GetOptions, GetRange, ObjectStore};
 
+mod group_sync;
+
+use group_sync::GroupSync;
+
 /// Size of each read when streaming a local blob.
 const LOCAL_READ_BYTES: usize = 1024 * 1024;
 
@@ -79,6 +83,9 @@ pub struct StoredBlob {
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     local_root: Option<PathBuf>,
+    /// Makes local writes durable, many at a time (none for object stores,
+    /// whose writes are durable when they return).
+    local_sync: Option<Arc<GroupSync>>,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -96,6 +103,7 @@ impl BlobStore {
         let root = root.canonicalize()?;
         Ok(Self {
             store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
+            local_sync: Some(GroupSync::new(std::fs::File::open(&root)?)),
             local_root: Some(root),
         })
     }
@@ -105,14 +113,20 @@ impl BlobStore {
     }
 
     /// Stores the file at `source` under `key`, unless the key is already
-    /// present. The caller has verified that `key` is the SHA-256 of the file
-    /// and keeps the file: a writer may need it again to re-store bytes that
-    /// `wharf gc` deleted meanwhile (see `db::blobs`).
+    /// present, and returns once the bytes are durable. The caller has
+    /// verified that `key` is the SHA-256 of the file and keeps the file: a
+    /// writer may need it again to re-store bytes that `wharf gc` deleted
+    /// meanwhile (see `db::blobs`).
     #[tracing::instrument(skip_all, fields(blob = %key.to_hex()))]
     pub async fn put_file(&self, key: &BlobKey, source: &Path) -> anyhow::Result<PutOutcome> {
-        if let Some(target) = self.local_path(key) {
-            let source = source.to_owned();
-            return tokio::task::spawn_blocking(move || link_into_place(&source, &target)).await?;
+        if let (Some(target), Some(sync)) = (self.local_path(key), &self.local_sync) {
+            // On this thread: a link is a metadata operation whose cost does
+            // not grow with the blob, shorter than a trip to the blocking pool.
+            let outcome = link_into_place(source, &target)?;
+            // Found present, the bytes may be another writer's that are not
+            // flushed yet: this writer's flush covers them too.
+            sync.sync().await?;
+            return Ok(outcome);
         }
         let path = StorePath::from(key.path());
         if self.store.head(&path).await.is_ok() {
@@ -158,7 +172,10 @@ impl BlobStore {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn exists(&self, key: &BlobKey) -> anyhow::Result<bool> {
         if let Some(path) = self.local_path(key) {
-            return Ok(tokio::fs::try_exists(path).await?);
+            // A `stat` of a local file, on this thread: it is asked inside
+            // the write transaction, where a trip to the blocking pool would
+            // hold the database's write lock longer than the `stat` takes.
+            return Ok(path.try_exists()?);
         }
         match self.store.head(&StorePath::from(key.path())).await {
             Ok(_) => Ok(true),
@@ -299,23 +316,24 @@ impl SeekableBlob {
     }
 }
 
-/// Makes the file at `source` durable and links it at `target`. A hard link
-/// is atomic and fails with `AlreadyExists` when another writer won, which is
-/// success for content-addressed data. The source file stays where it is.
-fn link_into_place(source: &Path, target: &Path) -> anyhow::Result<PutOutcome> {
-    // Data and the size needed to read it back; nothing else about the file matters.
-    std::fs::File::open(source)?.sync_data()?;
-    let parent = target
-        .parent()
-        .ok_or_else(|| anyhow::anyhow!("blob path has no parent"))?;
-    std::fs::create_dir_all(parent)?;
-    match std::fs::hard_link(source, target) {
-        Ok(()) => {
-            std::fs::File::open(parent)?.sync_all()?;
-            Ok(PutOutcome::Created)
+/// Links the file at `source` at `target` (not yet durable: the caller
+/// flushes). A hard link is atomic and fails with `AlreadyExists` when
+/// another writer won, which is success for content-addressed data. The
+/// source file stays where it is.
+fn link_into_place(source: &Path, target: &Path) -> std::io::Result<PutOutcome> {
+    let linked = match std::fs::hard_link(source, target) {
+        // The first blob under a two-level prefix creates its folders.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = target.parent().ok_or(e)?;
+            std::fs::create_dir_all(parent)?;
+            std::fs::hard_link(source, target)
         }
+        linked => linked,
+    };
+    match linked {
+        Ok(()) => Ok(PutOutcome::Created),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyPresent),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
