@@ -132,6 +132,17 @@ pub async fn claim(
     let any_left = format!("SELECT COUNT(*) FROM operations WHERE {CLAIMABLE}");
     for _ in 0..8 {
         let now = Utc::now();
+        // Read first: an idle server's workers poll, and an update that finds
+        // nothing still takes `SQLite`'s write lock from the uploads.
+        let left: i64 = with_pool!(db, |pool| {
+            sqlx::query_scalar(&any_left)
+                .bind(now)
+                .fetch_one(pool)
+                .await
+        })?;
+        if left == 0 {
+            return Ok(None);
+        }
         let claimed = with_pool!(db, |pool| {
             sqlx::query_as::<_, OperationRow>(&update)
                 .bind(now)
@@ -142,15 +153,6 @@ pub async fn claim(
         })?;
         if claimed.is_some() {
             return Ok(claimed);
-        }
-        let left: i64 = with_pool!(db, |pool| {
-            sqlx::query_scalar(&any_left)
-                .bind(now)
-                .fetch_one(pool)
-                .await
-        })?;
-        if left == 0 {
-            return Ok(None);
         }
     }
     Ok(None)
