@@ -123,7 +123,13 @@ pub fn convert_plain_zip(
 
 /// Whether the zip at `path` has a root `upack.json`.
 pub fn has_manifest(path: &Path) -> Result<bool, PackageError> {
-    let archive = open(path)?;
+    Ok(open(path)?.file_names().any(|n| n == "upack.json"))
+}
+
+/// Whether the zip held in `bytes` has a root `upack.json`.
+pub fn has_manifest_in(bytes: &[u8]) -> Result<bool, PackageError> {
+    let archive = zip::ZipArchive::new(io::Cursor::new(bytes))
+        .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
     Ok(archive.file_names().any(|n| n == "upack.json"))
 }
 

@@ -14,8 +14,22 @@ use super::{Container, FileEntry, Inspected, Limits, PackageError, open_zip};
 
 /// Reads and checks the package stored at `path`.
 pub fn inspect(path: &Path, limits: &Limits) -> Result<Inspected, PackageError> {
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let length = file.metadata()?.len();
+    inspect_reader(BufReader::new(file), length, limits)
+}
+
+/// Reads and checks a package held in memory (a small upload): the same
+/// checks as [`inspect`], without a file to open and seek in.
+pub fn inspect_bytes(bytes: &[u8], limits: &Limits) -> Result<Inspected, PackageError> {
+    inspect_reader(io::Cursor::new(bytes), bytes.len() as u64, limits)
+}
+
+fn inspect_reader<R: Read + Seek>(
+    mut file: R,
+    length: u64,
+    limits: &Limits,
+) -> Result<Inspected, PackageError> {
     if length == 0 {
         return Err(PackageError::Empty);
     }
@@ -50,7 +64,7 @@ pub fn inspect(path: &Path, limits: &Limits) -> Result<Inspected, PackageError> 
     Err(PackageError::NotAPackage)
 }
 
-fn inspect_zip(mut file: File, limits: &Limits) -> Result<Inspected, PackageError> {
+fn inspect_zip<R: Read + Seek>(mut file: R, limits: &Limits) -> Result<Inspected, PackageError> {
     let declared = declared_entry_count(&mut file)?;
     let mut archive = open_zip(file)?;
     // The zip reader keys entries by name, so duplicates would silently
@@ -146,7 +160,7 @@ fn inspect_zip(mut file: File, limits: &Limits) -> Result<Inspected, PackageErro
 
 /// The number of entries the archive's end-of-central-directory record
 /// declares (its zip64 form when the classic field overflows), if found.
-fn declared_entry_count(file: &mut File) -> Result<Option<u64>, PackageError> {
+fn declared_entry_count(file: &mut (impl Seek + Read)) -> Result<Option<u64>, PackageError> {
     use std::io::SeekFrom;
     let length = file.seek(SeekFrom::End(0))?;
     let tail_length = length.min(22 + 65_535);
@@ -194,8 +208,8 @@ fn declared_entry_count(file: &mut File) -> Result<Option<u64>, PackageError> {
 /// Reads entry `index` to its end, at most one byte past its declared size,
 /// and checks that the data has the declared size and CRC-32 (the zip reader
 /// checks the CRC when it reaches the end).
-fn verify_entry(
-    archive: &mut zip::ZipArchive<BufReader<File>>,
+fn verify_entry<R: Read + Seek>(
+    archive: &mut zip::ZipArchive<R>,
     index: usize,
 ) -> Result<(), PackageError> {
     let entry = archive

@@ -17,11 +17,11 @@ use serde::Serialize;
 mod archive;
 mod inspect;
 
-pub use inspect::inspect;
+pub use inspect::{inspect, inspect_bytes};
 
 pub use archive::{
-    AssemblyPart, ContentFormat, assemble, convert_plain_zip, has_manifest, read_manifest,
-    replace_manifest, write_content,
+    AssemblyPart, ContentFormat, assemble, convert_plain_zip, has_manifest, has_manifest_in,
+    read_manifest, replace_manifest, write_content,
 };
 
 pub use crate::domain::Container;
@@ -141,7 +141,7 @@ pub enum EntryLookup {
 /// the exact name first, then with `\` read as `/`, then ignoring case, as the
 /// reference client library does.
 pub fn find_entry(path: &Path, requested: &str) -> Result<EntryLookup, PackageError> {
-    let archive = open_zip(File::open(path)?)?;
+    let archive = open_zip(BufReader::new(File::open(path)?))?;
     let wanted = requested.replace('\\', "/");
     let wanted = wanted.trim_start_matches('/');
     let names: Vec<(usize, &str)> = archive.file_names().enumerate().collect();
@@ -188,7 +188,7 @@ pub fn find_entry(path: &Path, requested: &str) -> Result<EntryLookup, PackageEr
 /// Inflates entry `index` of the zip at `path` into `sink`, never writing more
 /// than its declared size (a lying header cannot inflate further).
 pub fn copy_entry(path: &Path, index: usize, sink: &mut impl Write) -> Result<u64, PackageError> {
-    let mut archive = open_zip(File::open(path)?)?;
+    let mut archive = open_zip(BufReader::new(File::open(path)?))?;
     let entry = archive
         .by_index(index)
         .map_err(|e| PackageError::CorruptZip(e.to_string()))?;
@@ -196,7 +196,8 @@ pub fn copy_entry(path: &Path, index: usize, sink: &mut impl Write) -> Result<u6
     Ok(io::copy(&mut entry.take(declared), sink)?)
 }
 
-/// Opens a zip for reading entries.
-fn open_zip(file: File) -> Result<zip::ZipArchive<BufReader<File>>, PackageError> {
-    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| PackageError::CorruptZip(e.to_string()))
+/// Opens a zip for reading entries (a file wrapped in a `BufReader`, or bytes
+/// in a `Cursor`).
+fn open_zip<R: io::Read + io::Seek>(reader: R) -> Result<zip::ZipArchive<R>, PackageError> {
+    zip::ZipArchive::new(reader).map_err(|e| PackageError::CorruptZip(e.to_string()))
 }

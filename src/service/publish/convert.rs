@@ -23,7 +23,10 @@ pub(super) fn prepare(
     temp_dir: &std::path::Path,
     max_manifest_bytes: u64,
 ) -> Result<(Spooled, UploadHints), ServiceError> {
-    let head = read_head(&spooled.path)?;
+    let head = match &spooled.small {
+        Some(body) => body.iter().take(8).copied().collect(),
+        None => read_head(&spooled.path)?,
+    };
     let is_zip = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
     let first = head
         .iter()
@@ -90,7 +93,10 @@ pub(super) fn prepare(
         return Ok((spooled, hints));
     };
     let source: &std::path::Path = zip_file.as_deref().unwrap_or(&spooled.path);
-    let has_manifest = upack::has_manifest(source)?;
+    let has_manifest = match (&spooled.small, &zip_file) {
+        (Some(body), None) => upack::has_manifest_in(body)?,
+        _ => upack::has_manifest(source)?,
+    };
     if has_manifest && hints.properties.is_empty() && zip_file.is_none() {
         return Ok((spooled, hints));
     }
@@ -151,6 +157,7 @@ pub(super) fn prepare(
             sha1,
             sha256,
             size_bytes,
+            small: None,
         },
         hints,
     ))

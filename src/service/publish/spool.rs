@@ -17,14 +17,25 @@ pub(super) struct Spooled {
     pub(super) sha1: [u8; 20],
     pub(super) sha256: [u8; 32],
     pub(super) size_bytes: u64,
+    /// The whole body as well, when it is at most [`SMALL_BODY_BYTES`]: read
+    /// from memory rather than from the file.
+    pub(super) small: Option<Bytes>,
 }
+
+/// Bodies up to this size are small: spooled, hashed and inspected on the
+/// request's own thread, kept in memory besides the file. Their whole
+/// handling takes less time (tens of microseconds) than one trip to the
+/// blocking pool and back, and CI systems publish them by the thousand.
+pub(super) const SMALL_BODY_BYTES: usize = 64 * 1024;
 
 /// Streams the body into a spool file while hashing it, stopping at the limit.
 ///
 /// The reactor only gathers the body into batches of [`SPOOL_BATCH_BYTES`];
-/// each batch is written and hashed on the blocking pool (SHA-1 and SHA-256
-/// on two threads, the write on a third) while the next batch arrives. At
-/// most two batches are in memory, whatever the package size.
+/// each batch is written and hashed on the blocking pool while the next batch
+/// arrives (a large batch is hashed on two more threads, SHA-1 and SHA-256
+/// beside the write; a small one by the pool's thread alone, since starting
+/// threads would cost more than the hashing). At most two batches are in
+/// memory, whatever the package size.
 #[tracing::instrument(level = "debug", skip_all)]
 pub(super) async fn spool<S, E>(
     wharf: &Wharf,
@@ -71,6 +82,17 @@ where
             "The body ended after {size_bytes} of the {declared} bytes its Content-Length declared; the upload is incomplete."
         )));
     }
+    if writer.is_untouched() && batch_bytes <= SMALL_BODY_BYTES {
+        let body = concatenate(batch);
+        let (sha1, sha256) = writer.write_small(&body)?;
+        return Ok(Spooled {
+            path,
+            sha1,
+            sha256,
+            size_bytes,
+            small: Some(body),
+        });
+    }
     writer.write(batch).await?;
     let (sha1, sha256) = writer.finish().await?;
     Ok(Spooled {
@@ -78,11 +100,29 @@ where
         sha1,
         sha256,
         size_bytes,
+        small: None,
     })
+}
+
+/// One buffer of a small body's chunks (usually there is just one).
+fn concatenate(mut chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut body = bytes::BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for chunk in &chunks {
+        body.extend_from_slice(chunk);
+    }
+    body.freeze()
 }
 
 /// Size of the batches an upload body is written and hashed in.
 const SPOOL_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Below this a batch is hashed on one thread: SHA-256 runs at several
+/// hundred MB/s, so a batch this size takes about a millisecond, against tens
+/// of microseconds to start the two threads that would share it.
+const PARALLEL_HASH_BYTES: usize = 512 * 1024;
 
 /// The file and digests of a spool, owned by at most one blocking job at a time.
 struct SpoolState {
@@ -95,6 +135,7 @@ struct SpoolState {
 struct SpoolWriter {
     idle: Option<SpoolState>,
     in_flight: Option<tokio::task::JoinHandle<std::io::Result<SpoolState>>>,
+    started: bool,
 }
 
 impl SpoolWriter {
@@ -106,6 +147,7 @@ impl SpoolWriter {
                 sha256: Sha256::new(),
             }),
             in_flight: None,
+            started: false,
         }
     }
 
@@ -128,18 +170,53 @@ impl SpoolWriter {
             self.idle = Some(state);
             return Ok(());
         }
+        self.started = true;
+        let parallel = batch.iter().map(Bytes::len).sum::<usize>() >= PARALLEL_HASH_BYTES;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let SpoolState { file, sha1, sha256 } = &mut state;
-            std::thread::scope(|scope| {
-                scope.spawn(|| batch.iter().for_each(|chunk| sha1.update(chunk)));
-                scope.spawn(|| batch.iter().for_each(|chunk| sha256.update(chunk)));
+            let write_all = |file: &mut std::fs::File| {
                 batch
                     .iter()
                     .try_for_each(|chunk| std::io::Write::write_all(file, chunk))
+            };
+            if !parallel {
+                for chunk in &batch {
+                    sha1.update(chunk);
+                    sha256.update(chunk);
+                }
+                write_all(file)?;
+                return Ok(state);
+            }
+            std::thread::scope(|scope| {
+                scope.spawn(|| batch.iter().for_each(|chunk| sha1.update(chunk)));
+                scope.spawn(|| batch.iter().for_each(|chunk| sha256.update(chunk)));
+                write_all(file)
             })?;
             Ok(state)
         }));
         Ok(())
+    }
+
+    /// Whether no batch has been handed to the blocking pool.
+    fn is_untouched(&self) -> bool {
+        !self.started
+    }
+
+    /// Writes and hashes a small body on this thread (see [`SMALL_BODY_BYTES`])
+    /// and returns the digests.
+    fn write_small(mut self, body: &[u8]) -> Result<([u8; 20], [u8; 32]), ServiceError> {
+        let SpoolState {
+            mut file,
+            mut sha1,
+            mut sha256,
+        } = self
+            .idle
+            .take()
+            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("spool state lost")))?;
+        sha1.update(body);
+        sha256.update(body);
+        std::io::Write::write_all(&mut file, body).or_internal("in write_small")?;
+        Ok((sha1.finalize().into(), sha256.finalize().into()))
     }
 
     /// Waits for the last batch and returns the digests.
