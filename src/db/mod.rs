@@ -31,6 +31,7 @@ pub mod operations;
 pub mod packages;
 pub mod promotions;
 pub mod sessions;
+pub mod store;
 pub mod users;
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.
@@ -57,12 +58,14 @@ pub enum Pool {
     Postgres(PgPool),
 }
 
-/// The database: a pool, and the count of cache-affecting writes this
-/// process has made through it (see [`changes`]).
+/// The database: a pool, and the counts of cache-affecting writes this
+/// process has made through it (see [`changes`]): all of them, and those
+/// that changed only packages and their versions.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
     local_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    local_package_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Which backend a [`Db`] talks to.
@@ -151,6 +154,7 @@ impl Db {
         Self {
             pool,
             local_writes: std::sync::Arc::default(),
+            local_package_writes: std::sync::Arc::default(),
         }
     }
 
@@ -187,6 +191,20 @@ impl Db {
     /// Records a cache-affecting write made by this process.
     pub(crate) fn note_local_write(&self) {
         self.local_writes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The number of writes this process has made that changed packages and
+    /// versions only (an upload, a delete, download counts): caches of feeds
+    /// and keys stay valid across them.
+    pub fn local_package_writes(&self) -> u64 {
+        self.local_package_writes
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records a write that changed packages and versions only.
+    pub(crate) fn note_local_package_write(&self) {
+        self.local_package_writes
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 

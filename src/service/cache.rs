@@ -12,8 +12,11 @@
 //! - small blobs by SHA-256: content-addressed, so never stale, only bounded.
 //!
 //! Clearing: every write that could change a cached read counts itself in
-//! this process (`Db::local_writes`), which the caches compare on
-//! each access, so a process reads its own writes at once; and bumps the
+//! this process (`Db::local_writes`, or `Db::local_package_writes` for a
+//! write that changed only packages and versions, which leaves the feed and
+//! key rows cached: a burst of uploads does not reload them for each one),
+//! which the caches compare on each access, so a process reads its own
+//! writes at once; and bumps the
 //! database's `change_log` generation, which a background task polls every
 //! [`POLL_INTERVAL`] so writes from other processes (the CLI, other servers)
 //! clear the caches within that interval. A value loaded while a write
@@ -73,10 +76,20 @@ pub struct Caches {
     db: Db,
     /// Local writes and remote epochs already reflected in the caches.
     seen_local: AtomicU64,
+    seen_local_packages: AtomicU64,
     remote_epoch: AtomicU64,
     seen_remote: AtomicU64,
     /// The change-log generation at the last poll.
     last_generation: AtomicI64,
+}
+
+/// Which writes make a cache stale besides those of feeds, keys and users.
+#[derive(Clone, Copy)]
+enum Follows {
+    /// Package and version writes too (resolved versions, listings).
+    Packages,
+    /// No others (feed and key rows).
+    Settings,
 }
 
 /// `last_generation` before the first poll.
@@ -102,6 +115,7 @@ impl Caches {
                 .build(),
             db: db.clone(),
             seen_local: AtomicU64::new(db.local_writes()),
+            seen_local_packages: AtomicU64::new(db.local_package_writes()),
             remote_epoch: AtomicU64::new(0),
             seen_remote: AtomicU64::new(0),
             last_generation: AtomicI64::new(UNKNOWN_GENERATION),
@@ -120,41 +134,58 @@ fn rows<K: Hash + Eq + Send + Sync + 'static, V: Clone + Send + Sync + 'static>(
 }
 
 impl Caches {
-    fn stamp(&self) -> (u64, u64) {
+    fn stamp(&self) -> (u64, u64, u64) {
         (
             self.db.local_writes(),
+            self.db.local_package_writes(),
             self.remote_epoch.load(Ordering::Acquire),
         )
     }
 
-    /// Clears the row caches if a write happened since they were last checked;
-    /// returns the stamp a load must still see to be cached.
-    fn sync(&self) -> (u64, u64) {
-        let (local, remote) = self.stamp();
+    /// Clears the caches a write since they were last checked could have
+    /// made stale; returns the stamp a load must still see to be cached.
+    fn sync(&self) -> (u64, u64, u64) {
+        let (local, packages, remote) = self.stamp();
         let stale_local = self.seen_local.swap(local, Ordering::AcqRel) != local;
+        let stale_packages = self.seen_local_packages.swap(packages, Ordering::AcqRel) != packages;
         let stale_remote = self.seen_remote.swap(remote, Ordering::AcqRel) != remote;
         if stale_local || stale_remote {
             self.feeds.invalidate_all();
             self.keys.invalidate_all();
+        }
+        if stale_local || stale_packages || stale_remote {
             self.versions.invalidate_all();
             self.listings.invalidate_all();
         }
-        (local, remote)
+        (local, packages, remote)
     }
 
+    /// The cached value, or `load`'s, cached unless a write that could make
+    /// it stale happened meanwhile (any write for a cache that `follows`
+    /// packages, any but package writes otherwise).
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_or_load<K, V, E, F>(&self, cache: &Cache<K, V>, key: K, load: F) -> Result<V, E>
+    async fn get_or_load<K, V, E, F>(
+        &self,
+        cache: &Cache<K, V>,
+        follows: Follows,
+        key: K,
+        load: F,
+    ) -> Result<V, E>
     where
         K: Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        let stamp = self.sync();
+        let relevant = |(local, packages, remote): (u64, u64, u64)| match follows {
+            Follows::Packages => (local, packages, remote),
+            Follows::Settings => (local, 0, remote),
+        };
+        let stamp = relevant(self.sync());
         if let Some(hit) = cache.get(&key) {
             return Ok(hit);
         }
         let value = load.await?;
-        if self.stamp() == stamp {
+        if relevant(self.stamp()) == stamp {
             cache.insert(key, value.clone());
         }
         Ok(value)
@@ -163,9 +194,12 @@ impl Caches {
     /// The feed named `name_lower`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<Feed>, sqlx::Error> {
-        self.get_or_load(&self.feeds, name_lower.to_owned(), async {
-            Ok(db::feeds::find(db, name_lower).await?.map(Feed::from))
-        })
+        self.get_or_load(
+            &self.feeds,
+            Follows::Settings,
+            name_lower.to_owned(),
+            async { Ok(db::feeds::find(db, name_lower).await?.map(Feed::from)) },
+        )
         .await
     }
 
@@ -173,7 +207,7 @@ impl Caches {
     /// stored permissions do not parse is treated as no key at all.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
-        self.get_or_load(&self.keys, id.to_owned(), async {
+        self.get_or_load(&self.keys, Follows::Settings, id.to_owned(), async {
             Ok(db::api_keys::find(db, id).await?.and_then(|row| {
                 let permissions = Grant::parse_permissions(&row.permissions).ok()?;
                 let scope = FeedScope::parse(row.feed_scope.as_deref());
@@ -196,8 +230,10 @@ impl Caches {
     where
         F: Future<Output = Result<Option<VersionRow>, sqlx::Error>>,
     {
-        self.get_or_load(&self.versions, key, async { Ok(load.await?.map(Arc::new)) })
-            .await
+        self.get_or_load(&self.versions, Follows::Packages, key, async {
+            Ok(load.await?.map(Arc::new))
+        })
+        .await
     }
 
     /// A rendered listing, built by `build` on a miss.
@@ -206,7 +242,8 @@ impl Caches {
     where
         F: Future<Output = Result<Bytes, E>>,
     {
-        self.get_or_load(&self.listings, key, build).await
+        self.get_or_load(&self.listings, Follows::Packages, key, build)
+            .await
     }
 
     /// A small blob's bytes, loaded by `load` on a miss.
@@ -234,5 +271,52 @@ impl Caches {
             self.remote_epoch.fetch_add(1, Ordering::AcqRel);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn a_package_write_keeps_key_rows_and_clears_resolved_versions() {
+        let db = Db::connect("sqlite::memory:", Some(1)).await.unwrap();
+        let caches = Caches::new(&db);
+        let (key_loads, version_loads) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let version_key = ResolveKey {
+            feed_id: 1,
+            group_lower: String::new(),
+            name_lower: "app".to_owned(),
+            selector: Vec::new(),
+        };
+        // Reads a key row and a resolved version through the caches; returns
+        // how many times each was loaded from the database so far.
+        let round = || async {
+            caches
+                .get_or_load(&caches.keys, Follows::Settings, "k".to_owned(), async {
+                    key_loads.fetch_add(1, Ordering::Relaxed);
+                    Ok::<_, sqlx::Error>(None)
+                })
+                .await
+                .unwrap();
+            caches
+                .version(version_key.clone(), async {
+                    version_loads.fetch_add(1, Ordering::Relaxed);
+                    Ok(None)
+                })
+                .await
+                .unwrap();
+            (
+                key_loads.load(Ordering::Relaxed),
+                version_loads.load(Ordering::Relaxed),
+            )
+        };
+        assert_eq!(round().await, (1, 1));
+        assert_eq!(round().await, (1, 1), "both cached");
+        db.note_local_package_write();
+        assert_eq!(round().await, (1, 2), "an upload leaves the key row cached");
+        db.note_local_write();
+        assert_eq!(round().await, (2, 3), "any other write clears both");
     }
 }

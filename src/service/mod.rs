@@ -59,6 +59,8 @@ pub struct Wharf {
     pub http_client: reqwest::Client,
     /// Wakes this process's operation workers when an operation is queued.
     pub operations_queued: Arc<tokio::sync::Notify>,
+    /// Uploads waiting for the next group commit.
+    pub(crate) commits: Arc<publish::CommitQueue>,
 }
 
 /// How long an outbound request may take in all.
@@ -108,6 +110,7 @@ impl Wharf {
                 .user_agent(concat!("Wharf/", env!("CARGO_PKG_VERSION")))
                 .build()?,
             operations_queued: Arc::default(),
+            commits: Arc::default(),
         })
     }
 

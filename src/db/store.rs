@@ -1,0 +1,410 @@
+//! Storing versions: one in its own transaction, or a batch of them in one
+//! transaction (group commit).
+//!
+//! Every stored version is the same four statements: pin the blob row (see
+//! [`super::blobs`]), make sure the bytes are there, upsert the package, and
+//! insert (or replace) the version, where the unique index on `(package_id,
+//! precedence_key)` decides races. [`store_version`] runs them in a
+//! transaction of their own (a promotion adds its record to it).
+//! [`store_batch`] runs them for many uploads in one transaction, each inside
+//! a savepoint so that one upload's conflict or failure undoes only its own
+//! statements; the batch then costs one commit, which is one flush of the
+//! database's log however many uploads it carries.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use super::promotions::NewPromotion;
+use super::{Db, TxError, with_pool};
+use crate::domain::{Container, Manifest};
+/// The blob a new version points at.
+#[derive(Debug, Clone)]
+pub struct BlobRef {
+    pub sha256: String,
+    pub sha1: String,
+    pub size_bytes: i64,
+}
+
+/// A version to store, with the blob it points at. Built only by
+/// [`NewVersion::new`], so identity, precedence, stability and search text
+/// always come from the manifest the same way.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    feed_id: i64,
+    group: String,
+    name: String,
+    version: String,
+    precedence_key: Vec<u8>,
+    is_stable: bool,
+    is_virtual: bool,
+    container: Container,
+    manifest_json: String,
+    file_list_json: String,
+    /// Lower-cased title and description (see `Manifest::search_text`).
+    search_text: String,
+    blob: BlobRef,
+}
+
+impl NewVersion {
+    /// The version `manifest` describes, in feed `feed_id`, stored as
+    /// `container` in `blob`, with its `package/` files listed as JSON.
+    pub fn new(
+        feed_id: i64,
+        manifest: &Manifest,
+        container: Container,
+        file_list_json: String,
+        blob: BlobRef,
+    ) -> Self {
+        Self {
+            feed_id,
+            group: manifest.id.group.as_str().to_owned(),
+            name: manifest.id.name.as_str().to_owned(),
+            version: manifest.version.to_string(),
+            precedence_key: manifest.version.precedence_key(),
+            is_stable: !manifest.version.is_prerelease(),
+            is_virtual: manifest.is_virtual,
+            container,
+            manifest_json: manifest.to_json(),
+            file_list_json,
+            search_text: manifest.search_text(),
+            blob,
+        }
+    }
+}
+
+/// What storing a version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// The version is stored (new, or replacing the old one when allowed).
+    Stored,
+    /// The version exists and replacing it was not allowed; nothing changed.
+    AlreadyExists,
+}
+
+const UPSERT_PACKAGE: &str = "INSERT INTO packages \
+    (feed_id, group_name, group_lower, name, name_lower, created_at) \
+    VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (feed_id, group_lower, name_lower) DO UPDATE SET feed_id = excluded.feed_id \
+    RETURNING id";
+const INSERT_VERSION: &str = "INSERT INTO package_versions \
+    (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
+     file_list_json, blob_sha256, published_at, search_text) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (package_id, precedence_key) DO NOTHING RETURNING id";
+const REPLACE_VERSION: &str = "INSERT INTO package_versions \
+    (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
+     file_list_json, blob_sha256, published_at, search_text) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (package_id, precedence_key) DO UPDATE SET version = excluded.version, \
+      search_text = excluded.search_text, \
+      is_virtual = excluded.is_virtual, container = excluded.container, \
+      manifest_json = excluded.manifest_json, file_list_json = excluded.file_list_json, \
+      blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at \
+    RETURNING id";
+const INSERT_PROMOTION: &str = "INSERT INTO promotions \
+    (from_feed, to_feed, group_name, name, version, promoted_by, comments, promoted_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The statements of one stored version on connection `$conn`, in the
+/// caller's transaction or savepoint: pin the blob row, run `$ensure_bytes`
+/// (with the row pinned), upsert the package, insert or replace the version.
+/// Evaluates to `Result<StoreOutcome, TxError<E>>`; nothing is committed or
+/// rolled back here. A macro, not a function, so that the same text compiles
+/// against both drivers' connections (see `with_pool!`).
+macro_rules! store_one {
+    ($conn:expr, $new:expr, $replace_existing:expr, $now:expr, $ensure_bytes:expr) => {
+        async {
+            let (new, now): (&NewVersion, DateTime<Utc>) = ($new, $now);
+            sqlx::query(super::blobs::PIN)
+                .bind(&new.blob.sha256)
+                .bind(&new.blob.sha1)
+                .bind(new.blob.size_bytes)
+                .bind(now)
+                .execute(&mut *$conn)
+                .await?;
+            $ensure_bytes.await.map_err(TxError::Outside)?;
+            let package_id: i64 = sqlx::query_scalar(UPSERT_PACKAGE)
+                .bind(new.feed_id)
+                .bind(&new.group)
+                .bind(new.group.to_ascii_lowercase())
+                .bind(&new.name)
+                .bind(new.name.to_ascii_lowercase())
+                .bind(now)
+                .fetch_one(&mut *$conn)
+                .await?;
+            let stored: Option<i64> = sqlx::query_scalar(if $replace_existing {
+                REPLACE_VERSION
+            } else {
+                INSERT_VERSION
+            })
+            .bind(package_id)
+            .bind(&new.version)
+            .bind(&new.precedence_key)
+            .bind(new.is_stable)
+            .bind(new.is_virtual)
+            .bind(new.container.as_str())
+            .bind(&new.manifest_json)
+            .bind(&new.file_list_json)
+            .bind(&new.blob.sha256)
+            .bind(now)
+            .bind(&new.search_text)
+            .fetch_optional(&mut *$conn)
+            .await?;
+            Ok(if stored.is_some() {
+                StoreOutcome::Stored
+            } else {
+                StoreOutcome::AlreadyExists
+            })
+        }
+    };
+}
+
+/// Stores a version in one short transaction: blob row, package row, version
+/// row. The unique index on `(package_id, precedence_key)` decides between a
+/// new version and a conflict, so concurrent uploads cannot both win.
+///
+/// The first statement pins the blob row (see [`super::blobs`]), which also
+/// makes `SQLite` take its write lock at once instead of failing a
+/// read-to-write upgrade; `ensure_bytes` then runs with the row pinned and must
+/// make sure the blob's bytes are in the store. With `promotion`, the promotion
+/// record is written in the same transaction.
+#[tracing::instrument(skip_all, fields(package.name = %new.name, version = %new.version))]
+pub async fn store_version<F, Fut, E>(
+    db: &Db,
+    new: &NewVersion,
+    replace_existing: bool,
+    promotion: Option<&NewPromotion<'_>>,
+    ensure_bytes: F,
+) -> Result<StoreOutcome, TxError<E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let now = Utc::now();
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let outcome = store_one!(tx, new, replace_existing, now, ensure_bytes()).await;
+        if outcome.as_ref().is_ok_and(|o| *o == StoreOutcome::Stored) {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+            if let Some(promotion) = promotion {
+                sqlx::query(INSERT_PROMOTION)
+                    .bind(promotion.from_feed)
+                    .bind(promotion.to_feed)
+                    .bind(&new.group)
+                    .bind(&new.name)
+                    .bind(&new.version)
+                    .bind(promotion.promoted_by)
+                    .bind(promotion.comments)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            db.note_local_package_write();
+        } else {
+            tx.rollback().await?;
+        }
+        outcome
+    })
+}
+
+/// One version of a batch for [`store_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct Pending<'a> {
+    /// The version.
+    pub new: &'a NewVersion,
+    /// Whether it may replace a version with the same precedence.
+    pub replace_existing: bool,
+}
+
+impl Pending<'_> {
+    /// What no two versions of one batch may share: feed, package and
+    /// precedence (see [`store_batch`]).
+    pub fn version_key(&self) -> (i64, String, String, &[u8]) {
+        let new = self.new;
+        (
+            new.feed_id,
+            new.group.to_ascii_lowercase(),
+            new.name.to_ascii_lowercase(),
+            &new.precedence_key,
+        )
+    }
+}
+
+/// Stores `batch` in one transaction of a few multi-row statements (pin
+/// every blob row, make sure every blob's bytes are there, upsert every
+/// package, insert or replace every version), whatever its size, and returns
+/// each version's outcome in order. `ensure_bytes(i)` runs with the blob row
+/// of `batch[i]` pinned, as in [`store_version`]; a version whose bytes
+/// cannot be ensured is left out and reported.
+///
+/// No two versions may share a [`Pending::version_key`] (the caller splits
+/// them over batches): one statement cannot both insert and replace the
+/// same row. The outer error means a statement or the commit failed, and
+/// nothing of the batch is stored; the caller then stores the versions one
+/// by one, so that one bad version fails alone.
+#[tracing::instrument(skip_all, fields(versions = batch.len()))]
+pub async fn store_batch<F, Fut, E>(
+    db: &Db,
+    batch: &[Pending<'_>],
+    ensure_bytes: F,
+) -> Result<Vec<Result<StoreOutcome, E>>, sqlx::Error>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    use std::collections::{HashMap, HashSet};
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let mut blobs: Vec<&BlobRef> = Vec::new();
+    let mut seen_blobs = HashSet::new();
+    let mut packages: Vec<&NewVersion> = Vec::new();
+    let mut seen_packages = HashSet::new();
+    for pending in batch {
+        let new = pending.new;
+        if seen_blobs.insert(new.blob.sha256.as_str()) {
+            blobs.push(&new.blob);
+        }
+        let key = (
+            new.feed_id,
+            new.group.to_ascii_lowercase(),
+            new.name.to_ascii_lowercase(),
+        );
+        if seen_packages.insert(key) {
+            packages.push(new);
+        }
+    }
+    with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let mut pin = sqlx::QueryBuilder::new(
+            "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at) ",
+        );
+        pin.push_values(&blobs, |mut row, blob| {
+            row.push_bind(&blob.sha256)
+                .push_bind(&blob.sha1)
+                .push_bind(blob.size_bytes)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        pin.push(" ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at");
+        pin.build().execute(&mut *tx).await?;
+
+        let mut outcomes: Vec<Option<Result<StoreOutcome, E>>> = Vec::with_capacity(batch.len());
+        for index in 0..batch.len() {
+            outcomes.push(ensure_bytes(index).await.err().map(Err));
+        }
+
+        let mut upsert = sqlx::QueryBuilder::new(
+            "INSERT INTO packages (feed_id, group_name, group_lower, name, name_lower, created_at) ",
+        );
+        upsert.push_values(&packages, |mut row, new| {
+            row.push_bind(new.feed_id)
+                .push_bind(&new.group)
+                .push_bind(new.group.to_ascii_lowercase())
+                .push_bind(&new.name)
+                .push_bind(new.name.to_ascii_lowercase())
+                .push_bind(now);
+        });
+        upsert.push(
+            " ON CONFLICT (feed_id, group_lower, name_lower) DO UPDATE SET feed_id = excluded.feed_id \
+             RETURNING id, feed_id, group_lower, name_lower",
+        );
+        let package_ids: HashMap<(i64, String, String), i64> = upsert
+            .build_query_as::<(i64, i64, String, String)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|(id, feed_id, group, name)| ((feed_id, group, name), id))
+            .collect();
+
+        let mut stored: HashSet<(i64, Vec<u8>)> = HashSet::new();
+        for replace_existing in [false, true] {
+            let versions: Vec<(i64, &NewVersion)> = batch
+                .iter()
+                .zip(&outcomes)
+                .filter(|(p, outcome)| p.replace_existing == replace_existing && outcome.is_none())
+                .map(|(p, _)| {
+                    let new = p.new;
+                    let key = (
+                        new.feed_id,
+                        new.group.to_ascii_lowercase(),
+                        new.name.to_ascii_lowercase(),
+                    );
+                    package_ids
+                        .get(&key)
+                        .map(|id| (*id, new))
+                        .ok_or_else(|| sqlx::Error::RowNotFound)
+                })
+                .collect::<Result<_, _>>()?;
+            if versions.is_empty() {
+                continue;
+            }
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO package_versions (package_id, version, precedence_key, is_stable, \
+                 is_virtual, container, manifest_json, file_list_json, blob_sha256, published_at, \
+                 search_text) ",
+            );
+            insert.push_values(&versions, |mut row, (package_id, new)| {
+                row.push_bind(*package_id)
+                    .push_bind(&new.version)
+                    .push_bind(&new.precedence_key)
+                    .push_bind(new.is_stable)
+                    .push_bind(new.is_virtual)
+                    .push_bind(new.container.as_str())
+                    .push_bind(&new.manifest_json)
+                    .push_bind(&new.file_list_json)
+                    .push_bind(&new.blob.sha256)
+                    .push_bind(now)
+                    .push_bind(&new.search_text);
+            });
+            insert.push(if replace_existing {
+                " ON CONFLICT (package_id, precedence_key) DO UPDATE SET version = excluded.version, \
+                  search_text = excluded.search_text, \
+                  is_virtual = excluded.is_virtual, container = excluded.container, \
+                  manifest_json = excluded.manifest_json, file_list_json = excluded.file_list_json, \
+                  blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at \
+                  RETURNING package_id, precedence_key"
+            } else {
+                " ON CONFLICT (package_id, precedence_key) DO NOTHING RETURNING package_id, precedence_key"
+            });
+            stored.extend(
+                insert
+                    .build_query_as::<(i64, Vec<u8>)>()
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
+        if !stored.is_empty() {
+            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        if !stored.is_empty() {
+            db.note_local_package_write();
+        }
+        Ok(batch
+            .iter()
+            .zip(outcomes)
+            .map(|(pending, outcome)| {
+                outcome.unwrap_or_else(|| {
+                    let new = pending.new;
+                    let key = (
+                        new.feed_id,
+                        new.group.to_ascii_lowercase(),
+                        new.name.to_ascii_lowercase(),
+                    );
+                    let stored = package_ids
+                        .get(&key)
+                        .is_some_and(|id| stored.contains(&(*id, new.precedence_key.clone())));
+                    Ok(if stored {
+                        StoreOutcome::Stored
+                    } else {
+                        StoreOutcome::AlreadyExists
+                    })
+                })
+            })
+            .collect())
+    })
+}

@@ -1,0 +1,251 @@
+//! Group commit: the uploads of this process reach the database through one
+//! queue, and whatever is queued when the database is free goes in one
+//! transaction.
+//!
+//! Each commit is a flush of the database's log (`SQLite`'s WAL with
+//! `synchronous = FULL`, `PostgreSQL`'s WAL), so one commit per upload makes
+//! many small uploads wait on the disk, and on `SQLite` concurrent writers also
+//! wait on each other's lock, sleeping in its busy handler. Here an upload
+//! queues its version and waits for its own answer; the first upload to find
+//! no committer running starts one, which takes everything queued (up to
+//! [`MAX_BATCH`]), stores it with `db::packages::store_batch` (one savepoint
+//! each, so a conflict is only that upload's 409), commits, answers each, and
+//! goes on while uploads keep arriving. An upload waits for at most the batch
+//! in progress and its own; there is no timer. An upload is answered only
+//! after the commit that holds it, so a 201 is as durable as before.
+//!
+//! The committer is a task of its own, not part of any request, so a client
+//! that goes away does not strand the uploads queued behind it.
+
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+
+use crate::blob::BlobKey;
+use crate::db::packages::{NewVersion, Pending, StoreOutcome};
+use crate::db::{self, TxError};
+use crate::error::ServiceError;
+use crate::service::Wharf;
+use crate::service::blob_bytes::{self, BytesSource};
+
+/// The most versions one transaction carries: enough that a burst shares
+/// few flushes, few enough that a batch holds the write lock briefly.
+const MAX_BATCH: usize = 64;
+
+/// A version waiting to be committed.
+struct Job {
+    new: NewVersion,
+    replace_existing: bool,
+    key: BlobKey,
+    /// The upload's spooled file, kept until the commit: the bytes are
+    /// written again from it if `wharf gc` took the stored copy meanwhile.
+    spool: tempfile::TempPath,
+    answer: oneshot::Sender<Result<StoreOutcome, ServiceError>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    committing: bool,
+}
+
+/// This process's queue of versions to commit.
+#[derive(Default)]
+pub struct CommitQueue {
+    queue: Mutex<Queue>,
+}
+
+impl CommitQueue {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // Two plain fields, consistent after every statement.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Stores `new` (its bytes already in the store under `key`, from `spool`)
+/// in the next group commit and returns its outcome once that has committed.
+pub(super) async fn commit(
+    wharf: &Wharf,
+    new: NewVersion,
+    replace_existing: bool,
+    key: BlobKey,
+    spool: tempfile::TempPath,
+) -> Result<StoreOutcome, ServiceError> {
+    let (answer, answered) = oneshot::channel();
+    let start_committer = {
+        let mut queue = wharf.commits.queue();
+        queue.jobs.push(Job {
+            new,
+            replace_existing,
+            key,
+            spool,
+            answer,
+        });
+        !std::mem::replace(&mut queue.committing, true)
+    };
+    if start_committer {
+        tokio::spawn(run_committer(wharf.clone()));
+    }
+    answered.await.map_err(|_| {
+        ServiceError::internal(anyhow::anyhow!("the committer stopped without an answer"))
+    })?
+}
+
+/// Commits batches until the queue is empty.
+async fn run_committer(wharf: Wharf) {
+    loop {
+        let batch = {
+            let mut queue = wharf.commits.queue();
+            if queue.jobs.is_empty() {
+                queue.committing = false;
+                return;
+            }
+            next_batch(&mut queue.jobs)
+        };
+        commit_batch(&wharf, batch).await;
+    }
+}
+
+/// Takes up to [`MAX_BATCH`] jobs from the front of `jobs`, in order, leaving
+/// a job whose version is already in the batch (the same version uploaded
+/// twice at once) for a later batch, after the first.
+fn next_batch(jobs: &mut Vec<Job>) -> Vec<Job> {
+    let mut keys = std::collections::HashSet::new();
+    let mut batch = Vec::new();
+    let mut later = Vec::new();
+    for job in jobs.drain(..) {
+        let pending = Pending {
+            new: &job.new,
+            replace_existing: job.replace_existing,
+        };
+        let key = pending.version_key();
+        let key = (key.0, key.1, key.2, key.3.to_vec());
+        if batch.len() < MAX_BATCH && keys.insert(key) {
+            batch.push(job);
+        } else {
+            later.push(job);
+        }
+    }
+    *jobs = later;
+    batch
+}
+
+#[tracing::instrument(level = "debug", skip_all, fields(versions = batch.len()))]
+async fn commit_batch(wharf: &Wharf, batch: Vec<Job>) {
+    let pending: Vec<Pending<'_>> = batch
+        .iter()
+        .map(|job| Pending {
+            new: &job.new,
+            replace_existing: job.replace_existing,
+        })
+        .collect();
+    let stored = db::packages::store_batch(&wharf.db, &pending, |index| {
+        let job = &batch[index];
+        blob_bytes::ensure(wharf, &job.key, BytesSource::File(&job.spool))
+    })
+    .await;
+    drop(pending);
+    match stored {
+        Ok(outcomes) => {
+            for (job, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = job.answer.send(outcome);
+            }
+        }
+        Err(error) if db::is_unavailable(&error) => {
+            tracing::error!(%error, versions = batch.len(), "a group commit failed: the database is unavailable");
+            for job in batch {
+                let _ = job.answer.send(Err(ServiceError::Unavailable));
+            }
+        }
+        Err(error) => {
+            // One version may be what failed: store each on its own, so that
+            // only that one fails.
+            tracing::warn!(%error, versions = batch.len(), "a group commit failed; storing its versions one by one");
+            for job in batch {
+                let outcome = store_alone(wharf, &job).await;
+                let _ = job.answer.send(outcome);
+            }
+        }
+    }
+}
+
+/// Stores one job's version in a transaction of its own.
+async fn store_alone(wharf: &Wharf, job: &Job) -> Result<StoreOutcome, ServiceError> {
+    let stored =
+        db::packages::store_version(&wharf.db, &job.new, job.replace_existing, None, || {
+            blob_bytes::ensure(wharf, &job.key, BytesSource::File(&job.spool))
+        })
+        .await;
+    match stored {
+        Err(TxError::Db(e)) if db::is_unique_violation(&e) => Ok(StoreOutcome::AlreadyExists),
+        stored => Ok(stored?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::packages::BlobRef;
+    use crate::domain::{Container, Manifest};
+
+    fn job(name: &str, version: &str) -> Job {
+        let manifest =
+            Manifest::parse(format!(r#"{{"name":"{name}","version":"{version}"}}"#).as_bytes())
+                .unwrap();
+        let blob = BlobRef {
+            sha256: "ab".repeat(32),
+            sha1: "cd".repeat(20),
+            size_bytes: 1,
+        };
+        Job {
+            new: NewVersion::new(1, &manifest, Container::Zip, "[]".to_owned(), blob),
+            replace_existing: true,
+            key: BlobKey::from_digest([0xab; 32]),
+            spool: tempfile::NamedTempFile::new().unwrap().into_temp_path(),
+            answer: oneshot::channel().0,
+        }
+    }
+
+    fn names(jobs: &[Job]) -> Vec<String> {
+        jobs.iter()
+            .map(|j| {
+                format!(
+                    "{:?}",
+                    Pending {
+                        new: &j.new,
+                        replace_existing: true
+                    }
+                    .version_key()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_version_queued_twice_waits_for_the_next_batch_in_order() {
+        let mut jobs = vec![
+            job("a", "1.0.0"),
+            job("A", "1.0.0"),
+            job("b", "1.0.0"),
+            job("a", "1.0.0"),
+        ];
+        let expected_later = names(&jobs[1..2]);
+        let first = next_batch(&mut jobs);
+        assert_eq!(names(&first).len(), 2, "a and b");
+        assert_eq!(names(&jobs).len(), 2, "A and the second a wait");
+        assert_eq!(names(&jobs)[..1], expected_later[..], "in their order");
+        let second = next_batch(&mut jobs);
+        assert_eq!(second.len(), 1, "still one of package a per batch");
+        assert_eq!(next_batch(&mut jobs).len(), 1);
+        assert!(jobs.is_empty());
+    }
+
+    #[test]
+    fn a_batch_takes_at_most_max_batch_jobs() {
+        let mut jobs: Vec<Job> = (0..MAX_BATCH + 5)
+            .map(|n| job(&format!("p{n}"), "1.0.0"))
+            .collect();
+        assert_eq!(next_batch(&mut jobs).len(), MAX_BATCH);
+        assert_eq!(jobs.len(), 5);
+    }
+}
