@@ -134,7 +134,152 @@ async fn a_download_racing_an_overwrite_gets_old_or_new_bytes_whole(backend: Bac
     assert_eq!(seen.len(), 40);
 }
 
+/// Uploads in flight together share group commits: each must still get its
+/// own answer, whatever the others in its batch were.
+async fn a_burst_of_uploads_is_answered_upload_by_upload(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.create_key("add", &[]).await;
+    app.publish(
+        "default",
+        UpackBuilder::new("burst", "existing", "0.1.0").build(),
+    )
+    .await;
+    let mut uploads: Vec<(&str, String, Vec<u8>)> = Vec::new();
+    for n in 0..40 {
+        let (name, version) = (format!("pkg-{}", n % 8), format!("1.{n}.0"));
+        let body = UpackBuilder::new("burst", &name, &version).build();
+        uploads.push(("new", format!("{name}/{version}"), body));
+    }
+    for n in 0..10 {
+        let body = UpackBuilder::new("burst", "existing", "0.1.0")
+            .file("package/attempt", n.to_string().as_bytes())
+            .build();
+        uploads.push(("existing", "existing/0.1.0".to_owned(), body));
+    }
+    for n in 0..5 {
+        let body = UpackBuilder::new("burst", "twin", "9.9.9")
+            .file("package/attempt", n.to_string().as_bytes())
+            .build();
+        uploads.push(("twin", "twin/9.9.9".to_owned(), body));
+    }
+    let responses = futures::future::join_all(
+        uploads
+            .iter()
+            .map(|(_, _, body)| app.upload_with_key("default", body.clone(), Some(&key))),
+    )
+    .await;
+    let statuses = |kind: &str| -> Vec<u16> {
+        let mut statuses: Vec<u16> = uploads
+            .iter()
+            .zip(&responses)
+            .filter(|((k, _, _), _)| *k == kind)
+            .map(|(_, response)| response.status().as_u16())
+            .collect();
+        statuses.sort_unstable();
+        statuses
+    };
+    assert_eq!(statuses("new"), vec![201; 40]);
+    assert_eq!(statuses("existing"), vec![409; 10]);
+    assert_eq!(statuses("twin"), vec![201, 409, 409, 409, 409]);
+    for (_, address, body) in uploads.iter().filter(|(kind, _, _)| *kind == "new") {
+        let stored = app
+            .get(&format!("/upack/default/download/burst/{address}"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(stored.as_ref(), body.as_slice(), "{address} stored whole");
+    }
+    assert_eq!(app.versions("default").await.len(), 40 + 1 + 1);
+    assert_eq!(app.temp_file_count(), 0);
+}
+
+/// Overwrites of one version in flight together go to different commits
+/// (one statement cannot write a row twice); all succeed, one wins whole.
+async fn concurrent_overwrites_of_one_version_all_succeed_and_one_wins_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bodies: Vec<Vec<u8>> = (0..10)
+        .map(|n| {
+            UpackBuilder::new("", "swap", "2.0.0")
+                .file("package/n", n.to_string().as_bytes())
+                .build()
+        })
+        .collect();
+    let responses = futures::future::join_all(
+        bodies
+            .iter()
+            .map(|body| app.upload("default", body.clone())),
+    )
+    .await;
+    for response in &responses {
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let stored = app
+        .get("/upack/default/download/swap/2.0.0")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(bodies.iter().any(|body| body.as_slice() == stored.as_ref()));
+    assert_eq!(app.versions("default").await.len(), 1);
+}
+
+/// A batch whose statement fails stores none of its versions (the service
+/// then stores them one by one); nothing half-done is left.
+async fn a_failed_batch_stores_none_of_its_versions(backend: Backend) {
+    use wharf::db::packages::{BlobRef, NewVersion, Pending, store_batch, store_version};
+    let app = spawn_app(backend).await;
+    let feed = wharf::service::feeds::find(&app.wharf, "default")
+        .await
+        .unwrap()
+        .id;
+    let version = |feed_id: i64, name: &str| {
+        let manifest = wharf::domain::Manifest::parse(
+            format!(r#"{{"name":"{name}","version":"1.0.0"}}"#).as_bytes(),
+        )
+        .unwrap();
+        let blob = BlobRef {
+            sha256: "ab".repeat(32),
+            sha1: "cd".repeat(20),
+            size_bytes: 1,
+        };
+        NewVersion::new(
+            feed_id,
+            &manifest,
+            wharf::domain::Container::Zip,
+            "[]".into(),
+            blob,
+        )
+    };
+    let (good, orphan) = (version(feed, "good"), version(feed + 1000, "orphan"));
+    let batch = [
+        Pending {
+            new: &good,
+            replace_existing: false,
+        },
+        Pending {
+            new: &orphan,
+            replace_existing: false,
+        },
+    ];
+    let failed = store_batch(&app.wharf.db, &batch, |_| async { Ok::<_, ()>(()) }).await;
+    assert!(failed.is_err(), "a version of no feed fails the statement");
+    assert!(
+        app.versions("default").await.is_empty(),
+        "nothing of the batch is stored"
+    );
+    let alone = store_version(&app.wharf.db, &good, false, None, || async {
+        Ok::<_, ()>(())
+    })
+    .await;
+    assert_eq!(alone.unwrap(), wharf::db::packages::StoreOutcome::Stored);
+    assert_eq!(app.versions("default").await.len(), 1);
+}
+
 dual_backend_tests!(
+    a_burst_of_uploads_is_answered_upload_by_upload,
+    concurrent_overwrites_of_one_version_all_succeed_and_one_wins_whole,
+    a_failed_batch_stores_none_of_its_versions,
     fifty_concurrent_uploads_of_one_version_store_it_once,
     uploads_racing_deletes_leave_a_consistent_state,
     a_download_racing_an_overwrite_gets_old_or_new_bytes_whole,

@@ -1,5 +1,6 @@
 //! Crash consistency and graceful shutdown, with the real binary.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -51,8 +52,70 @@ async fn a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans(b
             acknowledged.push(i);
         }
     }
+    after_the_crash(&cli, port, &acknowledged).await;
+}
 
+/// Small packages from 8 clients, as CI publishes them, share group commits:
+/// killed once some are acknowledged, none of those may be lost.
+async fn a_killed_server_loses_no_acknowledged_small_upload(backend: Backend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let cli = Cli::new(backend).await;
+    let port = free_port();
     let (mut child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (next, created) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (next, created, base) = (next.clone(), created.clone(), base.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut acknowledged = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= 2000 {
+                        return acknowledged;
+                    }
+                    let body = UpackBuilder::new("crash", &format!("pkg{i:03}"), "1.0.0")
+                        .file("package/build.txt", format!("build {i}").as_bytes())
+                        .build();
+                    let sent = client
+                        .put(format!("{base}/upack/default/upload"))
+                        .header("X-ApiKey", ADMIN)
+                        .body(body)
+                        .send()
+                        .await;
+                    match sent.map(|r| r.status()) {
+                        Ok(StatusCode::CREATED) => {
+                            acknowledged.push(i);
+                            created.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(status) => panic!("upload {i} answered {status}"),
+                        Err(_) => return acknowledged,
+                    }
+                }
+            })
+        })
+        .collect();
+    while created.load(Ordering::Relaxed) < 100 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(client.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 100);
+    after_the_crash(&cli, port, &acknowledged).await;
+}
+
+/// Restarts the server killed in `cli`'s data and checks what survived: every
+/// listed version downloads whole, every acknowledged upload is listed, gc
+/// leaves exactly the referenced blobs and sweeps the dead process's spool.
+async fn after_the_crash(cli: &Cli, port: u16, acknowledged: &[usize]) {
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let (mut child, _) = serve(cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
     let listed: Vec<serde_json::Value> = client
         .get(format!("{base}/upack/default/versions?group=crash"))
         .send()
@@ -84,7 +147,7 @@ async fn a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans(b
         }
     };
     check_all_download(listed.clone()).await;
-    for i in &acknowledged {
+    for i in acknowledged {
         let name = format!("pkg{i:03}");
         assert!(
             listed.iter().any(|v| v["name"] == name.as_str()),
@@ -108,7 +171,7 @@ async fn a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans(b
         0,
         "stale spool files are swept: {gc}"
     );
-    let (mut child, _) = serve(&cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
+    let (mut child, _) = serve(cli, port, &[("WHARF_ADMIN_API_KEY", ADMIN)]).await;
     check_all_download(listed).await;
     child.kill().await.unwrap();
 }
@@ -262,6 +325,7 @@ async fn a_second_ctrl_c_stops_at_once(backend: Backend) {
 
 dual_backend_tests!(
     a_killed_server_leaves_no_partial_version_and_gc_removes_only_orphans,
+    a_killed_server_loses_no_acknowledged_small_upload,
     sigterm_lets_in_flight_uploads_finish,
     ctrl_c_lets_in_flight_uploads_finish_like_sigterm,
     a_second_ctrl_c_stops_at_once,
