@@ -123,6 +123,23 @@ for b in backends:
         check(b, "O.during", "download p99 pulling vs idle", round(growth, 3), "<= 2", growth <= 2,
               f"{during / 1000:.2f} vs {idle / 1000:.2f} ms")
 
+    if measured(b, "G.wharf"):
+        def median_of(case, field):
+            values = sorted(r["burst"][field] for r in rows if r["backend"] == b and r["case"] == case)
+            return values[len(values) // 2]
+        failed = sum(r["burst"]["failures"] for r in rows if r["backend"] == b and r["case"].startswith("G."))
+        nginx_rate, wharf_rate = median_of("G.nginx", "rate"), median_of("G.wharf", "rate")
+        check(b, "G", "uploads/s vs nginx PUT", round(wharf_rate / nginx_rate, 3), ">= 0.5",
+              wharf_rate / nginx_rate >= 0.5 and failed == 0,
+              f"{wharf_rate:.0f} vs {nginx_rate:.0f}/s (medians of 3), p99 {median_of('G.wharf', 'p99_us') / 1000:.1f}"
+              f" vs {median_of('G.nginx', 'p99_us') / 1000:.1f} ms, {failed} failed")
+        if measured(b, "G.old"):
+            old_rate = median_of("G.old", "rate")
+            check(b, "G.old", "uploads/s vs old build", round(wharf_rate / old_rate, 3), ">= 2.5",
+                  wharf_rate / old_rate >= 2.5 and failed == 0,
+                  f"{wharf_rate:.0f} vs {old_rate:.0f}/s, p99 {median_of('G.wharf', 'p99_us') / 1000:.1f}"
+                  f" vs {median_of('G.old', 'p99_us') / 1000:.1f} ms")
+
 width = max(len(c["measure"]) for c in checks)
 print(f"\nWharf benchmark ({'quick' if quick else 'full'}: {duration} per case, {connections} connections)", file=sys.stderr)
 print(f"{'backend':9} {'case':11} {'measure':{width}} {'value':>9} {'target':>7}  {'':4} detail", file=sys.stderr)
