@@ -73,6 +73,18 @@ impl NewVersion {
     }
 }
 
+impl NewVersion {
+    /// Its package's address as the unique index on packages has it: feed,
+    /// lower-cased group and name.
+    fn package_key(&self) -> (i64, String, String) {
+        (
+            self.feed_id,
+            self.group.to_ascii_lowercase(),
+            self.name.to_ascii_lowercase(),
+        )
+    }
+}
+
 /// What storing a version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOutcome {
@@ -221,14 +233,8 @@ pub struct Pending<'a> {
 impl Pending<'_> {
     /// What no two versions of one batch may share: feed, package and
     /// precedence (see [`store_batch`]).
-    pub fn version_key(&self) -> (i64, String, String, &[u8]) {
-        let new = self.new;
-        (
-            new.feed_id,
-            new.group.to_ascii_lowercase(),
-            new.name.to_ascii_lowercase(),
-            &new.precedence_key,
-        )
+    pub fn version_key(&self) -> ((i64, String, String), &[u8]) {
+        (self.new.package_key(), &self.new.precedence_key)
     }
 }
 
@@ -268,12 +274,7 @@ where
         if seen_blobs.insert(new.blob.sha256.as_str()) {
             blobs.push(&new.blob);
         }
-        let key = (
-            new.feed_id,
-            new.group.to_ascii_lowercase(),
-            new.name.to_ascii_lowercase(),
-        );
-        if seen_packages.insert(key) {
+        if seen_packages.insert(new.package_key()) {
             packages.push(new);
         }
     }
@@ -327,15 +328,9 @@ where
                 .zip(&outcomes)
                 .filter(|(p, outcome)| p.replace_existing == replace_existing && outcome.is_none())
                 .map(|(p, _)| {
-                    let new = p.new;
-                    let key = (
-                        new.feed_id,
-                        new.group.to_ascii_lowercase(),
-                        new.name.to_ascii_lowercase(),
-                    );
                     package_ids
-                        .get(&key)
-                        .map(|id| (*id, new))
+                        .get(&p.new.package_key())
+                        .map(|id| (*id, p.new))
                         .ok_or_else(|| sqlx::Error::RowNotFound)
                 })
                 .collect::<Result<_, _>>()?;
@@ -390,13 +385,8 @@ where
             .map(|(pending, outcome)| {
                 outcome.unwrap_or_else(|| {
                     let new = pending.new;
-                    let key = (
-                        new.feed_id,
-                        new.group.to_ascii_lowercase(),
-                        new.name.to_ascii_lowercase(),
-                    );
                     let stored = package_ids
-                        .get(&key)
+                        .get(&new.package_key())
                         .is_some_and(|id| stored.contains(&(*id, new.precedence_key.clone())));
                     Ok(if stored {
                         StoreOutcome::Stored

@@ -118,9 +118,8 @@ fn next_batch(jobs: &mut Vec<Job>) -> Vec<Job> {
             new: &job.new,
             replace_existing: job.replace_existing,
         };
-        let key = pending.version_key();
-        let key = (key.0, key.1, key.2, key.3.to_vec());
-        if batch.len() < MAX_BATCH && keys.insert(key) {
+        let (package, precedence) = pending.version_key();
+        if batch.len() < MAX_BATCH && keys.insert((package, precedence.to_vec())) {
             batch.push(job);
         } else {
             later.push(job);
