@@ -1,5 +1,6 @@
-//! Package inspection on arbitrary bytes never panics, and an accepted zip's
-//! listed files can be found and read within their declared sizes.
+//! Package inspection on arbitrary bytes never panics, from a file and from
+//! memory (a small upload) alike, with the same verdict; and an accepted
+//! zip's listed files can be found and read within their declared sizes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,7 +15,14 @@ fuzz_target!(|data: &[u8]| {
         max_manifest_bytes: 64 * 1024,
         max_compression_ratio: 1_000,
     };
-    let Ok(inspected) = upack::inspect(file.path(), &limits) else {
+    let from_file = upack::inspect(file.path(), &limits);
+    let from_memory = upack::inspect_bytes(data, &limits);
+    assert_eq!(
+        from_file.as_ref().map(|i| (&i.manifest.id, &i.files)).ok(),
+        from_memory.as_ref().map(|i| (&i.manifest.id, &i.files)).ok(),
+        "file and memory inspection agree"
+    );
+    let Ok(inspected) = from_file else {
         return;
     };
     for entry in inspected.files.iter().take(8) {
