@@ -72,6 +72,15 @@ impl ServiceError {
         )
     }
 
+    /// What went wrong, if this is an internal error (for the log only:
+    /// it names files and hosts).
+    pub fn internal_cause(&self) -> Option<&anyhow::Error> {
+        match self {
+            Self::Internal(cause) => Some(cause),
+            _ => None,
+        }
+    }
+
     /// Wraps an unexpected error with what was being done (which blob, which
     /// file, which step), for the log.
     pub fn internal_while(doing: impl std::fmt::Display, error: impl Into<anyhow::Error>) -> Self {
@@ -150,10 +159,9 @@ impl ResponseError for ServiceError {
         }
     }
 
+    /// Builds the answer only: the cause of an internal error is logged,
+    /// with the request's id, by `http::access_log`.
     fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "request failed");
-        }
         let mut response = HttpResponse::build(self.status_code());
         if let Self::Refused { code, message } = self {
             return response.json(serde_json::json!({ "code": code, "message": message }));

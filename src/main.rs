@@ -4,10 +4,6 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    if let Err(error) = wharf::telemetry::init() {
-        eprintln!("wharf: {error:#}");
-        return std::process::ExitCode::FAILURE;
-    }
     match wharf::cli::run(wharf::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

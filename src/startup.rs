@@ -9,7 +9,6 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 use secrecy::ExposeSecret;
-use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::http::in_flight::InFlight;
@@ -52,11 +51,10 @@ impl Application {
                 let data = data.clone();
                 let counting = counting.clone();
                 let app = App::new()
-                    .wrap(from_fn(crate::http::request_id_header))
                     .wrap(from_fn(move |req, next| {
                         crate::http::in_flight::count(counting.clone(), req, next)
                     }))
-                    .wrap(TracingLogger::<crate::http::AccessLog>::new())
+                    .wrap(from_fn(crate::http::access_log::middleware))
                     .app_data(data)
                     .configure(crate::http::configure);
                 let screening = screening.clone();

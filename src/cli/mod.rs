@@ -197,6 +197,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let layers = config::load::layers(cli.config.as_deref(), std::env::vars(), &overrides)?;
     let settings = config::load::extract(&layers)?;
+    // Logging follows the settings (`log.format`); the guard writes the
+    // access log's last lines when the command ends.
+    let _log = crate::telemetry::init(&settings.log)?;
     match cli.command.unwrap_or(Command::Serve { bind: None }) {
         Command::Config(ConfigCommand::Show) => {
             print!(

@@ -52,6 +52,28 @@ pub struct Settings {
     pub export: ExportSettings,
     /// Connectors to remote feeds.
     pub connectors: ConnectorSettings,
+    /// Logs (their filter is `WHARF_LOG`, not a setting).
+    pub log: LogSettings,
+}
+
+/// Log settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (one readable line per event) or `json` (one object per line,
+    /// for log shippers); applies to the access log and every other line.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `key=value` pairs after a timestamp and a level.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Connector settings.
@@ -208,6 +230,7 @@ impl Default for Settings {
             operations: OperationSettings::default(),
             export: ExportSettings::default(),
             connectors: ConnectorSettings::default(),
+            log: LogSettings::default(),
         }
     }
 }

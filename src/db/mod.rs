@@ -163,6 +163,14 @@ impl Db {
         &self.pool
     }
 
+    /// Connections open in the pool, and how many of them are idle.
+    pub fn connections(&self) -> (u32, usize) {
+        match &self.pool {
+            Pool::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Pool::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
     /// The backend behind this pool.
     pub fn backend(&self) -> Backend {
         match self.pool {

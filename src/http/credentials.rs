@@ -83,10 +83,12 @@ impl FromRequest for Caller {
         let credential = credential_of(req);
         let address = req.peer_addr().map(|a| a.ip());
         let wharf = req.app_data::<web::Data<Wharf>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let wharf =
                 wharf.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no app state")))?;
             let principal = wharf.auth.authenticate(&credential, address).await?;
+            super::access_log::note_caller(&req, &principal);
             Ok(Caller {
                 principal,
                 challenge_anonymous: wharf.settings.auth.challenge,

@@ -28,13 +28,7 @@ pub async fn screen(
         Ok(()) => Ok(req),
         Err(error) => {
             let request_id = uuid::Uuid::new_v4().to_string();
-            tracing::info!(
-                request_id,
-                method = %req.method(),
-                path = req.path(),
-                status = error.status_code().as_u16(),
-                "upload refused before its body was sent"
-            );
+            super::access_log::log_refused(&req, &error, &request_id);
             let mut response: HttpResponse = error.error_response();
             if let Ok(value) = header::HeaderValue::from_str(&request_id) {
                 response

@@ -1,9 +1,12 @@
-//! `GET /health`: whether this process can serve, as JSON (`ProGet`'s field names).
+//! What a monitor asks this process: `GET /health`, whether it can serve,
+//! as JSON (`ProGet`'s field names); `GET /metrics`, its figures for
+//! Prometheus.
 
 use actix_web::{HttpResponse, web};
 
 use super::wire;
-use crate::service::{Wharf, health};
+use crate::error::{OrInternal, ServiceError};
+use crate::service::{Wharf, health, metrics};
 
 #[utoipa::path(
     method(get, head), path = "/health", tag = "server",
@@ -20,4 +23,17 @@ pub async fn health(wharf: web::Data<Wharf>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// The process's figures for a Prometheus scraper (no secrets, no names of
+/// feeds or packages, so no credentials asked).
+#[utoipa::path(
+    get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Figures in the OpenMetrics text format.", content_type = "application/openmetrics-text")),
+)]
+pub async fn metrics(wharf: web::Data<Wharf>) -> Result<HttpResponse, ServiceError> {
+    let text = metrics::render(&wharf).or_internal("rendering the metrics")?;
+    Ok(HttpResponse::Ok()
+        .content_type(metrics::CONTENT_TYPE)
+        .body(text))
 }

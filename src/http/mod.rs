@@ -4,18 +4,12 @@
 //! and maps the result; errors become responses through the table in
 //! `crate::error`. No SQL and no file access here.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, web};
-
-pub use access_log::AccessLog;
+use actix_web::{HttpResponse, web};
 
 pub use endpoint::{Audience, Route};
 use endpoint::{Endpoint, Routes};
 
-mod access_log;
+pub mod access_log;
 mod body;
 mod connectors;
 pub mod credentials;
@@ -52,6 +46,7 @@ fn register(routes: &mut Routes) {
     routes
         .add(Endpoint::new("/health").get(health::health))
         .add(Endpoint::new("/health/json").get(health::health))
+        .add(Endpoint::new("/metrics").get(health::metrics))
         .add(Endpoint::new("/openapi.json").get(openapi::document));
     management::routes(routes);
     connectors::routes(routes);
@@ -83,26 +78,6 @@ async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     HttpResponse::NotFound()
         .content_type("text/plain; charset=utf-8")
         .body("There is no such endpoint.")
-}
-
-/// Copies the request id that `TracingLogger` assigned into an
-/// `x-request-id` response header, so a client can quote it and an operator
-/// can find the request's log lines.
-pub async fn request_id_header(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = req
-        .extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(ToString::to_string);
-    let mut response = next.call(req).await?;
-    if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), value);
-    }
-    Ok(response)
 }
 
 /// An operation as `GET /api/operations/<id>` answers, for `wharf op show`.

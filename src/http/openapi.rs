@@ -291,6 +291,7 @@ impl utoipa::Modify for UniqueOperationIds {
         super::operations::show,
         super::operations::list,
         super::health::health,
+        super::health::metrics,
         document,
     ),
     tags(

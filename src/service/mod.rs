@@ -23,6 +23,7 @@ pub mod gc;
 pub mod health;
 pub mod keys;
 pub mod listings;
+pub mod metrics;
 pub mod model;
 pub mod operations;
 pub mod packages;

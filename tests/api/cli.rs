@@ -274,7 +274,10 @@ async fn keys_and_passwords_never_reach_the_log(backend: Backend) {
     let (mut child, _) = serve(
         &cli,
         port,
-        &[("WHARF_ADMIN_API_KEY", "log-secret-admin-key")],
+        &[
+            ("WHARF_ADMIN_API_KEY", "log-secret-admin-key"),
+            ("WHARF_LOG", "info"),
+        ],
     )
     .await;
     let base = format!("http://127.0.0.1:{port}/upack/default");
@@ -295,15 +298,33 @@ async fn keys_and_passwords_never_reach_the_log(backend: Backend) {
     for request in requests {
         request.send().await.unwrap();
     }
+    // The access log is written by a thread of its own: wait for the five
+    // lines before stopping the server.
+    let log = wait_for_log(&cli, |log| {
+        log.matches("path=/upack/default/versions ").count() == 5
+    })
+    .await;
     child.kill().await.unwrap();
-    let log = std::fs::read_to_string(cli.dir.path().join("serve.log")).unwrap();
-    assert!(
-        log.contains("request completed"),
-        "the log is being written: {log}"
-    );
     assert!(
         !log.contains("log-secret"),
         "a secret reached the log:\n{log}"
+    );
+}
+
+/// The server's log once `ready` says it holds what is awaited (it fails
+/// after ten seconds, showing the log).
+pub async fn wait_for_log(cli: &Cli, ready: impl Fn(&str) -> bool) -> String {
+    let path = cli.dir.path().join("serve.log");
+    for _ in 0..200 {
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        if ready(&log) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the log never held what was awaited:\n{}",
+        std::fs::read_to_string(&path).unwrap_or_default()
     );
 }
 

@@ -24,6 +24,7 @@ macro_rules! dual_backend_tests {
     };
 }
 
+mod access_log;
 mod auth;
 mod authorization;
 mod browser;

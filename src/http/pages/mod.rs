@@ -251,8 +251,6 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        // Logs an internal error's cause, as the API does.
-        let _ = self.0.error_response();
         let status = self.status_code();
         let title = match status {
             StatusCode::NOT_FOUND => "Not found",

@@ -31,12 +31,16 @@ impl FailureLimiter {
             .get_with(address, || Arc::new(Mutex::new((Instant::now(), 0))))
     }
 
-    /// Refuses `address` while it is over the limit.
+    /// Refuses `address` while it is over the limit. An address without a
+    /// failure has no window (a lookup, not an insertion, for every keyed
+    /// request).
     pub(super) fn check(&self, address: Option<std::net::IpAddr>) -> Result<(), ServiceError> {
-        let Some(address) = address.filter(|_| self.max_per_window > 0) else {
+        let Some(window) = address
+            .filter(|_| self.max_per_window > 0)
+            .and_then(|address| self.windows.get(&address))
+        else {
             return Ok(());
         };
-        let window = self.window(address);
         let Ok(mut window) = window.lock() else {
             return Ok(());
         };

@@ -1,0 +1,147 @@
+//! The access log, read from the `wharf` binary's stderr over real
+//! requests: one line per request saying who asked for what and how it
+//! went, as JSON when `log.format = json`, never with a secret.
+
+use reqwest::StatusCode;
+
+use crate::cli::{Cli, free_port, serve, wait_for_log};
+use crate::helpers::{Backend, fixture_dir};
+
+const ADMIN_KEY: &str = "access-log-admin-key";
+
+async fn every_request_gets_one_json_line_with_its_caller_and_id(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (mut child, _) = serve(
+        &cli,
+        port,
+        &[
+            ("WHARF_ADMIN_API_KEY", ADMIN_KEY),
+            ("WHARF_LOG", "info"),
+            ("WHARF_LOG__FORMAT", "json"),
+        ],
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let package =
+        std::fs::read(fixture_dir("upack-valid").join("UniversalPackageTest-0.1.1.upack")).unwrap();
+    let uploaded = client
+        .put(format!("{base}/upack/default/upload"))
+        .header("X-ApiKey", ADMIN_KEY)
+        .body(package.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+
+    // The key in the query string, as `?key=` allows.
+    let download = client
+        .get(format!(
+            "{base}/upack/default/download/UniversalPackageTest/0.1.1?key={ADMIN_KEY}"
+        ))
+        .header("User-Agent", "upack/3.1 (access log test)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    let download_id = download.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = download.bytes().await.unwrap();
+    assert_eq!(body.as_ref(), package.as_slice());
+
+    let missing = client
+        .get(format!("{base}/upack/default/download/nothing-here/1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    let missing_status = missing.status().as_u16();
+    let missing_id = missing.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    let log = wait_for_log(&cli, |log| {
+        log.contains(&missing_id) && log.contains(&download_id)
+    })
+    .await;
+    child.kill().await.unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let line_of = |id: &str| {
+        let found: Vec<_> = lines.iter().filter(|l| l["request_id"] == id).collect();
+        assert_eq!(found.len(), 1, "one line for request {id}:\n{log}");
+        found[0].clone()
+    };
+
+    let line = line_of(&download_id);
+    assert_eq!(line["target"], "wharf::access");
+    assert_eq!(line["level"], "INFO");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap()).is_ok(),
+        "{line}"
+    );
+    assert_eq!(line["client"], "127.0.0.1");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(
+        line["path"], "/upack/default/download/UniversalPackageTest/0.1.1",
+        "the path is logged without its query string"
+    );
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["bytes"], body.len());
+    assert!(line["duration_ms"].as_f64().unwrap() >= 0.0, "{line}");
+    assert!(
+        line["caller"].as_str().unwrap().starts_with("key:"),
+        "the caller by key id: {line}"
+    );
+    assert_eq!(line["user_agent"], "upack/3.1 (access log test)");
+
+    let line = line_of(&missing_id);
+    assert_eq!(line["status"], missing_status);
+    assert_eq!(line["caller"], serde_json::Value::Null, "anonymous: {line}");
+
+    let uploads: Vec<_> = lines
+        .iter()
+        .filter(|l| l["path"] == "/upack/default/upload")
+        .collect();
+    assert_eq!(uploads.len(), 1, "{log}");
+    assert_eq!(uploads[0]["method"], "PUT");
+    assert_eq!(uploads[0]["status"], 201);
+    assert!(!log.contains(ADMIN_KEY), "a secret reached the log:\n{log}");
+}
+
+async fn metrics_count_dropped_access_log_lines(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let port = free_port();
+    let (mut child, _) = serve(&cli, port, &[("WHARF_LOG", "info")]).await;
+    let response = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        response.headers()
+    );
+    let text = response.text().await.unwrap();
+    child.kill().await.unwrap();
+    assert!(
+        text.contains("# TYPE wharf_access_log_dropped_lines counter\n")
+            && text.contains("\nwharf_access_log_dropped_lines_total 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nwharf_database_connections "), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+dual_backend_tests!(
+    every_request_gets_one_json_line_with_its_caller_and_id,
+    metrics_count_dropped_access_log_lines,
+);
