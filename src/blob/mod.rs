@@ -117,7 +117,7 @@ impl BlobStore {
     /// verified that `key` is the SHA-256 of the file and keeps the file: a
     /// writer may need it again to re-store bytes that `wharf gc` deleted
     /// meanwhile (see `db::blobs`).
-    #[tracing::instrument(skip_all, fields(blob = %key.to_hex()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(blob = %key.to_hex()))]
     pub async fn put_file(&self, key: &BlobKey, source: &Path) -> anyhow::Result<PutOutcome> {
         if let (Some(target), Some(sync)) = (self.local_path(key), &self.local_sync) {
             // On this thread: a link is a metadata operation whose cost does

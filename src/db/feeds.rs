@@ -19,7 +19,7 @@ pub struct FeedRow {
 const COLUMNS: &str = "id, name, name_lower, description, anonymous_read, created_at";
 
 /// Finds a feed by lower-cased name.
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn find(db: &Db, name_lower: &str) -> Result<Option<FeedRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM feeds WHERE name_lower = $1");
     with_pool!(db, |pool| {
@@ -31,7 +31,7 @@ pub async fn find(db: &Db, name_lower: &str) -> Result<Option<FeedRow>, sqlx::Er
 }
 
 /// Creates a feed; `None` when a feed of that name (any case) exists.
-#[tracing::instrument(skip(db, description))]
+#[tracing::instrument(level = "debug", skip(db, description))]
 pub async fn insert(
     db: &Db,
     name: &str,
@@ -108,7 +108,7 @@ pub async fn list(db: &Db) -> Result<Vec<FeedRow>, sqlx::Error> {
 
 /// Deletes a feed with its packages and versions; `false` if there was none.
 /// Blobs stay until `wharf gc` finds them unreferenced.
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn delete(db: &Db, name_lower: &str) -> Result<bool, sqlx::Error> {
     super::changes::delete_and_bump(db, "DELETE FROM feeds WHERE name_lower = $1", name_lower).await
 }

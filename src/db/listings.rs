@@ -1,5 +1,12 @@
 //! Listing a feed: its versions grouped by package (with limits, offsets and
 //! a cheap text prefilter for search), its groups, and its counts.
+//!
+//! Search filters with `LIKE '%term%'` on package names and on each
+//! version's title and description. On `PostgreSQL` that is a scan of every
+//! version (66 ms at 10,000 packages) unless trigram indexes serve it:
+//! [`prepare_trigram_indexes`] makes them when the `pg_trgm` extension can
+//! be had, and says what is lost when it cannot. `SQLite` scans, within
+//! 16 ms at that size.
 
 use super::packages::{VersionRow, select_versions};
 use super::{Db, with_pool};
@@ -22,7 +29,7 @@ pub struct VersionFilter {
 
 /// Lists versions of a feed, grouped by package (group, name), each package's
 /// versions highest first.
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn list_versions(
     db: &Db,
     feed_id: i64,
@@ -98,4 +105,40 @@ pub async fn count_in_feed(db: &Db, feed_id: i64) -> Result<(i64, i64), sqlx::Er
         .fetch_one(pool)
         .await
     })
+}
+
+/// The extension and the two trigram indexes, made if missing. Run at every
+/// start (after the migrations) rather than as a migration, so that an
+/// extension installed later is used at the next start; several processes
+/// starting at once take turns on an advisory lock. Where the extension is
+/// not installed or may not be created, nothing changes but a warning:
+/// search still answers the same, by scanning.
+pub async fn prepare_trigram_indexes(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    const PREPARE: &str = "DO $$ BEGIN \
+        PERFORM pg_advisory_xact_lock(hashtext('wharf: trigram indexes')); \
+        CREATE EXTENSION IF NOT EXISTS pg_trgm; \
+        CREATE INDEX IF NOT EXISTS packages_name_trgm \
+            ON packages USING gin (name_lower gin_trgm_ops); \
+        CREATE INDEX IF NOT EXISTS package_versions_search_trgm \
+            ON package_versions USING gin (search_text gin_trgm_ops); \
+        EXCEPTION WHEN OTHERS THEN \
+            RAISE NOTICE 'no trigram indexes: %', SQLERRM; \
+        END $$";
+    const PRESENT: &str = "SELECT COUNT(*) FROM pg_indexes \
+        WHERE indexname IN ('packages_name_trgm', 'package_versions_search_trgm') \
+          AND schemaname = current_schema()";
+    let present: i64 = sqlx::query_scalar(PRESENT).fetch_one(pool).await?;
+    if present == 2 {
+        return Ok(());
+    }
+    sqlx::raw_sql(PREPARE).execute(pool).await?;
+    let present: i64 = sqlx::query_scalar(PRESENT).fetch_one(pool).await?;
+    if present < 2 {
+        tracing::warn!(
+            "search scans every version on this database: the pg_trgm extension is not \
+             available to Wharf's user (install PostgreSQL's contrib package, or run \
+             CREATE EXTENSION pg_trgm as a superuser) and restart Wharf to index search"
+        );
+    }
+    Ok(())
 }

@@ -184,7 +184,10 @@ impl Db {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match &self.pool {
             Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Pool::Postgres(pool) => {
+                sqlx::migrate!("migrations/postgres").run(pool).await?;
+                listings::prepare_trigram_indexes(pool).await?;
+            }
         }
         Ok(())
     }

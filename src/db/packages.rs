@@ -61,7 +61,7 @@ pub struct PackageKey<'a> {
 }
 
 /// Finds the version whose precedence key is `precedence_key`.
-#[tracing::instrument(skip(db, precedence_key))]
+#[tracing::instrument(level = "debug", skip(db, precedence_key))]
 pub async fn find_version(
     db: &Db,
     package: PackageKey<'_>,
@@ -85,7 +85,7 @@ pub async fn find_version(
 
 /// Finds the latest version by `rule`: one backward scan of the
 /// `(package_id, is_stable, precedence_key)` index, whatever the version count.
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn find_latest(
     db: &Db,
     package: PackageKey<'_>,
@@ -129,7 +129,7 @@ pub async fn find_latest(
 /// two transactions would lock the package and version rows in opposite
 /// orders, and a stale `NOT EXISTS` could cascade away a version that had just
 /// been committed).
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(level = "debug", skip(db))]
 pub async fn delete_version(db: &Db, version_id: i64) -> Result<bool, sqlx::Error> {
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;

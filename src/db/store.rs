@@ -181,7 +181,7 @@ macro_rules! store_one {
 /// read-to-write upgrade; `ensure_bytes` then runs with the row pinned and must
 /// make sure the blob's bytes are in the store. With `promotion`, the promotion
 /// record is written in the same transaction.
-#[tracing::instrument(skip_all, fields(package.name = %new.name, version = %new.version))]
+#[tracing::instrument(level = "debug", skip_all, fields(package.name = %new.name, version = %new.version))]
 pub async fn store_version<F, Fut, E>(
     db: &Db,
     new: &NewVersion,
@@ -250,7 +250,7 @@ impl Pending<'_> {
 /// same row. The outer error means a statement or the commit failed, and
 /// nothing of the batch is stored; the caller then stores the versions one
 /// by one, so that one bad version fails alone.
-#[tracing::instrument(skip_all, fields(versions = batch.len()))]
+#[tracing::instrument(level = "debug", skip_all, fields(versions = batch.len()))]
 pub async fn store_batch<F, Fut, E>(
     db: &Db,
     batch: &[Pending<'_>],

@@ -27,10 +27,10 @@ impl Caller {
         Self {
             principal: Principal::Key {
                 id: "command-line".to_owned(),
-                grant: crate::domain::Grant {
+                grant: std::sync::Arc::new(crate::domain::Grant {
                     permissions: std::iter::once(Permission::Admin).collect(),
                     scope: crate::domain::FeedScope::All,
-                },
+                }),
             },
             challenge_anonymous: false,
         }

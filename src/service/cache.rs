@@ -52,7 +52,7 @@ pub struct CachedKey {
     /// The stored row.
     pub row: ApiKeyRow,
     /// What it may do.
-    pub grant: Grant,
+    pub grant: Arc<Grant>,
 }
 
 /// What a resolved version is cached under.
@@ -213,7 +213,7 @@ impl Caches {
                 let scope = FeedScope::parse(row.feed_scope.as_deref());
                 Some(Arc::new(CachedKey {
                     row,
-                    grant: Grant { permissions, scope },
+                    grant: Arc::new(Grant { permissions, scope }),
                 }))
             }))
         })

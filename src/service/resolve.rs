@@ -34,7 +34,7 @@ impl VersionSelector {
 }
 
 /// Finds the version `selector` picks, or a 404 naming what is missing.
-#[tracing::instrument(skip(wharf, feed), fields(feed = %feed.name, package = %id))]
+#[tracing::instrument(level = "debug", skip(wharf, feed), fields(feed = %feed.name, package = %id))]
 pub async fn resolve(
     wharf: &Wharf,
     feed: &Feed,

@@ -1,11 +1,11 @@
 //! The access log: one line per request, written off the request path.
 //!
 //! A request only formats its line (into one buffer) and hands it to a
-//! bounded queue; `tracing_appender`'s worker thread writes whatever has
-//! queued with one `write` to stderr, however slow stderr is (a terminal, a
-//! pipe into a log shipper, a full disk). When the queue is full the line is
-//! dropped and counted (`wharf_access_log_dropped_lines_total` in
-//! `/metrics`): a log that falls behind must not slow serving down.
+//! bounded queue; a thread of its own writes whatever has queued, in few
+//! `write` calls, however slow stderr is (a terminal, a pipe into a log
+//! shipper, a full disk): see [`super::line_writer`]. When the queue is full
+//! the line is dropped and counted (`wharf_access_log_dropped_lines_total`
+//! in `/metrics`): a log that falls behind must not slow serving down.
 //!
 //! The line is Wharf's own and not a `tracing` event because formatting an
 //! event through the subscriber (span fields, a lock on stderr, a syscall
@@ -13,15 +13,16 @@
 //! holds a secret: the path is logged without its query string (`?key=` is
 //! a way to authenticate) and the caller by key id or user name.
 
-use std::io::{BufWriter, Write};
+use std::cell::RefCell;
+use std::io::Write;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::Serialize;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 
+use super::line_writer::{LineWriter, WriterGuard};
 use crate::config::LogFormat;
 
 /// Lines that may wait for the writer before new ones are dropped: a few
@@ -65,8 +66,7 @@ fn rounded_milliseconds(duration: Duration) -> f64 {
 
 /// The process's access log.
 pub struct AccessLog {
-    writer: NonBlocking,
-    dropped: ErrorCounter,
+    writer: LineWriter,
     format: LogFormat,
 }
 
@@ -83,55 +83,47 @@ pub fn dropped_lines() -> u64 {
 }
 
 /// Starts the writer thread on stderr and makes it the process's access log.
-pub(super) fn install(format: LogFormat) -> WorkerGuard {
-    let (log, guard) = AccessLog::new(std::io::stderr(), format, QUEUE_LINES);
-    let _ = ACCESS_LOG.set(log);
-    guard
+pub(super) fn install(format: LogFormat) -> std::io::Result<WriterGuard> {
+    let (writer, guard) = LineWriter::start("wharf-access-log", std::io::stderr(), QUEUE_LINES)?;
+    let _ = ACCESS_LOG.set(AccessLog { writer, format });
+    Ok(guard)
 }
 
 impl AccessLog {
-    /// An access log writing to `out` from a thread of its own, queueing at
-    /// most `queue_lines` lines.
-    pub fn new<W: Write + Send + 'static>(
-        out: W,
-        format: LogFormat,
-        queue_lines: usize,
-    ) -> (Self, WorkerGuard) {
-        // The worker flushes when its queue is empty, so a burst of lines
-        // goes out in one write.
-        let (writer, guard) = NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(queue_lines)
-            .thread_name("wharf-access-log")
-            .finish(BufWriter::with_capacity(64 * 1024, out));
-        let dropped = writer.error_counter();
-        (
-            Self {
-                writer,
-                dropped,
-                format,
-            },
-            guard,
-        )
-    }
-
     /// Queues one line; never waits.
     pub fn write(&self, entry: &Entry<'_>) {
-        let line = format_line(entry, self.format, Utc::now());
-        // `NonBlocking` queues each `write` as one message; a full queue
-        // counts the line as dropped and still reports success.
-        let _ = self.writer.clone().write_all(&line);
+        self.writer
+            .send(format_line(entry, self.format, Utc::now()));
     }
 
     /// Lines dropped because the writer fell behind.
     pub fn dropped_lines(&self) -> u64 {
-        u64::try_from(self.dropped.dropped_lines()).unwrap_or(u64::MAX)
+        self.writer.dropped_lines()
     }
+}
+
+thread_local! {
+    /// The second last stamped on this thread and its text up to the
+    /// seconds: formatting a date is most of a line's cost, and a busy
+    /// thread stamps many lines in the same second.
+    static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+/// `now` as RFC 3339 in UTC with microseconds (`2026-11-30T21:51:20.121323Z`).
+fn timestamp(now: DateTime<Utc>) -> String {
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != now.timestamp() {
+            *second = now.timestamp();
+            *text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
+        }
+        let micros = now.nanosecond() % 1_000_000_000 / 1000;
+        format!("{text}.{micros:06}Z")
+    })
 }
 
 /// One line, newline included, in `format`, stamped `now`.
 pub fn format_line(entry: &Entry<'_>, format: LogFormat, now: DateTime<Utc>) -> Vec<u8> {
-    let timestamp = now.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let timestamp = timestamp(now);
     let mut line = Vec::with_capacity(320);
     match format {
         LogFormat::Text => text_line(&mut line, &timestamp, entry),
@@ -293,71 +285,18 @@ mod tests {
         );
     }
 
-    /// A writer that blocks until the test lets it go, as a stalled pipe does.
-    struct Stalled {
-        released: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
-        written: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    }
-
-    impl Write for Stalled {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let (lock, released) = &*self.released;
-            let mut go = lock.lock().unwrap();
-            while !*go {
-                go = released.wait(go).unwrap();
-            }
-            self.written.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
-    fn a_stalled_writer_drops_and_counts_lines_instead_of_blocking_requests() {
-        let released =
-            std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let out = Stalled {
-            released: released.clone(),
-            written: written.clone(),
-        };
-        // A tiny buffer: the BufWriter in front of `out` is 64 KiB, so make
-        // the lines bigger than that to reach the stalled writer.
-        let (log, guard) = AccessLog::new(out, LogFormat::Text, 4);
-        let log = std::sync::Arc::new(log);
-        let (done, finished) = std::sync::mpsc::channel();
-        let writing = log.clone();
-        std::thread::spawn(move || {
-            let long_agent = "x".repeat(70 * 1024);
-            for _ in 0..200 {
-                writing.write(&entry(Some(&long_agent), None));
-            }
-            let _ = done.send(());
-        });
-        // If writing a line waited for the writer, the loop would never end.
-        finished
-            .recv_timeout(Duration::from_secs(60))
-            .expect("writing lines waited for the stalled writer");
-        assert!(log.dropped_lines() > 0, "a full queue drops lines");
-        assert!(
-            log.dropped_lines() < 200,
-            "lines that fit in the queue are kept"
-        );
-        let (lock, go) = &*released;
-        *lock.lock().unwrap() = true;
-        go.notify_all();
-        drop(guard);
-        let kept = String::from_utf8(written.lock().unwrap().clone())
-            .unwrap()
-            .lines()
-            .count();
-        assert_eq!(
-            u64::try_from(kept).unwrap() + log.dropped_lines(),
-            200,
-            "every line is either written or counted as dropped"
-        );
+    fn the_timestamp_follows_the_clock_across_seconds_and_days() {
+        for text in [
+            "2026-11-30T23:59:59.999999Z",
+            "2026-12-01T00:00:00.000001Z",
+            "2026-12-01T00:00:00.500000Z",
+            "2026-11-30T23:59:59.000000Z",
+        ] {
+            let at = DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(timestamp(at), text);
+        }
     }
 }

@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{LogFormat, LogSettings};
 
 pub mod access;
+mod line_writer;
 
 /// The default filter: events at `info` and above, the access log
 /// (`wharf::access`) included, and `sqlx`'s per-query lines left out.
@@ -20,7 +21,7 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn";
 /// still queued. Hold it until the process ends.
 #[must_use = "dropping the guard stops the access log"]
 pub struct Guard {
-    _access_log: Option<tracing_appender::non_blocking::WorkerGuard>,
+    _access_log: Option<line_writer::WriterGuard>,
 }
 
 /// Installs the global subscriber and, when the filter lets
@@ -58,8 +59,10 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<Guard> {
     if !tracing::enabled!(target: "wharf::access", tracing::Level::INFO) {
         return Ok(Guard { _access_log: None });
     }
+    let guard = access::install(settings.format)
+        .map_err(|e| anyhow::anyhow!("cannot start the access log's writer thread: {e}"))?;
     Ok(Guard {
-        _access_log: Some(access::install(settings.format)),
+        _access_log: Some(guard),
     })
 }
 

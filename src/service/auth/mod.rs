@@ -64,15 +64,15 @@ pub enum Principal {
     Key {
         /// Its public id.
         id: String,
-        /// What it may do.
-        grant: Grant,
+        /// What it may do (shared with the cached key: no copy per request).
+        grant: std::sync::Arc<Grant>,
     },
     /// A user.
     User {
         /// The user name.
         username: String,
         /// What the user may do.
-        grant: Grant,
+        grant: std::sync::Arc<Grant>,
     },
 }
 
@@ -99,12 +99,12 @@ const INVALID_KEY: &str = "The API key is not valid: it is unknown, expired or r
 const INVALID_PASSWORD: &str = "The user name or password is not valid.";
 
 /// What a stored user may do.
-fn grant_of_user(row: &db::users::UserRow) -> Result<Grant, ServiceError> {
-    Ok(Grant {
+fn grant_of_user(row: &db::users::UserRow) -> Result<std::sync::Arc<Grant>, ServiceError> {
+    Ok(std::sync::Arc::new(Grant {
         permissions: Grant::parse_permissions(&row.permissions)
             .or_internal("reading a user's permissions")?,
         scope: FeedScope::parse(row.feed_scope.as_deref()),
-    })
+    }))
 }
 
 /// Which row a cached verification vouches for, and under which hash.

@@ -175,14 +175,14 @@ pub(super) async fn run(
     }
     // The requester, with what was checked at the request: add (and
     // overwrite, if they held it) on this feed alone.
-    let grant = Grant {
+    let grant = std::sync::Arc::new(Grant {
         permissions: if stored.overwrite {
             [Permission::Add, Permission::Overwrite].into()
         } else {
             [Permission::Add].into()
         },
         scope: FeedScope::Only([stored.feed.to_ascii_lowercase()].into()),
-    };
+    });
     let principal = match requested_by.strip_prefix("key:") {
         Some(id) => Principal::Key {
             id: id.to_owned(),

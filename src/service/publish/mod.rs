@@ -89,7 +89,7 @@ where
 }
 
 /// Publishes the package in `body` to `feed_name` for an upload request.
-#[tracing::instrument(skip_all, fields(feed = feed_name))]
+#[tracing::instrument(level = "debug", skip_all, fields(feed = feed_name))]
 pub async fn publish<S, E>(
     wharf: &Wharf,
     caller: &Caller,
