@@ -16,6 +16,7 @@ use crate::service::{Wharf, feeds, gc, keys, users};
 use crate::startup::Application;
 
 mod connectors;
+mod import;
 mod operations;
 
 /// A universal package feed server, compatible with `ProGet`'s Universal Feed API.
@@ -63,6 +64,15 @@ enum Command {
     /// Follow long-running operations (exports).
     #[command(subcommand)]
     Op(operations::OpCommand),
+    /// Store many packages at once, as uploads would (moving feeds, seeding).
+    Import {
+        /// The feed to store them in.
+        feed: String,
+        /// `.upack`/`.vpack` files, directories holding them, or `-` for a
+        /// tar stream of packages on standard input.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// Delete blobs that no package version references.
     Gc {
         /// Keep unreferenced blobs younger than this many minutes (uploads in flight).
@@ -224,6 +234,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             connectors::connector(&Wharf::open(settings).await?, command).await?;
         }
         Command::Op(command) => operations::op(&Wharf::open(settings).await?, command).await?,
+        Command::Import { feed, paths } => {
+            import::import(&Wharf::open(settings).await?, &feed, &paths).await?;
+        }
         Command::Gc { grace_minutes } => {
             let wharf = Wharf::open(settings).await?;
             let report = gc::collect(&wharf, Duration::from_secs(grace_minutes * 60)).await?;
