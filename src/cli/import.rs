@@ -146,7 +146,9 @@ fn tar_entries() -> BoxStream<'static, anyhow::Result<Item>> {
         let entries = match archive.entries() {
             Ok(entries) => entries,
             Err(e) => {
-                send(Err(anyhow::anyhow!("standard input is not a tar stream: {e}")));
+                send(Err(anyhow::anyhow!(
+                    "standard input is not a tar stream: {e}"
+                )));
                 return;
             }
         };
@@ -174,7 +176,9 @@ fn read_entry<R: std::io::Read>(
     let origin = format!("-:{}", entry.path()?.display());
     let size = entry.size();
     if size > MAX_TAR_ENTRY_BYTES {
-        bail!("{origin} is {size} bytes, over the 64 MiB a tar entry may have; import the file itself");
+        bail!(
+            "{origin} is {size} bytes, over the 64 MiB a tar entry may have; import the file itself"
+        );
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     std::io::Read::read_to_end(&mut entry, &mut bytes)

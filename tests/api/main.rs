@@ -40,6 +40,7 @@ mod gc;
 mod hardening;
 mod helpers;
 mod hostile;
+mod import;
 mod latest;
 mod listing;
 mod management;
