@@ -30,7 +30,8 @@ logging_case() {
   for round in 1 2 3; do
     wrk_case "$backend" L.nginx_logged "http://127.0.0.1:$NGINX_LOGGED_PORT/manifest.vpack" "" "" "$round"
     wrk_case "$backend" L.wharf_warn "http://127.0.0.1:$warn_port$path" "X-ApiKey: $key" "" "$round"
-    wrk_case "$backend" L.wharf_default "http://127.0.0.1:$logged_port$path" "X-ApiKey: $key" "" "$round"
+    PROFILE_PID=$logged_pid wrk_case "$backend" L.wharf_default "http://127.0.0.1:$logged_port$path" \
+      "X-ApiKey: $key" "" "$round"
   done
   record "{\"backend\":\"$backend\",\"case\":\"L.log\",\"wharf_lines\":$(grep -c 'wharf::access' "$WORK/wharf-$backend-logged.log" || true),\"nginx_lines\":$(wc -l < "$WORK/nginx-access.log")}"
   kill "$logged_pid"; wait "$logged_pid" 2>/dev/null || true

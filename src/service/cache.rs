@@ -47,12 +47,16 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(30);
 pub const SMALL_BLOB_BYTES: i64 = 64 * 1024;
 
 /// An API key's row with its permissions already parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CachedKey {
     /// The stored row.
     pub row: ApiKeyRow,
     /// What it may do.
     pub grant: Arc<Grant>,
+    /// The SHA-256 of the key text last verified against this very row,
+    /// and when: a request presenting it again needs neither argon2 nor
+    /// another cache (see `auth`). A changed row is a new entry, without it.
+    pub verified: std::sync::Mutex<Option<([u8; 32], std::time::Instant)>>,
 }
 
 /// What a resolved version is cached under.
@@ -214,6 +218,7 @@ impl Caches {
                 Some(Arc::new(CachedKey {
                     row,
                     grant: Arc::new(Grant { permissions, scope }),
+                    verified: std::sync::Mutex::new(None),
                 }))
             }))
         })

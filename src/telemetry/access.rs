@@ -14,6 +14,7 @@
 //! a way to authenticate) and the caller by key id or user name.
 
 use std::cell::RefCell;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -117,7 +118,10 @@ fn timestamp(now: DateTime<Utc>) -> String {
             *text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
         }
         let micros = now.nanosecond() % 1_000_000_000 / 1000;
-        format!("{text}.{micros:06}Z")
+        let mut stamp = String::with_capacity(text.len() + 8);
+        stamp.push_str(text);
+        let _ = write!(stamp, ".{micros:06}Z");
+        stamp
     })
 }
 
@@ -153,12 +157,16 @@ pub fn format_line(entry: &Entry<'_>, format: LogFormat, now: DateTime<Utc>) -> 
 /// The text form: the layout of the other log lines, then `key=value` pairs
 /// (values quoted when they hold spaces, quotes or control characters).
 fn text_line(line: &mut Vec<u8>, timestamp: &str, entry: &Entry<'_>) {
-    let client = entry
-        .client
-        .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
-    let _ = write!(line, "{timestamp}  INFO wharf::access: client={client}");
-    let _ = write!(line, " method={}", Value(entry.method));
-    let _ = write!(line, " path={}", Value(entry.path));
+    line.extend_from_slice(timestamp.as_bytes());
+    line.extend_from_slice(b"  INFO wharf::access: client=");
+    match entry.client {
+        Some(ip) => {
+            let _ = write!(line, "{ip}");
+        }
+        None => line.push(b'-'),
+    }
+    push_pair(line, " method=", entry.method);
+    push_pair(line, " path=", entry.path);
     let _ = write!(
         line,
         " status={} bytes={} duration_ms={:.3}",
@@ -166,39 +174,38 @@ fn text_line(line: &mut Vec<u8>, timestamp: &str, entry: &Entry<'_>) {
         entry.bytes,
         rounded_milliseconds(entry.duration_ms)
     );
-    let _ = write!(line, " caller={}", Value(entry.caller.unwrap_or("-")));
-    let _ = write!(
-        line,
-        " user_agent={}",
-        Value(entry.user_agent.unwrap_or("-"))
-    );
-    let _ = write!(line, " request_id={}", Value(entry.request_id));
+    push_pair(line, " caller=", entry.caller.unwrap_or("-"));
+    push_pair(line, " user_agent=", entry.user_agent.unwrap_or("-"));
+    push_pair(line, " request_id=", entry.request_id);
 }
 
-/// A text value, quoted and escaped only when it needs to be.
-struct Value<'a>(&'a str);
-
-impl std::fmt::Display for Value<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let plain = !self.0.is_empty()
-            && self
-                .0
-                .chars()
-                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\' && c != '=');
-        if plain {
-            return f.write_str(self.0);
-        }
-        f.write_str("\"")?;
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
-                c => write!(f, "{c}")?,
+/// ` key=value`, the value quoted and escaped only when it holds spaces,
+/// quotes, `=`, backslashes, control or non-ASCII characters, or nothing.
+fn push_pair(line: &mut Vec<u8>, key: &str, value: &str) {
+    line.extend_from_slice(key.as_bytes());
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'=');
+    if plain {
+        line.extend_from_slice(value.as_bytes());
+        return;
+    }
+    line.push(b'"');
+    for c in value.chars() {
+        match c {
+            '"' => line.extend_from_slice(b"\\\""),
+            '\\' => line.extend_from_slice(b"\\\\"),
+            c if c.is_control() => {
+                let _ = write!(line, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => {
+                let mut utf8 = [0; 4];
+                line.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
             }
         }
-        f.write_str("\"")
     }
+    line.push(b'"');
 }
 
 #[cfg(test)]
