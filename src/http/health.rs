@@ -28,7 +28,7 @@ pub async fn health(wharf: web::Data<Wharf>) -> HttpResponse {
 /// The process's figures for a Prometheus scraper (no secrets, no names of
 /// feeds or packages, so no credentials asked).
 #[utoipa::path(
-    get, path = "/metrics", tag = "server",
+    method(get, head), path = "/metrics", tag = "server",
     responses((status = 200, description = "Figures in the OpenMetrics text format.", content_type = "application/openmetrics-text")),
 )]
 pub async fn metrics(wharf: web::Data<Wharf>) -> Result<HttpResponse, ServiceError> {
