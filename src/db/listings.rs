@@ -9,7 +9,7 @@
 //! 16 ms at that size.
 
 use super::packages::{VersionRow, select_versions};
-use super::{Db, with_pool};
+use super::{Backend, Db, with_pool};
 
 /// Which versions of a feed to list. `None` filters nothing.
 #[derive(Debug, Clone, Default)]
@@ -55,10 +55,24 @@ pub async fn list_versions(
            ORDER BY group_lower, name_lower LIMIT $4 OFFSET $6) \
          ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
     );
-    let sql = if filter.text_like.is_some() {
-        SEARCH
-    } else {
-        LISTING
+    // SQLite runs `id IN (subquery)` by scanning every version in the
+    // database (230 ms with a million versions in another feed); a
+    // correlated EXISTS looks only at this feed's packages' versions.
+    // PostgreSQL keeps the IN form: one trigram index scan, hashed.
+    const SEARCH_SQLITE: &str = concat!(
+        select_versions!(),
+        "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
+           AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
+           AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
+           AND (name_lower LIKE $7 OR EXISTS (SELECT 1 FROM package_versions s \
+                WHERE s.package_id = packages.id AND s.search_text LIKE $7)) \
+           ORDER BY group_lower, name_lower LIMIT $4 OFFSET $6) \
+         ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
+    );
+    let sql = match (filter.text_like.is_some(), db.backend()) {
+        (false, _) => LISTING,
+        (true, Backend::Sqlite) => SEARCH_SQLITE,
+        (true, Backend::Postgres) => SEARCH,
     };
     with_pool!(db, |pool| {
         let mut query = sqlx::query_as::<_, VersionRow>(sql)
@@ -95,10 +109,13 @@ pub async fn groups_in_feed(db: &Db, feed_id: i64) -> Result<Vec<String>, sqlx::
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn count_in_feed(db: &Db, feed_id: i64) -> Result<(i64, i64), sqlx::Error> {
     with_pool!(db, |pool| {
+        // Driven from the feed's packages: counting from the versions side
+        // read every version in the database (SQLite: 114 ms with a
+        // million versions in another feed; 9 ms this way).
         sqlx::query_as::<_, (i64, i64)>(
-            "SELECT (SELECT COUNT(DISTINCT v.package_id) FROM package_versions v \
-                     JOIN packages p ON p.id = v.package_id WHERE p.feed_id = $1), \
-                    (SELECT COUNT(*) FROM package_versions v JOIN packages p ON p.id = v.package_id \
+            "SELECT (SELECT COUNT(*) FROM packages p WHERE p.feed_id = $1 \
+                     AND EXISTS (SELECT 1 FROM package_versions v WHERE v.package_id = p.id)), \
+                    (SELECT COUNT(*) FROM packages p JOIN package_versions v ON v.package_id = p.id \
                      WHERE p.feed_id = $1)",
         )
         .bind(feed_id)
