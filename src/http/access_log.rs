@@ -3,8 +3,8 @@
 //! access-log line is written when the response body has been sent.
 //!
 //! The `request` span that events inside a request carry is at `debug`:
-//! at `info` every request paid for a span it almost never needed (5% of
-//! the manifest fetch). A request that fails with a 5xx gets its cause
+//! at `info` every request paid for spans it almost never needed (with
+//! `resolve`'s, 5% of the manifest fetch). A request that fails with a 5xx gets its cause
 //! logged here, at `error`, with its id, method and path, whatever the
 //! level; the access line with the same id says who asked and how long
 //! it took.
