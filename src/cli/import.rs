@@ -23,6 +23,9 @@ use crate::service::{Caller, Wharf, feeds};
 /// Packages being stored at once.
 const IN_FLIGHT: usize = 64;
 
+/// Extra tries for a package the database was momentarily unavailable for.
+const RETRIES: u32 = 3;
+
 /// Largest tar entry read into memory (a file path streams instead).
 const MAX_TAR_ENTRY_BYTES: u64 = 64 << 20;
 
@@ -55,9 +58,7 @@ pub async fn import(wharf: &Wharf, feed: &str, paths: &[PathBuf]) -> anyhow::Res
             let caller = &caller;
             async move {
                 let item = item?;
-                let body = stream::iter([Ok::<_, std::io::Error>(item.bytes)]);
-                let outcome =
-                    publish::publish(wharf, caller, feed, body, UploadHints::default()).await;
+                let outcome = publish_retrying(wharf, caller, feed, &item.bytes).await;
                 Ok::<_, anyhow::Error>((item.origin, outcome))
             }
         })
@@ -83,6 +84,28 @@ pub async fn import(wharf: &Wharf, feed: &str, paths: &[PathBuf]) -> anyhow::Res
         bail!("{} packages could not be imported", tally.failed);
     }
     Ok(())
+}
+
+/// Publishes one package; a database that is momentarily unavailable (a
+/// pool exhausted by a long import on a busy machine) gets three more
+/// tries, a second apart, before the package counts as failed.
+async fn publish_retrying(
+    wharf: &Wharf,
+    caller: &Caller,
+    feed: &str,
+    bytes: &Bytes,
+) -> Result<publish::Published, ServiceError> {
+    let mut tries = 0;
+    loop {
+        let body = stream::iter([Ok::<_, std::io::Error>(bytes.clone())]);
+        match publish::publish(wharf, caller, feed, body, UploadHints::default()).await {
+            Err(ServiceError::Unavailable) if tries < RETRIES => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// The packages named by `paths`, in order.
