@@ -16,20 +16,18 @@
 //! waits for a write.
 
 use std::net::IpAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
-use actix_web::body::{BodySize, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, ResponseError};
-use bytes::Bytes;
 use tracing::Instrument;
 
 use super::pages::PageError;
+use super::watched_body::{BodyWatcher, WatchedBody};
 use crate::error::ServiceError;
 use crate::service::auth::Principal;
 use crate::telemetry::access::{self, AccessLog, Entry};
@@ -100,7 +98,7 @@ pub async fn middleware(
             .map(|label| label.0.clone());
         line
     });
-    Ok(response.map_body(|_, body| Logged { body, line }))
+    Ok(response.map_body(|_, body| WatchedBody::new(body, line)))
 }
 
 /// Logs why a request failed with a 5xx, if the handler said why.
@@ -200,47 +198,12 @@ impl Drop for PendingLine {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A response body that counts what it sends and writes the request's
-    /// line when it is done (or dropped: a client that went away).
-    struct Logged<B> {
-        #[pin]
-        body: B,
-        line: Option<PendingLine>,
-    }
-}
-
-impl<B: MessageBody> MessageBody for Logged<B> {
-    type Error = B::Error;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.project();
-        let polled = this.body.poll_next(cx);
-        if let (Poll::Ready(Some(Ok(chunk))), Some(line)) = (&polled, this.line.as_mut()) {
-            line.bytes += chunk.len() as u64;
-        }
-        polled
-    }
-
-    /// Keeps actix's shortcut for bodies that are one buffer (most API
-    /// answers): the line is written as the buffer is handed over.
-    fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let Self { body, mut line } = self;
-        match body.try_into_bytes() {
-            Ok(bytes) => {
-                if let Some(line) = line.as_mut() {
-                    line.bytes = bytes.len() as u64;
-                }
-                Ok(bytes)
-            }
-            Err(body) => Err(Self { body, line }),
+/// The line hears of each chunk sent and is written when the body is done
+/// (or dropped: a client that went away).
+impl BodyWatcher for Option<PendingLine> {
+    fn sent(&mut self, bytes: usize) {
+        if let Some(line) = self {
+            line.bytes += bytes as u64;
         }
     }
 }

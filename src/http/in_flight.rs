@@ -8,23 +8,27 @@
 //! Wharf therefore stops accepting, waits here until nothing is in flight,
 //! and only then stops the server.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{BodySize, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use bytes::Bytes;
+
+use super::watched_body::{BodyWatcher, WatchedBody};
 
 /// The number of requests in flight, shared by every worker.
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<AtomicUsize>);
 
 /// One request in flight; dropping it ends the count.
-struct Counted(Arc<AtomicUsize>);
+pub struct Counted(Arc<AtomicUsize>);
+
+impl BodyWatcher for Counted {}
+
+/// A response body that holds its request's count until it ends.
+pub type CountedBody<B> = WatchedBody<B, Counted>;
 
 impl Drop for Counted {
     fn drop(&mut self) {
@@ -63,39 +67,5 @@ pub async fn count<B: MessageBody>(
 ) -> Result<ServiceResponse<CountedBody<B>>, actix_web::Error> {
     let counted = in_flight.start();
     let response = next.call(req).await?;
-    Ok(response.map_body(move |_, body| CountedBody { body, counted }))
-}
-
-pin_project_lite::pin_project! {
-    /// A response body that holds its request's count until it ends.
-    pub struct CountedBody<B> {
-        #[pin]
-        body: B,
-        counted: Counted,
-    }
-}
-
-impl<B: MessageBody> MessageBody for CountedBody<B> {
-    type Error = B::Error;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        self.project().body.poll_next(cx)
-    }
-
-    fn try_into_bytes(self) -> Result<Bytes, Self>
-    where
-        Self: Sized,
-    {
-        // A body already whole stays whole (actix writes it in one go); the
-        // count ends here, when the response is handed to the writer.
-        let Self { body, counted } = self;
-        body.try_into_bytes().map_err(|body| Self { body, counted })
-    }
+    Ok(response.map_body(move |_, body| WatchedBody::new(body, counted)))
 }

@@ -27,6 +27,7 @@ mod promotion;
 pub mod query;
 pub mod tail;
 mod upack;
+mod watched_body;
 mod wire;
 
 /// Registers every route.
