@@ -130,7 +130,7 @@ pub async fn list(wharf: &Wharf, feed: &Feed, listing: &Listing) -> Result<Liste
                     .all(|c| c.is_ascii_alphanumeric() || " .-".contains(c));
             let filter = VersionFilter {
                 group_lower: lower(group),
-                text_like: plain.then(|| format!("%{}%", term.to_ascii_lowercase())),
+                contains: plain.then(|| term.to_ascii_lowercase()),
                 ..VersionFilter::default()
             };
             let packages = PackageSummary::group(versions(wharf, feed, &filter).await?);
