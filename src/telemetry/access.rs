@@ -1,11 +1,12 @@
 //! The access log: one line per request, written off the request path.
 //!
-//! A request only formats its line (into one buffer) and hands it to a
-//! bounded queue; a thread of its own writes whatever has queued, in few
-//! `write` calls, however slow stderr is (a terminal, a pipe into a log
-//! shipper, a full disk): see [`super::line_writer`]. When the queue is full
-//! the line is dropped and counted (`wharf_access_log_dropped_lines_total`
-//! in `/metrics`): a log that falls behind must not slow serving down.
+//! A request only formats its line into its thread's buffer; a thread of
+//! its own writes what has gathered, in few `write` calls, however slow
+//! stderr is (a terminal, a pipe into a log shipper, a full disk): see
+//! [`super::line_writer`]. When a buffer is full the line is dropped and
+//! counted (`wharf_access_log_dropped_lines_total` in `/metrics`): a log
+//! that falls behind must not slow serving down. Lines from different
+//! threads may be written slightly out of order; their timestamps are not.
 //!
 //! The line is Wharf's own and not a `tracing` event because formatting an
 //! event through the subscriber (span fields, a lock on stderr, a syscall
@@ -13,8 +14,7 @@
 //! holds a secret: the path is logged without its query string (`?key=` is
 //! a way to authenticate) and the caller by key id or user name.
 
-use std::cell::RefCell;
-use std::fmt::Write as _;
+use std::cell::Cell;
 use std::io::Write;
 use std::net::IpAddr;
 use std::sync::OnceLock;
@@ -26,9 +26,9 @@ use serde::Serialize;
 use super::line_writer::{LineWriter, WriterGuard};
 use crate::config::LogFormat;
 
-/// Lines that may wait for the writer before new ones are dropped: a few
-/// seconds at full speed, a few megabytes at most.
-const QUEUE_LINES: usize = 1 << 16;
+/// Bytes of lines that may wait for the writer in each thread's buffer
+/// before new ones are dropped: some 20,000 lines, seconds at full speed.
+const BUFFER_BYTES_PER_THREAD: usize = 4 << 20;
 
 /// What one line says about one request.
 #[derive(Debug, Clone, Serialize)]
@@ -85,16 +85,21 @@ pub fn dropped_lines() -> u64 {
 
 /// Starts the writer thread on stderr and makes it the process's access log.
 pub(super) fn install(format: LogFormat) -> std::io::Result<WriterGuard> {
-    let (writer, guard) = LineWriter::start("wharf-access-log", std::io::stderr(), QUEUE_LINES)?;
+    let (writer, guard) = LineWriter::start(
+        "wharf-access-log",
+        std::io::stderr(),
+        BUFFER_BYTES_PER_THREAD,
+    )?;
     let _ = ACCESS_LOG.set(AccessLog { writer, format });
     Ok(guard)
 }
 
 impl AccessLog {
-    /// Queues one line; never waits.
+    /// Buffers one line; never waits for the output.
     pub fn write(&self, entry: &Entry<'_>) {
+        let now = Utc::now();
         self.writer
-            .send(format_line(entry, self.format, Utc::now()));
+            .send(|buffer| push_line(buffer, entry, self.format, now));
     }
 
     /// Lines dropped because the writer fell behind.
@@ -105,32 +110,55 @@ impl AccessLog {
 
 thread_local! {
     /// The second last stamped on this thread and its text up to the
-    /// seconds: formatting a date is most of a line's cost, and a busy
-    /// thread stamps many lines in the same second.
-    static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    /// seconds (`2026-11-30T21:51:20`): formatting a date is most of a
+    /// line's cost, and a busy thread stamps many lines in the same second.
+    static SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
 }
 
-/// `now` as RFC 3339 in UTC with microseconds (`2026-11-30T21:51:20.121323Z`).
-fn timestamp(now: DateTime<Utc>) -> String {
-    SECOND.with_borrow_mut(|(second, text)| {
-        if *second != now.timestamp() {
-            *second = now.timestamp();
-            *text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
-        }
-        let micros = now.nanosecond() % 1_000_000_000 / 1000;
-        let mut stamp = String::with_capacity(text.len() + 8);
-        stamp.push_str(text);
-        let _ = write!(stamp, ".{micros:06}Z");
-        stamp
-    })
+/// Appends `now` as RFC 3339 in UTC with microseconds
+/// (`2026-11-30T21:51:20.121323Z`).
+fn push_timestamp(line: &mut Vec<u8>, now: DateTime<Utc>) {
+    let (mut second, mut text) = SECOND.get();
+    if second != now.timestamp() {
+        second = now.timestamp();
+        // Writing into the 19-byte array only fails on a year past 9999.
+        let mut slot: &mut [u8] = &mut text;
+        let _ = write!(slot, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
+        SECOND.set((second, text));
+    }
+    line.extend_from_slice(&text);
+    line.push(b'.');
+    push_zero_padded(line, now.nanosecond() % 1_000_000_000 / 1000, 6);
+    line.push(b'Z');
+}
+
+/// Appends `value` in decimal with at least `width` digits.
+fn push_zero_padded(line: &mut Vec<u8>, value: u32, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value);
+    line.extend(std::iter::repeat_n(
+        b'0',
+        width.saturating_sub(digits.len()),
+    ));
+    line.extend_from_slice(digits.as_bytes());
+}
+
+/// Appends `value` in decimal.
+fn push_integer(line: &mut Vec<u8>, value: impl itoa::Integer) {
+    line.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// One line, newline included, in `format`, stamped `now`.
 pub fn format_line(entry: &Entry<'_>, format: LogFormat, now: DateTime<Utc>) -> Vec<u8> {
-    let timestamp = timestamp(now);
     let mut line = Vec::with_capacity(320);
+    push_line(&mut line, entry, format, now);
+    line
+}
+
+/// Appends one line, newline included, in `format`, stamped `now`.
+fn push_line(line: &mut Vec<u8>, entry: &Entry<'_>, format: LogFormat, now: DateTime<Utc>) {
     match format {
-        LogFormat::Text => text_line(&mut line, &timestamp, entry),
+        LogFormat::Text => text_line(line, now, entry),
         LogFormat::Json => {
             #[derive(Serialize)]
             struct Line<'a> {
@@ -140,24 +168,26 @@ pub fn format_line(entry: &Entry<'_>, format: LogFormat, now: DateTime<Utc>) -> 
                 #[serde(flatten)]
                 entry: &'a Entry<'a>,
             }
+            let mut timestamp = Vec::with_capacity(27);
+            push_timestamp(&mut timestamp, now);
             let line_fields = Line {
-                timestamp: &timestamp,
+                timestamp: std::str::from_utf8(&timestamp).unwrap_or_default(),
                 level: "INFO",
                 target: "wharf::access",
                 entry,
             };
             // Serializing borrowed strings and numbers into a Vec cannot fail.
-            let _ = serde_json::to_writer(&mut line, &line_fields);
+            let _ = serde_json::to_writer(&mut *line, &line_fields);
         }
     }
     line.push(b'\n');
-    line
 }
 
 /// The text form: the layout of the other log lines, then `key=value` pairs
 /// (values quoted when they hold spaces, quotes or control characters).
-fn text_line(line: &mut Vec<u8>, timestamp: &str, entry: &Entry<'_>) {
-    line.extend_from_slice(timestamp.as_bytes());
+/// Numbers are written without `core::fmt` (itself a tenth of the line).
+fn text_line(line: &mut Vec<u8>, now: DateTime<Utc>, entry: &Entry<'_>) {
+    push_timestamp(line, now);
     line.extend_from_slice(b"  INFO wharf::access: client=");
     match entry.client {
         Some(ip) => {
@@ -167,17 +197,16 @@ fn text_line(line: &mut Vec<u8>, timestamp: &str, entry: &Entry<'_>) {
     }
     push_pair(line, " method=", entry.method);
     push_pair(line, " path=", entry.path);
-    // Integers only: formatting the duration as a float with `{:.3}` was
-    // most of the line's formatting cost.
-    let micros = entry.duration_ms.as_micros();
-    let _ = write!(
-        line,
-        " status={} bytes={} duration_ms={}.{:03}",
-        entry.status,
-        entry.bytes,
-        micros / 1000,
-        micros % 1000
-    );
+    line.extend_from_slice(b" status=");
+    push_integer(line, entry.status);
+    line.extend_from_slice(b" bytes=");
+    push_integer(line, entry.bytes);
+    let micros = u64::try_from(entry.duration_ms.as_micros()).unwrap_or(u64::MAX);
+    line.extend_from_slice(b" duration_ms=");
+    push_integer(line, micros / 1000);
+    line.push(b'.');
+    // Below 1000: fits.
+    push_zero_padded(line, u32::try_from(micros % 1000).unwrap_or(0), 3);
     push_pair(line, " caller=", entry.caller.unwrap_or("-"));
     push_pair(line, " user_agent=", entry.user_agent.unwrap_or("-"));
     push_pair(line, " request_id=", entry.request_id);
@@ -307,7 +336,9 @@ mod tests {
             let at = DateTime::parse_from_rfc3339(text)
                 .unwrap()
                 .with_timezone(&Utc);
-            assert_eq!(timestamp(at), text);
+            let mut stamp = Vec::new();
+            push_timestamp(&mut stamp, at);
+            assert_eq!(String::from_utf8(stamp).unwrap(), text);
         }
     }
 
