@@ -21,7 +21,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, ResponseError};
 use tracing::Instrument;
@@ -40,6 +40,11 @@ pub struct RequestId(uuid::Uuid);
 impl RequestId {
     fn new() -> Self {
         Self(uuid::Uuid::new_v4())
+    }
+
+    /// The id as text, in `buffer` (no allocation).
+    fn encode<'b>(&self, buffer: &'b mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &'b str {
+        self.0.hyphenated().encode_lower(buffer)
     }
 }
 
@@ -84,18 +89,14 @@ pub async fn middleware(
     if response.status().is_server_error() {
         log_failure(id, &response);
     }
-    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+    if let Ok(value) = HeaderValue::from_str(id.encode(&mut [0; uuid::fmt::Hyphenated::LENGTH])) {
         response
             .headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
     }
     let line = line.map(|mut line| {
         line.status = response.status();
-        line.caller = response
-            .request()
-            .extensions()
-            .get::<CallerLabel>()
-            .map(|label| label.0.clone());
+        line.caller = response.request().extensions_mut().remove::<CallerLabel>();
         line
     });
     Ok(response.map_body(|_, body| WatchedBody::new(body, line)))
@@ -151,16 +152,18 @@ pub fn log_refused(req: &actix_http::Request, error: &ServiceError, id: &str) {
 }
 
 /// What the line will say, gathered as the request goes; written on drop.
+/// Nothing in it is copied: the URI and the user agent share the request's
+/// bytes, the method is a constant, the caller is moved out of the request.
 struct PendingLine {
     log: &'static AccessLog,
     started: Instant,
     id: RequestId,
     client: Option<IpAddr>,
     method: Method,
-    path: String,
+    uri: Uri,
     user_agent: Option<HeaderValue>,
     status: StatusCode,
-    caller: Option<String>,
+    caller: Option<CallerLabel>,
     bytes: u64,
 }
 
@@ -172,7 +175,7 @@ impl PendingLine {
             id,
             client: req.peer_addr().map(|a| a.ip()),
             method: req.method().clone(),
-            path: req.path().to_owned(),
+            uri: req.uri().clone(),
             user_agent: req.headers().get(header::USER_AGENT).cloned(),
             status: StatusCode::INTERNAL_SERVER_ERROR,
             caller: None,
@@ -183,17 +186,16 @@ impl PendingLine {
 
 impl Drop for PendingLine {
     fn drop(&mut self) {
-        let id = self.id.to_string();
         self.log.write(&Entry {
             client: self.client,
             method: self.method.as_str(),
-            path: &self.path,
+            path: self.uri.path(),
             status: self.status.as_u16(),
             bytes: self.bytes,
             duration_ms: self.started.elapsed(),
-            caller: self.caller.as_deref(),
+            caller: self.caller.as_ref().map(|label| label.0.as_str()),
             user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
-            request_id: &id,
+            request_id: self.id.encode(&mut [0; uuid::fmt::Hyphenated::LENGTH]),
         });
     }
 }
