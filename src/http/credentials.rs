@@ -10,7 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::http::{Method, header};
 use actix_web::{FromRequest, HttpRequest, web};
 use base64::Engine;
-use futures_util::future::LocalBoxFuture;
+use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use crate::error::ServiceError;
 use crate::service::{Caller, Credential, Wharf};
@@ -75,25 +75,41 @@ fn parse_authorization(value: &str) -> Option<Credential> {
     })
 }
 
+/// The caller, at once when no credential or a recently verified key is
+/// presented (no future to build, box and poll), otherwise after the
+/// database and argon2 have had their say.
 impl FromRequest for Caller {
     type Error = ServiceError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+    type Future = Either<
+        Ready<Result<Self, Self::Error>>,
+        LocalBoxFuture<'static, Result<Self, Self::Error>>,
+    >;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let credential = credential_of(req);
         let address = req.peer_addr().map(|a| a.ip());
-        let wharf = req.app_data::<web::Data<Wharf>>().cloned();
+        let Some(wharf) = req.app_data::<web::Data<Wharf>>() else {
+            return Either::Left(ready(Err(ServiceError::internal(anyhow::anyhow!(
+                "no app state"
+            )))));
+        };
+        if let Some(principal) = wharf.auth.authenticate_recent(&credential, address) {
+            super::access_log::note_caller(req, &principal);
+            return Either::Left(ready(Ok(Caller {
+                principal,
+                challenge_anonymous: wharf.settings.auth.challenge,
+            })));
+        }
+        let wharf = wharf.clone();
         let req = req.clone();
-        Box::pin(async move {
-            let wharf =
-                wharf.ok_or_else(|| ServiceError::internal(anyhow::anyhow!("no app state")))?;
+        Either::Right(Box::pin(async move {
             let principal = wharf.auth.authenticate(&credential, address).await?;
             super::access_log::note_caller(&req, &principal);
             Ok(Caller {
                 principal,
                 challenge_anonymous: wharf.settings.auth.challenge,
             })
-        })
+        }))
     }
 }
 

@@ -149,10 +149,15 @@ impl Caches {
     /// Clears the caches a write since they were last checked could have
     /// made stale; returns the stamp a load must still see to be cached.
     fn sync(&self) -> (u64, u64, u64) {
+        // Read before writing: every request passes here, and a write would
+        // bounce the counters' cache line between the worker threads.
+        let changed = |seen: &AtomicU64, now: u64| {
+            seen.load(Ordering::Acquire) != now && seen.swap(now, Ordering::AcqRel) != now
+        };
         let (local, packages, remote) = self.stamp();
-        let stale_local = self.seen_local.swap(local, Ordering::AcqRel) != local;
-        let stale_packages = self.seen_local_packages.swap(packages, Ordering::AcqRel) != packages;
-        let stale_remote = self.seen_remote.swap(remote, Ordering::AcqRel) != remote;
+        let stale_local = changed(&self.seen_local, local);
+        let stale_packages = changed(&self.seen_local_packages, packages);
+        let stale_remote = changed(&self.seen_remote, remote);
         if stale_local || stale_remote {
             self.feeds.invalidate_all();
             self.keys.invalidate_all();
@@ -223,6 +228,12 @@ impl Caches {
             }))
         })
         .await
+    }
+
+    /// The API key with public id `id` if its row is cached (never waits).
+    pub fn cached_api_key(&self, id: &str) -> Option<Arc<CachedKey>> {
+        self.sync();
+        self.keys.get(id).flatten()
     }
 
     /// A resolved version, loaded by `load` on a miss.
