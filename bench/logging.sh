@@ -4,7 +4,7 @@
 # and data directory as the one bench/run started with WHARF_LOG=warn, this
 # one with its default settings (the access log on, written to a file as an
 # operator redirects stderr), and a second nginx writing its access log to a
-# file; then three rounds of the manifest fetch (case A), alternating the
+# file; then ROUNDS rounds of the manifest fetch (case A), alternating the
 # three, each recorded.
 
 # nginx_logged: an nginx like the baseline but with `access_log` on, to a file.
@@ -27,10 +27,10 @@ logging_case() {
   PIDS+=("$logged_pid")
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$logged_port/health" >/dev/null && break; sleep 0.1; done
   path=/upack/bench/download-vpack/manifests/release?latest
-  for round in 1 2 3; do
+  for round in $(seq "$ROUNDS"); do
     wrk_case "$backend" L.nginx_logged "http://127.0.0.1:$NGINX_LOGGED_PORT/manifest.vpack" "" "" "$round"
     wrk_case "$backend" L.wharf_warn "http://127.0.0.1:$warn_port$path" "X-ApiKey: $key" "" "$round"
-    PROFILE_PID=$logged_pid wrk_case "$backend" L.wharf_default "http://127.0.0.1:$logged_port$path" \
+    SERVER_PID=$logged_pid wrk_case "$backend" L.wharf_default "http://127.0.0.1:$logged_port$path" \
       "X-ApiKey: $key" "" "$round"
   done
   record "{\"backend\":\"$backend\",\"case\":\"L.log\",\"wharf_lines\":$(grep -c 'wharf::access' "$WORK/wharf-$backend-logged.log" || true),\"nginx_lines\":$(wc -l < "$WORK/nginx-access.log")}"
