@@ -20,7 +20,9 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use chrono::{DateTime, Timelike, Utc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::DateTime;
 use serde::Serialize;
 
 use super::line_writer::{LineWriter, WriterGuard};
@@ -97,7 +99,7 @@ pub(super) fn install(format: LogFormat) -> std::io::Result<WriterGuard> {
 impl AccessLog {
     /// Buffers one line; never waits for the output.
     pub fn write(&self, entry: &Entry<'_>) {
-        let now = Utc::now();
+        let now = SystemTime::now();
         self.writer
             .send(|buffer| push_line(buffer, entry, self.format, now));
     }
@@ -116,19 +118,24 @@ thread_local! {
 }
 
 /// Appends `now` as RFC 3339 in UTC with microseconds
-/// (`2026-11-30T21:51:20.121323Z`).
-fn push_timestamp(line: &mut Vec<u8>, now: DateTime<Utc>) {
+/// (`2026-11-30T21:51:20.121323Z`). The calendar is worked out only when
+/// the second changes.
+fn push_timestamp(line: &mut Vec<u8>, now: SystemTime) {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let seconds = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     let (mut second, mut text) = SECOND.get();
-    if second != now.timestamp() {
-        second = now.timestamp();
-        // Writing into the 19-byte array only fails on a year past 9999.
-        let mut slot: &mut [u8] = &mut text;
-        let _ = write!(slot, "{}", now.format("%Y-%m-%dT%H:%M:%S"));
+    if second != seconds {
+        second = seconds;
+        if let Some(date) = DateTime::from_timestamp(seconds, 0) {
+            // Writing into the 19-byte array only fails on a year past 9999.
+            let mut slot: &mut [u8] = &mut text;
+            let _ = write!(slot, "{}", date.format("%Y-%m-%dT%H:%M:%S"));
+        }
         SECOND.set((second, text));
     }
     line.extend_from_slice(&text);
     line.push(b'.');
-    push_zero_padded(line, now.nanosecond() % 1_000_000_000 / 1000, 6);
+    push_zero_padded(line, since_epoch.subsec_micros(), 6);
     line.push(b'Z');
 }
 
@@ -149,14 +156,14 @@ fn push_integer(line: &mut Vec<u8>, value: impl itoa::Integer) {
 }
 
 /// One line, newline included, in `format`, stamped `now`.
-pub fn format_line(entry: &Entry<'_>, format: LogFormat, now: DateTime<Utc>) -> Vec<u8> {
+pub fn format_line(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> Vec<u8> {
     let mut line = Vec::with_capacity(320);
     push_line(&mut line, entry, format, now);
     line
 }
 
 /// Appends one line, newline included, in `format`, stamped `now`.
-fn push_line(line: &mut Vec<u8>, entry: &Entry<'_>, format: LogFormat, now: DateTime<Utc>) {
+fn push_line(line: &mut Vec<u8>, entry: &Entry<'_>, format: LogFormat, now: SystemTime) {
     match format {
         LogFormat::Text => text_line(line, now, entry),
         LogFormat::Json => {
@@ -186,10 +193,18 @@ fn push_line(line: &mut Vec<u8>, entry: &Entry<'_>, format: LogFormat, now: Date
 /// The text form: the layout of the other log lines, then `key=value` pairs
 /// (values quoted when they hold spaces, quotes or control characters).
 /// Numbers are written without `core::fmt` (itself a tenth of the line).
-fn text_line(line: &mut Vec<u8>, now: DateTime<Utc>, entry: &Entry<'_>) {
+fn text_line(line: &mut Vec<u8>, now: SystemTime, entry: &Entry<'_>) {
     push_timestamp(line, now);
     line.extend_from_slice(b"  INFO wharf::access: client=");
     match entry.client {
+        Some(IpAddr::V4(ip)) => {
+            for (n, octet) in ip.octets().into_iter().enumerate() {
+                if n > 0 {
+                    line.push(b'.');
+                }
+                push_integer(line, octet);
+            }
+        }
         Some(ip) => {
             let _ = write!(line, "{ip}");
         }
@@ -259,10 +274,10 @@ mod tests {
         }
     }
 
-    fn at() -> DateTime<Utc> {
+    fn at() -> SystemTime {
         DateTime::parse_from_rfc3339("2026-11-30T21:51:20.121323Z")
             .unwrap()
-            .with_timezone(&Utc)
+            .into()
     }
 
     #[test]
@@ -279,6 +294,18 @@ mod tests {
              duration_ms=1.234 caller=key:ab12cd34ef56 user_agent=\"upack/3.1 (Linux)\" \
              request_id=7d5c\n"
         );
+    }
+
+    #[test]
+    fn a_text_line_shows_an_ipv6_client_and_a_missing_one() {
+        let mut v6 = entry(None, None);
+        v6.client = Some("2001:db8::7".parse().unwrap());
+        let line = String::from_utf8(format_line(&v6, LogFormat::Text, at())).unwrap();
+        assert!(line.contains(" client=2001:db8::7 method=GET "), "{line}");
+        let mut unknown = entry(None, None);
+        unknown.client = None;
+        let line = String::from_utf8(format_line(&unknown, LogFormat::Text, at())).unwrap();
+        assert!(line.contains(" client=- method=GET "), "{line}");
     }
 
     #[test]
@@ -333,9 +360,7 @@ mod tests {
             "2026-12-01T00:00:00.500000Z",
             "2026-11-30T23:59:59.000000Z",
         ] {
-            let at = DateTime::parse_from_rfc3339(text)
-                .unwrap()
-                .with_timezone(&Utc);
+            let at = DateTime::parse_from_rfc3339(text).unwrap().into();
             let mut stamp = Vec::new();
             push_timestamp(&mut stamp, at);
             assert_eq!(String::from_utf8(stamp).unwrap(), text);
