@@ -7,8 +7,9 @@
 //! serve it: [`prepare_trigram_indexes`] makes them when the `pg_trgm`
 //! extension can be had, and says what is lost when it cannot. `SQLite`
 //! scans the feed's packages with `instr`, a plain substring search (its
-//! `LIKE` matcher folds case and decodes UTF-8 at every position, and took
-//! twice as long; the texts are lower-cased already).
+//! `LIKE` matcher folds case and decodes UTF-8 at every position; the texts
+//! are lower-cased already), reading each package's versions' texts from an
+//! index that holds them (migration 0009) rather than from the wide rows.
 
 use super::packages::{VersionRow, select_versions};
 use super::{Backend, Db, with_pool};
@@ -61,14 +62,17 @@ pub async fn list_versions(
     // SQLite runs `id IN (subquery)` by scanning every version in the
     // database (230 ms with a million versions in another feed); a
     // correlated EXISTS looks only at this feed's packages' versions.
-    // PostgreSQL keeps the IN form: one trigram index scan, hashed.
+    // PostgreSQL keeps the IN form: one trigram index scan, hashed. A
+    // version whose text matches shows the package has versions, so only a
+    // package matched by name needs the second look.
     const SEARCH_SQLITE: &str = concat!(
         select_versions!(),
         "WHERE v.package_id IN (SELECT id FROM packages WHERE feed_id = $1 \
            AND ($2 IS NULL OR group_lower = $2) AND ($3 IS NULL OR name_lower = $3) \
-           AND EXISTS (SELECT 1 FROM package_versions e WHERE e.package_id = packages.id) \
-           AND (instr(name_lower, $7) > 0 OR EXISTS (SELECT 1 FROM package_versions s \
-                WHERE s.package_id = packages.id AND instr(s.search_text, $7) > 0)) \
+           AND (EXISTS (SELECT 1 FROM package_versions s \
+                  WHERE s.package_id = packages.id AND instr(s.search_text, $7) > 0) \
+                OR (instr(name_lower, $7) > 0 AND EXISTS (SELECT 1 FROM package_versions e \
+                  WHERE e.package_id = packages.id))) \
            ORDER BY group_lower, name_lower LIMIT $4 OFFSET $6) \
          ORDER BY p.group_lower, p.name_lower, v.precedence_key DESC LIMIT $5"
     );
