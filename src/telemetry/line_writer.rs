@@ -223,7 +223,7 @@ mod tests {
             .recv_timeout(Duration::from_secs(60))
             .expect("sending lines waited for the stalled output");
         let dropped = writer.dropped_lines();
-        assert!(dropped > 0, "a full queue drops lines");
+        assert!(dropped > 0, "a full buffer drops lines");
         assert!(dropped < 200, "lines that fit in the buffer are kept");
         let (lock, go) = &*released;
         *lock.lock().unwrap() = true;

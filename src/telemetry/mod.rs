@@ -18,7 +18,7 @@ mod line_writer;
 const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
 /// Keeps the access log's writer thread alive; dropping it writes what is
-/// still queued. Hold it until the process ends.
+/// still buffered. Hold it until the process ends.
 #[must_use = "dropping the guard stops the access log"]
 pub struct Guard {
     _access_log: Option<line_writer::WriterGuard>,
