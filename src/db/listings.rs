@@ -91,7 +91,7 @@ pub async fn list_versions(
             .bind(filter.package_offset.unwrap_or(0));
         query = match (&filter.contains, db.backend()) {
             (None, _) => query,
-            (Some(text), Backend::Sqlite) => query.bind(text.clone()),
+            (Some(text), Backend::Sqlite) => query.bind(text.as_str()),
             (Some(text), Backend::Postgres) => query.bind(format!("%{text}%")),
         };
         query.fetch_all(pool).await

@@ -155,13 +155,6 @@ fn push_integer(line: &mut Vec<u8>, value: impl itoa::Integer) {
     line.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
-/// One line, newline included, in `format`, stamped `now`.
-pub fn format_line(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> Vec<u8> {
-    let mut line = Vec::with_capacity(320);
-    push_line(&mut line, entry, format, now);
-    line
-}
-
 /// Appends one line, newline included, in `format`, stamped `now`.
 fn push_line(line: &mut Vec<u8>, entry: &Entry<'_>, format: LogFormat, now: SystemTime) {
     match format {
@@ -259,6 +252,13 @@ fn push_pair(line: &mut Vec<u8>, key: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One line, newline included, in `format`, stamped `now`.
+    fn format_line(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> Vec<u8> {
+        let mut line = Vec::new();
+        push_line(&mut line, entry, format, now);
+        line
+    }
 
     fn entry<'a>(user_agent: Option<&'a str>, caller: Option<&'a str>) -> Entry<'a> {
         Entry {

@@ -260,27 +260,25 @@ impl Authenticator {
 
     #[tracing::instrument(level = "debug", skip_all)]
     async fn verify(&self, credential: &Credential) -> Result<Principal, ServiceError> {
+        if let Some(key) = presented_key(credential) {
+            return self.authenticate_key(key).await;
+        }
         match credential {
             Credential::None | Credential::Session(_) => Ok(Principal::Anonymous),
             Credential::ApiKey(key) => {
+                // pgutil sends `user:password` as its API key; a text of that
+                // shape that names no user is tried as a key after all.
                 let text = key.expose_secret();
-                if !text.starts_with(KEY_PREFIX)
-                    && let Some((username, password)) = text.split_once(':')
+                if let Some((username, password)) = text.split_once(':')
+                    && db::users::find(&self.db, username).await?.is_some()
                 {
-                    // pgutil sends `user:password` as its API key.
-                    if db::users::find(&self.db, username).await?.is_some() {
-                        return self.authenticate_user(username, password).await;
-                    }
+                    return self.authenticate_user(username, password).await;
                 }
                 self.authenticate_key(text).await
             }
             Credential::UserPassword { username, password } => {
-                if username.eq_ignore_ascii_case("api") {
-                    self.authenticate_key(password.expose_secret()).await
-                } else {
-                    self.authenticate_user(username, password.expose_secret())
-                        .await
-                }
+                self.authenticate_user(username, password.expose_secret())
+                    .await
             }
         }
     }
