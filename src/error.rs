@@ -50,6 +50,10 @@ pub enum ServiceError {
     /// The database cannot be reached.
     #[error("The database is unavailable; try again shortly.")]
     Unavailable,
+    /// The blob store (an S3 bucket) cannot be reached. The cause, which
+    /// names the server, is logged, never sent.
+    #[error("The package storage is unavailable; try again shortly.")]
+    StorageUnavailable(#[source] anyhow::Error),
     /// Anything unexpected. The cause is logged, never sent.
     #[error("An internal error occurred; it has been logged.")]
     Internal(#[source] anyhow::Error),
@@ -65,18 +69,28 @@ impl ServiceError {
     #[track_caller]
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         let at = std::panic::Location::caller();
-        Self::Internal(
+        Self::unexpected(
             error
                 .into()
                 .context(format!("at {}:{}", at.file(), at.line())),
         )
     }
 
-    /// What went wrong, if this is an internal error (for the log only:
-    /// it names files and hosts).
+    /// An unexpected error, unless it is the blob store's server failing to
+    /// answer: an outage a client should retry after, like the database's.
+    fn unexpected(error: anyhow::Error) -> Self {
+        if crate::blob::is_outage(&error) {
+            Self::StorageUnavailable(error)
+        } else {
+            Self::Internal(error)
+        }
+    }
+
+    /// What went wrong, if this is an internal error or a storage outage
+    /// (for the log only: it names files and hosts).
     pub fn internal_cause(&self) -> Option<&anyhow::Error> {
         match self {
-            Self::Internal(cause) => Some(cause),
+            Self::Internal(cause) | Self::StorageUnavailable(cause) => Some(cause),
             _ => None,
         }
     }
@@ -84,7 +98,7 @@ impl ServiceError {
     /// Wraps an unexpected error with what was being done (which blob, which
     /// file, which step), for the log.
     pub fn internal_while(doing: impl std::fmt::Display, error: impl Into<anyhow::Error>) -> Self {
-        Self::Internal(error.into().context(doing.to_string()))
+        Self::unexpected(error.into().context(doing.to_string()))
     }
 }
 
@@ -154,7 +168,7 @@ impl ResponseError for ServiceError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -211,6 +225,10 @@ mod tests {
                 429,
             ),
             (ServiceError::Unavailable, 503),
+            (
+                ServiceError::StorageUnavailable(anyhow::anyhow!("bucket host")),
+                503,
+            ),
             (ServiceError::internal(anyhow::anyhow!("secret cause")), 500),
         ];
         for (error, status) in cases {

@@ -24,7 +24,10 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::{GetOptions, GetRange, ObjectStore};
 
+use crate::config::{S3Settings, Settings, StorageBackend};
+
 mod group_sync;
+mod s3;
 
 use group_sync::GroupSync;
 
@@ -86,6 +89,8 @@ pub struct BlobStore {
     /// Makes local writes durable, many at a time (none for object stores,
     /// whose writes are durable when they return).
     local_sync: Option<Arc<GroupSync>>,
+    /// Where the bytes are, for messages and `/health/ready`.
+    location: String,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -97,6 +102,14 @@ impl std::fmt::Debug for BlobStore {
 }
 
 impl BlobStore {
+    /// The store the settings name: the local folder or the S3 bucket.
+    pub fn open(settings: &Settings) -> anyhow::Result<Self> {
+        match settings.storage.backend {
+            StorageBackend::Local => Self::local(&settings.blob_dir()),
+            StorageBackend::S3 => Self::s3(&settings.storage.s3),
+        }
+    }
+
     /// A store in a local directory (created if missing).
     pub fn local(root: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)?;
@@ -104,8 +117,29 @@ impl BlobStore {
         Ok(Self {
             store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
             local_sync: Some(GroupSync::new(std::fs::File::open(&root)?)),
+            location: root.display().to_string(),
             local_root: Some(root),
         })
+    }
+
+    /// A store in an S3-compatible bucket.
+    pub fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            store: s3::connect(settings)?,
+            local_root: None,
+            local_sync: None,
+            location: format!(
+                "s3://{}/{} at {}",
+                settings.bucket,
+                settings.prefix.trim_matches('/'),
+                s3::describe_endpoint(settings)
+            ),
+        })
+    }
+
+    /// Where the bytes are: a folder, or a bucket and its server.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     fn local_path(&self, key: &BlobKey) -> Option<PathBuf> {
@@ -132,27 +166,7 @@ impl BlobStore {
         if self.store.head(&path).await.is_ok() {
             return Ok(PutOutcome::AlreadyPresent);
         }
-        let mut upload = self.store.put_multipart(&path).await?;
-        let copied = async {
-            let mut file = tokio::fs::File::open(source).await?;
-            let mut buffer = vec![0u8; 8 * 1024 * 1024];
-            loop {
-                let read = tokio::io::AsyncReadExt::read(&mut file, &mut buffer).await?;
-                if read == 0 {
-                    break;
-                }
-                upload
-                    .put_part(Bytes::copy_from_slice(&buffer[..read]).into())
-                    .await?;
-            }
-            anyhow::Ok(())
-        }
-        .await;
-        if let Err(e) = copied {
-            let _ = upload.abort().await;
-            return Err(e);
-        }
-        upload.complete().await?;
+        s3::upload_file(self.store.as_ref(), &path, source).await?;
         Ok(PutOutcome::Created)
     }
 
@@ -248,6 +262,9 @@ impl BlobStore {
         while let Some(chunk) = stream.next().await {
             tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?).await?;
         }
+        // tokio's file writes in the background: without this, a reader
+        // that opens the copy at once may find its last chunk missing.
+        tokio::io::AsyncWriteExt::flush(&mut file).await?;
         Ok(SeekableBlob::Temporary(temp))
     }
 
@@ -276,6 +293,19 @@ impl BlobStore {
             })
             .collect())
     }
+}
+
+/// Whether `error` is the blob store's server not answering (refused,
+/// timed out, failing with 5xx after retries): an outage to retry after, not
+/// a fault in Wharf. A missing object, a refused credential or a local
+/// disk's error is not one.
+pub fn is_outage(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<object_store::Error>(),
+            Some(object_store::Error::Generic { store, .. }) if *store != "LocalFileSystem"
+        )
+    })
 }
 
 /// SHA-1, SHA-256 and size of a file, read in blocks (blocking).

@@ -54,6 +54,70 @@ pub struct Settings {
     pub connectors: ConnectorSettings,
     /// Logs (their filter is `WHARF_LOG`, not a setting).
     pub log: LogSettings,
+    /// Where package bytes are kept.
+    pub storage: StorageSettings,
+}
+
+/// Where package bytes are kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// `local` (the `store` folder in `data_dir`) or `s3` (a bucket shared
+    /// by every process, as several processes behind a load balancer need).
+    pub backend: StorageBackend,
+    /// The bucket, for `backend = "s3"`.
+    pub s3: S3Settings,
+}
+
+/// Which blob store holds package bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// A folder on this machine.
+    #[default]
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+}
+
+/// An S3-compatible bucket. Credentials left out here come from the
+/// standard AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`, `AWS_REGION`, ...), then the instance's role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    /// The bucket's name.
+    pub bucket: String,
+    /// The service's URL for servers other than AWS (MinIO, Ceph RGW,
+    /// R2, Garage): `http://minio:9000`. Empty means AWS S3.
+    pub endpoint: String,
+    /// The bucket's region (`us-east-1` if unsure on other servers).
+    pub region: String,
+    /// A folder inside the bucket that holds Wharf's objects (empty: the
+    /// bucket's root), so one bucket can serve several installations.
+    pub prefix: String,
+    /// The access key's id, instead of `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// The access key's secret, instead of `AWS_SECRET_ACCESS_KEY`.
+    #[serde(serialize_with = "show::redacted")]
+    pub secret_access_key: Option<SecretString>,
+    /// `bucket.host` addressing instead of `host/bucket`; most servers
+    /// other than AWS want the default, path-style.
+    pub virtual_hosted_style: bool,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            endpoint: String::new(),
+            region: "us-east-1".to_owned(),
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key: None,
+            virtual_hosted_style: false,
+        }
+    }
 }
 
 /// Log settings.
@@ -231,6 +295,7 @@ impl Default for Settings {
             export: ExportSettings::default(),
             connectors: ConnectorSettings::default(),
             log: LogSettings::default(),
+            storage: StorageSettings::default(),
         }
     }
 }

@@ -83,7 +83,7 @@ impl Wharf {
         )
         .await?;
         db.migrate().await?;
-        let blobs = BlobStore::local(&settings.blob_dir())?;
+        let blobs = BlobStore::open(&settings)?;
         let scratch = scratch::ScratchDir::create(&settings.temp_dir()).map_err(|e| {
             anyhow::anyhow!(
                 "cannot create a temporary folder in {}: {e}",

@@ -8,7 +8,7 @@ use reqwest::{Response, StatusCode};
 use secrecy::ExposeSecret;
 use sha1::{Digest, Sha1};
 use sqlx::Connection;
-use wharf::config::{Argon2Settings, Settings};
+use wharf::config::{Argon2Settings, S3Settings, Settings, StorageBackend};
 use wharf::service::{Wharf, feeds, keys};
 use wharf::startup::Application;
 
@@ -55,6 +55,26 @@ pub async fn fresh_postgres_database() -> String {
     format!("{server}/{name}")
 }
 
+/// A bucket folder of its own on the test S3 server (`scripts/test` starts
+/// one), or a panic that says how to get one.
+pub fn s3_settings() -> S3Settings {
+    let endpoint = std::env::var("TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "S3 tests need TEST_S3_ENDPOINT and TEST_S3_BUCKET (an S3-compatible server and a \
+             bucket on it). Run `scripts/test`, which installs moto's server from PyPI and \
+             starts one."
+        )
+    });
+    S3Settings {
+        bucket: std::env::var("TEST_S3_BUCKET").unwrap_or_else(|_| "wharf-test".to_owned()),
+        endpoint,
+        prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        access_key_id: Some("test".to_owned()),
+        secret_access_key: Some("test".to_owned().into()),
+        ..S3Settings::default()
+    }
+}
+
 /// Settings for a test server on `backend`, in `dir`.
 pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings {
     let mut settings = Settings {
@@ -81,6 +101,16 @@ pub async fn test_settings(backend: Backend, dir: &std::path::Path) -> Settings 
 /// Starts a server on `backend` with default test settings.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
+}
+
+/// Starts a server on `backend` that keeps package bytes in a folder of its
+/// own in the test S3 bucket.
+pub async fn spawn_app_on_s3(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |settings| {
+        settings.storage.backend = StorageBackend::S3;
+        settings.storage.s3 = s3_settings();
+    })
+    .await
 }
 
 /// Starts a server on `backend`, letting the test adjust the settings.

@@ -51,5 +51,6 @@ mod pages;
 mod paths;
 mod promotion;
 mod pull;
+mod s3;
 mod upload;
 mod vpack;

@@ -1,0 +1,242 @@
+//! Package bytes in an S3-compatible bucket (moto's server, started by
+//! `scripts/test`): the blob store's own behaviours on S3, whole packages
+//! through a server that keeps its blobs there, and an outage of the
+//! bucket's server.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use wharf::blob::{BlobKey, BlobStore, PutOutcome};
+use wharf::config::StorageBackend;
+use wharf::service::gc;
+
+use crate::helpers::{
+    Backend, UpackBuilder, expect_status, fixtures, s3_settings, sha1_hex, spawn_app_on_s3,
+    spawn_app_with,
+};
+
+dual_backend_tests!(
+    real_packages_round_trip_through_the_bucket,
+    gc_deletes_unreferenced_blobs_from_the_bucket,
+);
+
+/// Reads a whole blob.
+async fn read_all(
+    store: &BlobStore,
+    key: &BlobKey,
+    range: Option<std::ops::Range<u64>>,
+) -> Vec<u8> {
+    let mut stream = store.get(key, range).await.expect("blob readable");
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.expect("chunk"));
+    }
+    bytes
+}
+
+fn key_of(bytes: &[u8]) -> BlobKey {
+    use sha2::Digest;
+    BlobKey::from_digest(sha2::Sha256::digest(bytes).into())
+}
+
+#[tokio::test]
+async fn the_blob_store_behaves_the_same_on_s3() {
+    let store = BlobStore::s3(&s3_settings()).expect("bucket settings accepted");
+    let dir = tempfile::tempdir().unwrap();
+    // Small (one PUT) and large (a multipart upload of three parts).
+    let small = b"hello, bucket".to_vec();
+    let large: Vec<u8> = (0..20 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for content in [&small, &large] {
+        let key = key_of(content);
+        assert!(!store.exists(&key).await.unwrap());
+        let source = dir.path().join("spooled");
+        std::fs::write(&source, content).unwrap();
+        assert_eq!(
+            store.put_file(&key, &source).await.unwrap(),
+            PutOutcome::Created
+        );
+        assert_eq!(
+            store.put_file(&key, &source).await.unwrap(),
+            PutOutcome::AlreadyPresent,
+            "content addressing: the second put finds the bytes"
+        );
+        assert!(store.exists(&key).await.unwrap());
+        assert!(read_all(&store, &key, None).await == *content, "whole blob");
+        assert_eq!(read_all(&store, &key, Some(3..9)).await, content[3..9]);
+        let copy = store.open_seekable(&key, dir.path()).await.unwrap();
+        assert!(
+            std::fs::read(copy.path()).unwrap() == *content,
+            "seekable copy"
+        );
+    }
+    assert_eq!(store.read_small(&key_of(&small)).await.unwrap(), small);
+    let mut listed: Vec<_> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.key)
+        .collect();
+    listed.sort_by_key(BlobKey::to_hex);
+    let mut expected = vec![key_of(&small), key_of(&large)];
+    expected.sort_by_key(BlobKey::to_hex);
+    assert_eq!(listed, expected, "the prefix holds exactly the two blobs");
+    store.delete(&key_of(&large)).await.unwrap();
+    store.delete(&key_of(&large)).await.unwrap();
+    assert!(!store.exists(&key_of(&large)).await.unwrap());
+    assert_eq!(store.list().await.unwrap().len(), 1);
+}
+
+async fn real_packages_round_trip_through_the_bucket(backend: Backend) {
+    let app = spawn_app_on_s3(backend).await;
+    assert!(
+        app.wharf
+            .blobs
+            .location()
+            .starts_with("s3://wharf-test/test-")
+    );
+    let packages = fixtures("upack-valid");
+    for (_, bytes) in &packages {
+        app.publish("default", bytes.clone()).await;
+    }
+    let versions = app.versions("default").await;
+    assert_eq!(versions.len(), packages.len());
+    for version in versions {
+        let (group, name, number) = (
+            version["group"].as_str().unwrap_or(""),
+            version["name"].as_str().unwrap(),
+            version["version"].as_str().unwrap(),
+        );
+        let path = if group.is_empty() {
+            format!("/upack/default/download/{name}/{number}")
+        } else {
+            format!("/upack/default/download/{group}/{name}/{number}")
+        };
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body = response.bytes().await.unwrap();
+        assert!(
+            packages.iter().any(|(_, bytes)| bytes[..] == body[..]),
+            "{path}: the bytes uploaded come back"
+        );
+        assert_eq!(version["sha1"].as_str(), Some(sha1_hex(&body).as_str()));
+    }
+    assert_eq!(app.wharf.blobs.list().await.unwrap().len(), packages.len());
+}
+
+async fn gc_deletes_unreferenced_blobs_from_the_bucket(backend: Backend) {
+    let app = spawn_app_on_s3(backend).await;
+    app.publish("default", UpackBuilder::new("", "kept", "1.0.0").build())
+        .await;
+    app.publish("default", UpackBuilder::new("", "gone", "1.0.0").build())
+        .await;
+    expect_status(
+        app.admin_request(reqwest::Method::DELETE, "/upack/default/delete/gone/1.0.0")
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let report = gc::collect(&app.wharf, Duration::ZERO).await.unwrap();
+    assert_eq!((report.examined, report.deleted), (2, 1), "{report:?}");
+    assert_eq!(app.wharf.blobs.list().await.unwrap().len(), 1);
+    assert_eq!(
+        app.get("/upack/default/download/kept/1.0.0").await.status(),
+        StatusCode::OK
+    );
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An S3 server of this test's own, so that it can be stopped.
+struct OwnS3Server {
+    process: std::process::Child,
+    endpoint: String,
+}
+
+impl OwnS3Server {
+    async fn start(port: u16) -> Self {
+        let command = std::env::var("TEST_S3_SERVER")
+            .expect("TEST_S3_SERVER names the S3 server's command (set by scripts/test)");
+        let process = std::process::Command::new(command)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the S3 server starts");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        // moto accepts an unsigned request to create a bucket.
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(response) = client.put(format!("{endpoint}/outage")).send().await {
+                assert!(response.status().is_success(), "bucket created");
+                return Self { process, endpoint };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the S3 server on {endpoint} did not start within 10 s");
+    }
+
+    fn stop(mut self) {
+        self.process.kill().unwrap();
+        self.process.wait().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_bucket_answers_503_and_changes_nothing_until_it_is_back() {
+    let port = free_port();
+    let server = OwnS3Server::start(port).await;
+    let endpoint = server.endpoint.clone();
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.storage.backend = StorageBackend::S3;
+        settings.storage.s3 = s3_settings();
+        settings.storage.s3.endpoint = endpoint;
+        settings.storage.s3.bucket = "outage".to_owned();
+    })
+    .await;
+    let large_enough_to_read_the_bucket: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let before = UpackBuilder::new("", "before", "1.0.0")
+        .file("package/data.bin", &large_enough_to_read_the_bucket)
+        .build();
+    app.publish("default", before).await;
+
+    server.stop();
+    let download = app.get("/upack/default/download/before/1.0.0").await;
+    let sentence = expect_status(download, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(
+        sentence,
+        "The package storage is unavailable; try again shortly."
+    );
+    let upload = app
+        .upload("default", UpackBuilder::new("", "during", "1.0.0").build())
+        .await;
+    expect_status(upload, StatusCode::SERVICE_UNAVAILABLE).await;
+    let listed: Vec<_> = app.versions("default").await;
+    assert_eq!(
+        listed.len(),
+        1,
+        "the refused upload left no version: {listed:?}"
+    );
+
+    // Back on the same address (moto keeps objects in memory, so the
+    // bucket is new): the same process serves again without a restart.
+    let server = OwnS3Server::start(port).await;
+    let after = UpackBuilder::new("", "after", "1.0.0").build();
+    app.publish("default", after.clone()).await;
+    let download = app.get("/upack/default/download/after/1.0.0").await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.bytes().await.unwrap(), after);
+    server.stop();
+}
