@@ -268,6 +268,20 @@ impl BlobStore {
         Ok(SeekableBlob::Temporary(temp))
     }
 
+    /// Checks that the store answers: its folder exists, or its server
+    /// answers a `HEAD` (a missing object is an answer).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn probe(&self) -> anyhow::Result<()> {
+        if let Some(root) = &self.local_root {
+            anyhow::ensure!(root.is_dir(), "the blob folder {} is gone", root.display());
+            return Ok(());
+        }
+        match self.store.head(&StorePath::from("health-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes a blob; deleting a missing blob is not an error.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete(&self, key: &BlobKey) -> anyhow::Result<()> {

@@ -88,7 +88,7 @@ pub enum StorageBackend {
 pub struct S3Settings {
     /// The bucket's name.
     pub bucket: String,
-    /// The service's URL for servers other than AWS (MinIO, Ceph RGW,
+    /// The service's URL for servers other than AWS (`MinIO`, Ceph RGW,
     /// R2, Garage): `http://minio:9000`. Empty means AWS S3.
     pub endpoint: String,
     /// The bucket's region (`us-east-1` if unsure on other servers).

@@ -47,6 +47,8 @@ fn register(routes: &mut Routes) {
     routes
         .add(Endpoint::new("/health").get(health::health))
         .add(Endpoint::new("/health/json").get(health::health))
+        .add(Endpoint::new("/health/live").get(health::live))
+        .add(Endpoint::new("/health/ready").get(health::ready))
         .add(Endpoint::new("/metrics").get(health::metrics))
         .add(Endpoint::new("/openapi.json").get(openapi::document));
     management::routes(routes);

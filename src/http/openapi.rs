@@ -291,6 +291,8 @@ impl utoipa::Modify for UniqueOperationIds {
         super::operations::show,
         super::operations::list,
         super::health::health,
+        super::health::live,
+        super::health::ready,
         super::health::metrics,
         document,
     ),

@@ -65,6 +65,27 @@ async fn postgres_stopped_gives_503_and_service_resumes_when_it_returns() {
             .contains("database"),
         "{health}"
     );
+    let ready = client
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        (&ready["status"], &ready["database"], &ready["storage"]),
+        (&"Error".into(), &"Error".into(), &"OK".into())
+    );
+    let live = client
+        .get(format!("{base}/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        live.status(),
+        StatusCode::OK,
+        "alive: a restart would not help"
+    );
     let refused = upload("2.0.0").await.unwrap();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
@@ -94,6 +115,12 @@ async fn postgres_stopped_gives_503_and_service_resumes_when_it_returns() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(healthy, "service resumes once PostgreSQL is back");
+    let ready = client
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(upload("2.0.0").await.unwrap().status(), StatusCode::CREATED);
     child.kill().await.unwrap();
     cluster(&["stop", cluster_dir]).await;

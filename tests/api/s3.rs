@@ -159,7 +159,7 @@ fn free_port() -> u16 {
 
 /// An S3 server of this test's own, so that it can be stopped.
 struct OwnS3Server {
-    process: std::process::Child,
+    process: tokio::process::Child,
     endpoint: String,
 }
 
@@ -167,10 +167,11 @@ impl OwnS3Server {
     async fn start(port: u16) -> Self {
         let command = std::env::var("TEST_S3_SERVER")
             .expect("TEST_S3_SERVER names the S3 server's command (set by scripts/test)");
-        let process = std::process::Command::new(command)
+        let process = tokio::process::Command::new(command)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
             .spawn()
             .expect("the S3 server starts");
         let endpoint = format!("http://127.0.0.1:{port}");
@@ -186,9 +187,8 @@ impl OwnS3Server {
         panic!("the S3 server on {endpoint} did not start within 10 s");
     }
 
-    fn stop(mut self) {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
+    async fn stop(mut self) {
+        self.process.kill().await.unwrap();
     }
 }
 
@@ -212,7 +212,17 @@ async fn an_unreachable_bucket_answers_503_and_changes_nothing_until_it_is_back(
         .build();
     app.publish("default", before).await;
 
-    server.stop();
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
+
+    server.stop().await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(
+        (&ready["database"], &ready["storage"]),
+        (&"OK".into(), &"Error".into())
+    );
+    assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
     let download = app.get("/upack/default/download/before/1.0.0").await;
     let sentence = expect_status(download, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(
@@ -233,10 +243,11 @@ async fn an_unreachable_bucket_answers_503_and_changes_nothing_until_it_is_back(
     // Back on the same address (moto keeps objects in memory, so the
     // bucket is new): the same process serves again without a restart.
     let server = OwnS3Server::start(port).await;
+    assert_eq!(app.get("/health/ready").await.status(), StatusCode::OK);
     let after = UpackBuilder::new("", "after", "1.0.0").build();
     app.publish("default", after.clone()).await;
     let download = app.get("/upack/default/download/after/1.0.0").await;
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.bytes().await.unwrap(), after);
-    server.stop();
+    server.stop().await;
 }

@@ -137,6 +137,28 @@ pub struct Health {
     service_status: &'static str,
 }
 
+/// `GET /health/ready`: whether this process should be sent traffic.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    /// `OK` or `Error`: both of the others are `OK`.
+    status: &'static str,
+    /// `OK` or `Error`.
+    database: &'static str,
+    /// `OK` or `Error`.
+    storage: &'static str,
+}
+
+/// The readiness answer.
+pub fn readiness(database_ok: bool, storage_ok: bool) -> Readiness {
+    let word = |ok: bool| if ok { "OK" } else { "Error" };
+    Readiness {
+        status: word(database_ok && storage_ok),
+        database: word(database_ok),
+        storage: word(storage_ok),
+    }
+}
+
 /// The health answer for a database that is (or is not) reachable.
 pub fn health(database: &'static str, database_ok: bool) -> Health {
     let (status, details) = if database_ok {
