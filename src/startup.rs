@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use crate::config::Settings;
 use crate::http::in_flight::InFlight;
 use crate::service::cache::POLL_INTERVAL;
-use crate::service::{Wharf, downloads, feeds, keys, operations, users};
+use crate::service::{Wharf, change_follower, downloads, feeds, keys, operations, users};
 use crate::supervisor::Supervisor;
 
 /// How often counted downloads are written to the database.
@@ -175,10 +175,17 @@ fn background_tasks(wharf: &Wharf) -> Supervisor {
         let wharf = counts.clone();
         async move { downloads::flush(&wharf).await }
     });
+    let (db, caches) = (wharf.db.clone(), wharf.caches.clone());
+    supervisor.until_stopped("cache invalidation listener", move |stop| {
+        change_follower::follow(db, caches, stop)
+    });
     let caches = wharf.caches.clone();
     supervisor.every("cache invalidation poll", POLL_INTERVAL, move || {
         let caches = caches.clone();
         async move {
+            if caches.is_listening() {
+                return Ok(());
+            }
             caches
                 .check_remote_changes()
                 .await
@@ -223,8 +230,17 @@ fn generate_password() -> String {
 
 /// On an empty database (no feeds, no keys): creates the feed `default`
 /// (anonymous view and download) and an administrator key. Returns the
-/// message to print once, with the key and ready-to-paste commands.
+/// message to print once, with the key and ready-to-paste commands. Processes
+/// starting together take turns (`db::first_start`): one prepares, the
+/// others find the database prepared.
 pub async fn bootstrap(wharf: &Wharf) -> anyhow::Result<Option<String>> {
+    let turn = crate::db::first_start::lock(&wharf.db).await?;
+    let prepared = prepare_new_database(wharf).await;
+    turn.release().await?;
+    prepared
+}
+
+async fn prepare_new_database(wharf: &Wharf) -> anyhow::Result<Option<String>> {
     if !feeds::is_new_installation(wharf).await? {
         return Ok(None);
     }

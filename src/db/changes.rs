@@ -3,9 +3,56 @@
 //! Every write that could change a cached read runs [`BUMP`] in its own
 //! transaction, so the change and the counter move together, and then tells
 //! its `Db` (`note_local_write`), so this process's caches see it at once.
-//! Other processes poll [`generation`].
+//! Other processes hear of it: on `PostgreSQL` the counter's change is
+//! announced on a channel (migration 0010) that each process [`listen`]s to;
+//! on `SQLite`, and while a listening connection is being re-established,
+//! they poll [`generation`].
 
-use super::{Db, with_pool};
+use super::{Db, Pool, with_pool};
+
+/// The channel `PostgreSQL` announces changes on (migration 0010).
+const CHANNEL: &str = "wharf_changes";
+
+/// A connection that hears announced changes.
+#[derive(Debug)]
+pub struct ChangeListener(sqlx::postgres::PgListener);
+
+/// What a [`ChangeListener`] heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// The change log reached this generation.
+    Generation(i64),
+    /// Announcements may have been missed (the connection was lost, or an
+    /// announcement did not say its generation): read the generation.
+    MaybeMissed,
+}
+
+/// Starts listening for announced changes; `None` on `SQLite`, which has no
+/// channel (its processes poll).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn listen(db: &Db) -> Result<Option<ChangeListener>, sqlx::Error> {
+    match db.pool() {
+        Pool::Sqlite(_) => Ok(None),
+        Pool::Postgres(pool) => {
+            let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok(Some(ChangeListener(listener)))
+        }
+    }
+}
+
+impl ChangeListener {
+    /// Waits for the next announcement.
+    pub async fn next(&mut self) -> Result<Heard, sqlx::Error> {
+        Ok(match self.0.try_recv().await? {
+            Some(announced) => announced
+                .payload()
+                .parse()
+                .map_or(Heard::MaybeMissed, Heard::Generation),
+            None => Heard::MaybeMissed,
+        })
+    }
+}
 
 /// The statement every cache-affecting write runs in its transaction.
 pub(crate) const BUMP: &str = "UPDATE change_log SET generation = generation + 1 WHERE id = 1";

@@ -26,6 +26,7 @@ pub mod blobs;
 pub mod changes;
 pub mod connectors;
 pub mod feeds;
+pub mod first_start;
 pub mod listings;
 pub mod operations;
 pub mod packages;

@@ -16,17 +16,18 @@
 //! write that changed only packages and versions, which leaves the feed and
 //! key rows cached: a burst of uploads does not reload them for each one),
 //! which the caches compare on each access, so a process reads its own
-//! writes at once; and bumps the
-//! database's `change_log` generation, which a background task polls every
-//! [`POLL_INTERVAL`] so writes from other processes (the CLI, other servers)
-//! clear the caches within that interval. A value loaded while a write
+//! writes at once; and bumps the database's `change_log` generation, which
+//! other processes (the CLI, other servers) hear of as `PostgreSQL`
+//! announces it (`service::change_follower`) or, on `SQLite` and while a
+//! listening connection is re-established, by polling it every
+//! [`POLL_INTERVAL`]. A value loaded while a write
 //! happened is not cached. Entries also expire after [`ENTRY_TTL`], a safety
 //! net for changes made behind Wharf's back.
 
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -83,8 +84,11 @@ pub struct Caches {
     seen_local_packages: AtomicU64,
     remote_epoch: AtomicU64,
     seen_remote: AtomicU64,
-    /// The change-log generation at the last poll.
+    /// The highest change-log generation seen.
     last_generation: AtomicI64,
+    /// Whether changes are being heard as they are announced, so that
+    /// polling can rest (see `service::change_follower`).
+    listening: AtomicBool,
 }
 
 /// Which writes make a cache stale besides those of feeds, keys and users.
@@ -123,6 +127,7 @@ impl Caches {
             remote_epoch: AtomicU64::new(0),
             seen_remote: AtomicU64::new(0),
             last_generation: AtomicI64::new(UNKNOWN_GENERATION),
+            listening: AtomicBool::new(false),
         }
     }
 }
@@ -276,17 +281,33 @@ impl Caches {
         Ok(bytes)
     }
 
-    /// One poll of the change log (run every [`POLL_INTERVAL`] by the
-    /// supervisor): when the generation moved since the last poll, another
-    /// process wrote, and every cache is stale.
+    /// One poll of the change log: run every [`POLL_INTERVAL`] by the
+    /// supervisor while changes are not heard as they are announced.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn check_remote_changes(&self) -> Result<(), sqlx::Error> {
         let generation = db::changes::generation(&self.db).await?;
-        let last = self.last_generation.swap(generation, Ordering::AcqRel);
-        if last != UNKNOWN_GENERATION && last != generation {
+        self.observe_generation(generation);
+        Ok(())
+    }
+
+    /// The change log reached `generation`: when that is past the highest
+    /// seen, some process wrote, and every cache is stale. (Announcements
+    /// and polls may arrive out of order; an older generation says nothing.)
+    pub fn observe_generation(&self, generation: i64) {
+        let last = self.last_generation.fetch_max(generation, Ordering::AcqRel);
+        if last != UNKNOWN_GENERATION && generation > last {
             self.remote_epoch.fetch_add(1, Ordering::AcqRel);
         }
-        Ok(())
+    }
+
+    /// Whether changes are heard as announced (polling rests meanwhile).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    /// Records whether changes are heard as announced.
+    pub(crate) fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Release);
     }
 }
 

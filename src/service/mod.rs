@@ -16,6 +16,7 @@ pub mod assembly;
 pub mod auth;
 pub mod blob_bytes;
 pub mod cache;
+pub mod change_follower;
 pub mod connectors;
 pub mod downloads;
 pub mod feeds;

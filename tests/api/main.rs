@@ -52,5 +52,6 @@ mod paths;
 mod promotion;
 mod pull;
 mod s3;
+mod scale;
 mod upload;
 mod vpack;
