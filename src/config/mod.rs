@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::upack;
 
 pub mod load;
+pub mod proxies;
 pub mod show;
 
 pub use load::{ALIASES, Overrides};
+pub use proxies::TrustedProxies;
 
 /// All of Wharf's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,6 +236,11 @@ pub struct AuthSettings {
     /// Failed authentications allowed per client address per minute before
     /// further attempts from it are answered 429 (0 turns the limit off).
     pub max_failures_per_minute: u32,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the
+    /// client, for the failure limit and the access log: the load balancer
+    /// in front of Wharf. Empty (the default): the peer is the client. A
+    /// comma-separated string is accepted too.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// argon2id cost parameters (OWASP's recommended minimum by default).
@@ -308,6 +315,7 @@ impl Default for AuthSettings {
             session_hours: 12,
             argon2: Argon2Settings::default(),
             max_failures_per_minute: 30,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }

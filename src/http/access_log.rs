@@ -23,12 +23,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, ResponseError};
+use actix_web::{HttpMessage, HttpRequest, ResponseError, web};
 use tracing::Instrument;
 
+use super::client_address::client_address;
 use super::pages::PageError;
 use super::watched_body::{BodyWatcher, WatchedBody};
 use crate::error::ServiceError;
+use crate::service::Wharf;
 use crate::service::auth::Principal;
 use crate::telemetry::access::{self, AccessLog, Entry};
 
@@ -124,7 +126,7 @@ fn log_failure<B>(id: RequestId, response: &ServiceResponse<B>) {
 
 /// Logs a request answered before it reached the application (an upload
 /// refused at `Expect: 100-continue`).
-pub fn log_refused(req: &actix_http::Request, error: &ServiceError, id: &str) {
+pub fn log_refused(wharf: &Wharf, req: &actix_http::Request, error: &ServiceError, id: &str) {
     let status = error.status_code();
     if let Some(cause) = error.internal_cause() {
         tracing::error!(
@@ -138,7 +140,11 @@ pub fn log_refused(req: &actix_http::Request, error: &ServiceError, id: &str) {
     if let Some(log) = access::get() {
         let user_agent = req.headers().get(header::USER_AGENT);
         log.write(&Entry {
-            client: req.peer_addr().map(|a| a.ip()),
+            client: client_address(
+                &wharf.settings.auth.trusted_proxies,
+                req.peer_addr(),
+                req.headers(),
+            ),
             method: req.method().as_str(),
             path: req.path(),
             status: status.as_u16(),
@@ -173,7 +179,14 @@ impl PendingLine {
             log,
             started,
             id,
-            client: req.peer_addr().map(|a| a.ip()),
+            client: match req.app_data::<web::Data<Wharf>>() {
+                Some(wharf) => client_address(
+                    &wharf.settings.auth.trusted_proxies,
+                    req.peer_addr(),
+                    req.headers(),
+                ),
+                None => req.peer_addr().map(|a| a.ip()),
+            },
             method: req.method().clone(),
             uri: req.uri().clone(),
             user_agent: req.headers().get(header::USER_AGENT).cloned(),

@@ -15,6 +15,7 @@ use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 use crate::error::ServiceError;
 use crate::service::{Caller, Credential, Wharf};
 
+use super::client_address::client_address;
 use super::pages::visitor::SESSION_COOKIE;
 use super::query::Query;
 
@@ -87,12 +88,16 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let credential = credential_of(req);
-        let address = req.peer_addr().map(|a| a.ip());
         let Some(wharf) = req.app_data::<web::Data<Wharf>>() else {
             return Either::Left(ready(Err(ServiceError::internal(anyhow::anyhow!(
                 "no app state"
             )))));
         };
+        let address = client_address(
+            &wharf.settings.auth.trusted_proxies,
+            req.peer_addr(),
+            req.headers(),
+        );
         if let Some(principal) = wharf.auth.authenticate_recent(&credential, address) {
             super::access_log::note_caller(req, &principal);
             return Either::Left(ready(Ok(Caller {

@@ -28,7 +28,7 @@ pub async fn screen(
         Ok(()) => Ok(req),
         Err(error) => {
             let request_id = uuid::Uuid::new_v4().to_string();
-            super::access_log::log_refused(&req, &error, &request_id);
+            super::access_log::log_refused(wharf, &req, &error, &request_id);
             let mut response: HttpResponse = error.error_response();
             if let Ok(value) = header::HeaderValue::from_str(&request_id) {
                 response
@@ -42,7 +42,11 @@ pub async fn screen(
 
 async fn check(wharf: &Wharf, req: &actix_http::Request, feed: &str) -> Result<(), ServiceError> {
     let credential = credentials::credential_from(req.headers(), req.uri().query().unwrap_or(""));
-    let address = req.peer_addr().map(|a| a.ip());
+    let address = super::client_address::client_address(
+        &wharf.settings.auth.trusted_proxies,
+        req.peer_addr(),
+        req.headers(),
+    );
     let principal = wharf.auth.authenticate(&credential, address).await?;
     let caller = Caller {
         principal,

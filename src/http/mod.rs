@@ -11,6 +11,7 @@ use endpoint::{Endpoint, Routes};
 
 pub mod access_log;
 mod body;
+mod client_address;
 mod connectors;
 pub mod credentials;
 mod download;

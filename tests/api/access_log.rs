@@ -19,6 +19,8 @@ async fn every_request_gets_one_json_line_with_its_caller_and_id(backend: Backen
             ("WHARF_ADMIN_API_KEY", ADMIN_KEY),
             ("WHARF_LOG", "info"),
             ("WHARF_LOG__FORMAT", "json"),
+            // This test's client stands in for a load balancer on loopback.
+            ("WHARF_AUTH__TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
         ],
     )
     .await;
@@ -54,6 +56,7 @@ async fn every_request_gets_one_json_line_with_its_caller_and_id(backend: Backen
 
     let missing = client
         .get(format!("{base}/upack/default/download/nothing-here/1.0.0"))
+        .header("X-Forwarded-For", "198.51.100.1, 203.0.113.77")
         .send()
         .await
         .unwrap();
@@ -101,6 +104,10 @@ async fn every_request_gets_one_json_line_with_its_caller_and_id(backend: Backen
     assert_eq!(line["user_agent"], "upack/3.1 (access log test)");
 
     let line = line_of(&missing_id);
+    assert_eq!(
+        line["client"], "203.0.113.77",
+        "the client the trusted proxy names, not an entry it was handed"
+    );
     assert_eq!(line["status"], missing_status);
     assert_eq!(line["caller"], serde_json::Value::Null, "anonymous: {line}");
 

@@ -4,9 +4,10 @@
 use base64::Engine;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
+use wharf::config::TrustedProxies;
 use wharf::db::Pool;
 
-use crate::helpers::{Backend, UpackBuilder, expect_status, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, UpackBuilder, expect_status, spawn_app, spawn_app_with};
 
 fn basic(user: &str, password: &str) -> String {
     format!(
@@ -332,7 +333,60 @@ async fn repeated_failed_authentication_is_rate_limited_per_address(backend: Bac
     expect_status(app.get("/upack/default/versions").await, StatusCode::OK).await;
 }
 
+/// Sends a wrong key "from" `client` through a proxy on loopback.
+async fn wrong_key_via(app: &TestApp, client: &str, key: &str) -> StatusCode {
+    app.client
+        .get(app.url("/upack/default/versions"))
+        .header("X-ApiKey", key)
+        .header("X-Forwarded-For", client)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn behind_a_trusted_proxy_the_limit_counts_each_client(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.auth.max_failures_per_minute = 2;
+        s.auth.trusted_proxies = TrustedProxies::parse(["127.0.0.1"]).unwrap();
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(
+            wrong_key_via(&app, "203.0.113.1", "guess").await,
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(
+        wrong_key_via(&app, "203.0.113.1", "guess").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let admin = app.admin_key.clone();
+    assert_eq!(
+        wrong_key_via(&app, "203.0.113.2", &admin).await,
+        StatusCode::OK,
+        "another client behind the same proxy is not limited"
+    );
+
+    // Without the proxy trusted, the header is anyone's to write: ignored.
+    let app = spawn_app_with(backend, |s| s.auth.max_failures_per_minute = 2).await;
+    assert_eq!(
+        wrong_key_via(&app, "203.0.113.1", "guess").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        wrong_key_via(&app, "203.0.113.2", "guess").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        wrong_key_via(&app, "203.0.113.3", "guess").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "one peer, one budget, whatever it claims"
+    );
+}
+
 dual_backend_tests!(
+    behind_a_trusted_proxy_the_limit_counts_each_client,
     repeated_failed_authentication_is_rate_limited_per_address,
     an_expired_key_is_refused,
     every_credential_form_is_accepted,

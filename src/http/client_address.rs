@@ -1,0 +1,23 @@
+//! Who sent a request: the peer, or the client a trusted proxy names
+//! (`auth.trusted_proxies`, see `config::proxies`). Every use of a client's
+//! address (the failed-authentication limit, the access log) asks here.
+
+use std::net::{IpAddr, SocketAddr};
+
+use actix_web::http::header::HeaderMap;
+
+use crate::config::TrustedProxies;
+
+/// The client's address for a request from `peer` with `headers`.
+pub fn client_address(
+    trusted: &TrustedProxies,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+) -> Option<IpAddr> {
+    trusted.client(
+        peer.map(|a| a.ip()),
+        headers
+            .get_all("x-forwarded-for")
+            .map(actix_web::http::header::HeaderValue::as_bytes),
+    )
+}
