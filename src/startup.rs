@@ -37,6 +37,11 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let wharf = Wharf::open(settings).await?;
+        crate::telemetry::request_metrics::install(
+            crate::http::route_table()
+                .into_iter()
+                .map(|route| route.path),
+        );
         if let Some(message) = bootstrap(&wharf).await? {
             println!("{message}");
         }

@@ -111,6 +111,18 @@ pub async fn list(
     })
 }
 
+/// How many operations there are of each kind in each state.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn count_by_kind_and_state(db: &Db) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT kind, state, COUNT(*) FROM operations GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(pool)
+        .await
+    })
+}
+
 /// Claims the oldest operation that is queued, or running on a lease that
 /// has run out, for `owner` until `lease_until`; `None` when there is none.
 /// Two processes that pick the same row both try it; the loser (its update

@@ -1,6 +1,7 @@
 //! The outermost middleware: every request gets an id (sent back as
-//! `x-request-id`), a failure's cause is logged with that id, and one
-//! access-log line is written when the response body has been sent.
+//! `x-request-id`), a failure's cause is logged with that id, one
+//! access-log line is written when the response body has been sent, and the
+//! request is counted in `/metrics` (`telemetry::request_metrics`) then too.
 //!
 //! The `request` span that events inside a request carry is at `debug`:
 //! at `info` every request paid for spans it almost never needed (with
@@ -24,6 +25,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, ResponseError, web};
+use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::client_address::client_address;
@@ -33,6 +35,7 @@ use crate::error::ServiceError;
 use crate::service::Wharf;
 use crate::service::auth::Principal;
 use crate::telemetry::access::{self, AccessLog, Entry};
+use crate::telemetry::request_metrics::{self, RequestMetrics};
 
 /// The request's id: a random UUID, in the `request` span, the access log
 /// and the `x-request-id` response header.
@@ -71,19 +74,27 @@ pub fn note_caller(req: &HttpRequest, principal: &Principal) {
 /// Gives the request its id and span, sends the id back, and logs the
 /// request when its body is done.
 pub async fn middleware(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = RequestId::new();
     req.extensions_mut().insert(id);
+    let metrics = request_metrics::get();
+    if let Some(metrics) = metrics {
+        count_received_bytes(&mut req, metrics);
+    }
     let line = access::get().map(|log| PendingLine::new(log, &req, id, started));
     let span = tracing::debug_span!("request", id = %id);
     let mut response = match next.call(req).instrument(span).await {
         Ok(response) => response,
         Err(error) => {
+            let status = error.as_response_error().status_code();
+            if let Some(metrics) = metrics {
+                metrics.record(metrics.slot(None), status.as_u16(), started.elapsed(), 0);
+            }
             if let Some(mut line) = line {
-                line.status = error.as_response_error().status_code();
+                line.status = status;
             }
             return Err(error);
         }
@@ -101,7 +112,58 @@ pub async fn middleware(
         line.caller = response.request().extensions_mut().remove::<CallerLabel>();
         line
     });
-    Ok(response.map_body(|_, body| WatchedBody::new(body, line)))
+    let counted = metrics.map(|metrics| PendingCount {
+        metrics,
+        slot: metrics.slot(response.request().match_name()),
+        status: response.status().as_u16(),
+        started,
+        bytes: 0,
+    });
+    Ok(response.map_body(|_, body| WatchedBody::new(body, (line, counted))))
+}
+
+/// Counts a request's body bytes as the handler reads them. Only requests
+/// that have a body pay for the wrapped stream.
+fn count_received_bytes(req: &mut ServiceRequest, metrics: &'static RequestMetrics) {
+    let headers = req.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0");
+    if !has_body {
+        return;
+    }
+    let counted = req.take_payload().inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            metrics.received(chunk.len() as u64);
+        }
+    });
+    let boxed: actix_http::BoxedPayloadStream = Box::pin(counted);
+    req.set_payload(actix_web::dev::Payload::from(boxed));
+}
+
+/// A request's figures for `/metrics`, recorded when its body is done.
+struct PendingCount {
+    metrics: &'static RequestMetrics,
+    slot: usize,
+    status: u16,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Drop for PendingCount {
+    fn drop(&mut self) {
+        self.metrics
+            .record(self.slot, self.status, self.started.elapsed(), self.bytes);
+    }
+}
+
+impl BodyWatcher for Option<PendingCount> {
+    fn sent(&mut self, bytes: usize) {
+        if let Some(count) = self {
+            count.bytes += bytes as u64;
+        }
+    }
 }
 
 /// Logs why a request failed with a 5xx, if the handler said why.

@@ -57,9 +57,12 @@ impl<'c, 't> Routes<'c, 't> {
     }
 
     /// Registers `endpoint` under the current prefix.
-    pub fn add(&mut self, endpoint: Endpoint) -> &mut Self {
+    pub fn add(&mut self, mut endpoint: Endpoint) -> &mut Self {
+        let path = format!("{}{}", self.prefix, endpoint.path);
+        // Named by its full pattern: what `/metrics` counts requests under.
+        endpoint.resource = endpoint.resource.name(&path);
         self.table.push(Route {
-            path: format!("{}{}", self.prefix, endpoint.path),
+            path,
             methods: endpoint.allow.clone(),
             audience: self.audience,
         });

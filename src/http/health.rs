@@ -6,7 +6,7 @@
 use actix_web::{HttpResponse, web};
 
 use super::wire;
-use crate::error::{OrInternal, ServiceError};
+use crate::error::ServiceError;
 use crate::service::{Wharf, health, metrics};
 
 #[utoipa::path(
@@ -60,7 +60,7 @@ pub async fn ready(wharf: web::Data<Wharf>) -> HttpResponse {
     responses((status = 200, description = "Figures in the OpenMetrics text format.", content_type = "application/openmetrics-text")),
 )]
 pub async fn metrics(wharf: web::Data<Wharf>) -> Result<HttpResponse, ServiceError> {
-    let text = metrics::render(&wharf).or_internal("rendering the metrics")?;
+    let text = metrics::render(&wharf).await?;
     Ok(HttpResponse::Ok()
         .content_type(metrics::CONTENT_TYPE)
         .body(text))

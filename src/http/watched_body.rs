@@ -16,6 +16,14 @@ pub trait BodyWatcher {
     fn sent(&mut self, _bytes: usize) {}
 }
 
+/// Two watchers hear the same body.
+impl<A: BodyWatcher, B: BodyWatcher> BodyWatcher for (A, B) {
+    fn sent(&mut self, bytes: usize) {
+        self.0.sent(bytes);
+        self.1.sent(bytes);
+    }
+}
+
 pin_project_lite::pin_project! {
     /// `body`, with `watcher` kept alive until it is done.
     pub struct WatchedBody<B, W> {

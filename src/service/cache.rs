@@ -70,6 +70,28 @@ pub struct ResolveKey {
     pub selector: Vec<u8>,
 }
 
+/// Hits and misses of one cache, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct HitCounts {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl HitCounts {
+    fn count(&self, hit: bool) {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Hits and misses so far.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The hot-path caches.
 pub struct Caches {
     feeds: Cache<String, Option<Feed>>,
@@ -77,6 +99,8 @@ pub struct Caches {
     versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
     small_blobs: Cache<String, Bytes>,
     listings: Cache<ListingKey, Bytes>,
+    /// Hits and misses per cache, in the order of [`Caches::hit_counts`].
+    counts: [HitCounts; 5],
     /// Whose local writes the caches follow.
     db: Db,
     /// Local writes and remote epochs already reflected in the caches.
@@ -121,6 +145,7 @@ impl Caches {
                 .max_capacity(64 * 1024 * 1024)
                 .time_to_live(ENTRY_TTL)
                 .build(),
+            counts: Default::default(),
             db: db.clone(),
             seen_local: AtomicU64::new(db.local_writes()),
             seen_local_packages: AtomicU64::new(db.local_package_writes()),
@@ -180,7 +205,7 @@ impl Caches {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn get_or_load<K, V, E, F>(
         &self,
-        cache: &Cache<K, V>,
+        (cache, counts): (&Cache<K, V>, &HitCounts),
         follows: Follows,
         key: K,
         load: F,
@@ -195,7 +220,9 @@ impl Caches {
             Follows::Settings => (local, 0, remote),
         };
         let stamp = relevant(self.sync());
-        if let Some(hit) = cache.get(&key) {
+        let hit = cache.get(&key);
+        counts.count(hit.is_some());
+        if let Some(hit) = hit {
             return Ok(hit);
         }
         let value = load.await?;
@@ -209,7 +236,7 @@ impl Caches {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<Feed>, sqlx::Error> {
         self.get_or_load(
-            &self.feeds,
+            (&self.feeds, &self.counts[0]),
             Follows::Settings,
             name_lower.to_owned(),
             async { Ok(db::feeds::find(db, name_lower).await?.map(Feed::from)) },
@@ -221,24 +248,37 @@ impl Caches {
     /// stored permissions do not parse is treated as no key at all.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
-        self.get_or_load(&self.keys, Follows::Settings, id.to_owned(), async {
-            Ok(db::api_keys::find(db, id).await?.and_then(|row| {
-                let permissions = Grant::parse_permissions(&row.permissions).ok()?;
-                let scope = FeedScope::parse(row.feed_scope.as_deref());
-                Some(Arc::new(CachedKey {
-                    row,
-                    grant: Arc::new(Grant { permissions, scope }),
-                    verified: std::sync::Mutex::new(None),
+        self.get_or_load(
+            (&self.keys, &self.counts[1]),
+            Follows::Settings,
+            id.to_owned(),
+            async {
+                Ok(db::api_keys::find(db, id).await?.and_then(|row| {
+                    let permissions = Grant::parse_permissions(&row.permissions).ok()?;
+                    let scope = FeedScope::parse(row.feed_scope.as_deref());
+                    Some(Arc::new(CachedKey {
+                        row,
+                        grant: Arc::new(Grant { permissions, scope }),
+                        verified: std::sync::Mutex::new(None),
+                    }))
                 }))
-            }))
-        })
+            },
+        )
         .await
     }
 
     /// The API key with public id `id` if its row is cached (never waits).
     pub fn cached_api_key(&self, id: &str) -> Option<Arc<CachedKey>> {
         self.sync();
-        self.keys.get(id).flatten()
+        let cached = self.keys.get(id).flatten();
+        // A miss here is not counted: the full path that follows counts it.
+        // (A row found but not usable, its text not verified within
+        // auth.verified_cache_seconds, is counted twice: once a minute per
+        // key at most.)
+        if cached.is_some() {
+            self.counts[1].count(true);
+        }
+        cached
     }
 
     /// A resolved version, loaded by `load` on a miss.
@@ -251,9 +291,12 @@ impl Caches {
     where
         F: Future<Output = Result<Option<VersionRow>, sqlx::Error>>,
     {
-        self.get_or_load(&self.versions, Follows::Packages, key, async {
-            Ok(load.await?.map(Arc::new))
-        })
+        self.get_or_load(
+            (&self.versions, &self.counts[2]),
+            Follows::Packages,
+            key,
+            async { Ok(load.await?.map(Arc::new)) },
+        )
         .await
     }
 
@@ -263,8 +306,13 @@ impl Caches {
     where
         F: Future<Output = Result<Bytes, E>>,
     {
-        self.get_or_load(&self.listings, Follows::Packages, key, build)
-            .await
+        self.get_or_load(
+            (&self.listings, &self.counts[3]),
+            Follows::Packages,
+            key,
+            build,
+        )
+        .await
     }
 
     /// A small blob's bytes, loaded by `load` on a miss.
@@ -273,7 +321,9 @@ impl Caches {
     where
         F: Future<Output = Result<Bytes, E>>,
     {
-        if let Some(hit) = self.small_blobs.get(sha256) {
+        let hit = self.small_blobs.get(sha256);
+        self.counts[4].count(hit.is_some());
+        if let Some(hit) = hit {
             return Ok(hit);
         }
         let bytes = load.await?;
@@ -298,6 +348,18 @@ impl Caches {
         if last != UNKNOWN_GENERATION && generation > last {
             self.remote_epoch.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// Each cache's name and its hits and misses so far.
+    pub fn hit_counts(&self) -> [(&'static str, (u64, u64)); 5] {
+        let names = [
+            "feeds",
+            "api_keys",
+            "resolved_versions",
+            "listings",
+            "small_blobs",
+        ];
+        std::array::from_fn(|i| (names[i], self.counts[i].get()))
     }
 
     /// Whether changes are heard as announced (polling rests meanwhile).
@@ -331,10 +393,15 @@ mod tests {
         // how many times each was loaded from the database so far.
         let round = || async {
             caches
-                .get_or_load(&caches.keys, Follows::Settings, "k".to_owned(), async {
-                    key_loads.fetch_add(1, Ordering::Relaxed);
-                    Ok::<_, sqlx::Error>(None)
-                })
+                .get_or_load(
+                    (&caches.keys, &caches.counts[1]),
+                    Follows::Settings,
+                    "k".to_owned(),
+                    async {
+                        key_loads.fetch_add(1, Ordering::Relaxed);
+                        Ok::<_, sqlx::Error>(None)
+                    },
+                )
                 .await
                 .unwrap();
             caches

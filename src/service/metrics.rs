@@ -1,8 +1,9 @@
 //! What `/metrics` reports, in the Prometheus text format.
 //!
 //! Each figure is read when the scraper asks (a [`Collector`]), from where
-//! it already lives: the access log's counter of dropped lines, the
-//! database pool. Nothing is counted on the request path for this page.
+//! it already lives: requests and bytes (`telemetry::request_metrics`,
+//! counted as requests end), cache hits (`cache`), operations by state (one
+//! query), the database pool, the access log's counter of dropped lines.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -10,21 +11,33 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use prometheus_client::metrics::MetricType;
+
 use super::Wharf;
-use crate::telemetry::access;
+use crate::db;
+use crate::error::{OrInternal, ServiceError};
+use crate::telemetry::{access, request_metrics};
 
 /// The page's content type.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The metrics of `wharf`'s process, as text.
-pub fn render(wharf: &Wharf) -> Result<String, std::fmt::Error> {
+pub async fn render(wharf: &Wharf) -> Result<String, ServiceError> {
+    // Without the database the other figures still matter most.
+    let operations = db::operations::count_by_kind_and_state(&wharf.db)
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "metrics: operations not counted"))
+        .unwrap_or_default();
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Figures {
         access_log_dropped_lines: access::dropped_lines(),
         connections: wharf.db.connections(),
+        caches: wharf.caches.hit_counts(),
+        operations,
     }));
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    prometheus_client::encoding::text::encode(&mut text, &registry)
+        .or_internal("rendering the metrics")?;
     Ok(text)
 }
 
@@ -34,10 +47,43 @@ struct Figures {
     access_log_dropped_lines: u64,
     /// Open and idle database connections.
     connections: (u32, usize),
+    /// Each cache's hits and misses.
+    caches: [(&'static str, (u64, u64)); 5],
+    /// Operations: kind, state, how many.
+    operations: Vec<(String, String, i64)>,
 }
 
 impl Collector for Figures {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        if let Some(requests) = request_metrics::get() {
+            requests.encode(&mut encoder)?;
+        }
+        let counts = self
+            .caches
+            .map(|(cache, (hits, misses))| (cache, hits, misses));
+        encode_per_cache(
+            &mut encoder,
+            "wharf_cache_hits",
+            "Reads answered from an in-process cache, by cache.",
+            counts.map(|(cache, hits, _)| (cache, hits)),
+        )?;
+        encode_per_cache(
+            &mut encoder,
+            "wharf_cache_misses",
+            "Reads a cache could not answer (loaded from the database or the store).",
+            counts.map(|(cache, _, misses)| (cache, misses)),
+        )?;
+        let mut family = encoder.encode_descriptor(
+            "wharf_operations",
+            "Operations (export, pull) in the database, by kind and state (all processes).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (kind, state, count) in &self.operations {
+            ConstGauge::new(*count).encode(
+                family.encode_family(&[("kind", kind.as_str()), ("state", state.as_str())])?,
+            )?;
+        }
         let dropped = ConstCounter::new(self.access_log_dropped_lines);
         dropped.encode(encoder.encode_descriptor(
             "wharf_access_log_dropped_lines",
@@ -62,4 +108,18 @@ impl Collector for Figures {
         )?)?;
         Ok(())
     }
+}
+
+/// One counter family with a series per cache.
+fn encode_per_cache(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    values: [(&'static str, u64); 5],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (cache, value) in values {
+        ConstCounter::new(value).encode(family.encode_family(&[("cache", cache)])?)?;
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use crate::config::{LogFormat, LogSettings};
 
 pub mod access;
 mod line_writer;
+pub mod request_metrics;
 
 /// The default filter: events at `info` and above, the access log
 /// (`wharf::access`) included, and `sqlx`'s per-query lines left out.

@@ -148,7 +148,127 @@ async fn metrics_count_dropped_access_log_lines(backend: Backend) {
     assert!(text.ends_with("# EOF\n"), "{text}");
 }
 
+async fn metrics_count_requests_bytes_cache_hits_and_operations(backend: Backend) {
+    let cli = Cli::new(backend).await;
+    let exports = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut child, _) = serve(
+        &cli,
+        port,
+        &[
+            ("WHARF_ADMIN_API_KEY", ADMIN_KEY),
+            (
+                "WHARF_EXPORT__ALLOWED_ROOTS",
+                exports.path().to_str().unwrap(),
+            ),
+        ],
+    )
+    .await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let package =
+        std::fs::read(fixture_dir("upack-valid").join("UniversalPackageTest-0.1.1.upack")).unwrap();
+    let uploaded = client
+        .put(format!("{base}/upack/default/upload"))
+        .header("X-ApiKey", ADMIN_KEY)
+        .body(package.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    // One upload's change may clear the caches once, whenever this
+    // process next reads the change log: most of five downloads hit.
+    for _ in 0..5 {
+        let download = reqwest::get(format!(
+            "{base}/upack/default/download/UniversalPackageTest/0.1.1"
+        ))
+        .await
+        .unwrap();
+        assert_eq!(download.bytes().await.unwrap(), package);
+    }
+    let missing = reqwest::get(format!("{base}/no/such/address"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+        line[series.len() + 1..].parse().unwrap()
+    };
+    let download = r#"route="/upack/{feed}/download/{tail:.*}",status="2xx""#;
+    assert_eq!(
+        value(&format!(
+            "wharf_http_request_duration_seconds_count{{{download}}}"
+        )),
+        5
+    );
+    assert_eq!(
+        value(&format!(
+            r#"wharf_http_request_duration_seconds_bucket{{le="+Inf",{download}}}"#
+        )),
+        5
+    );
+    assert_eq!(
+        value(r#"wharf_http_request_duration_seconds_count{route="unmatched",status="4xx"}"#),
+        1,
+        "an address nothing serves is counted under one label, not its path"
+    );
+    assert!(!text.contains("/no/such/address"), "{text}");
+    assert_eq!(
+        value("wharf_http_request_body_bytes_total"),
+        package.len() as u64
+    );
+    assert!(value("wharf_http_response_body_bytes_total") >= 5 * package.len() as u64);
+    let hits = value(r#"wharf_cache_hits_total{cache="resolved_versions"}"#);
+    let misses = value(r#"wharf_cache_misses_total{cache="resolved_versions"}"#);
+    assert_eq!(hits + misses, 5, "each download resolved once");
+    assert!(
+        hits >= 1,
+        "downloads after the first resolved from the cache"
+    );
+
+    // Operations by state, counted from the database.
+    let export = client
+        .post(format!(
+            "{base}/api/operations/export?feed=default&name=UniversalPackageTest&version=0.1.1&containerUri=file://{}",
+            exports.path().join("out").display()
+        ))
+        .header("X-ApiKey", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::ACCEPTED);
+    let location = format!("{base}{}", export.headers()["location"].to_str().unwrap());
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("\nwharf_operations{kind=\"export\",state=\"succeeded\"} 1\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().await.unwrap();
+    assert!(
+        text.contains("\nwharf_operations{kind=\"export\",state=\"succeeded\"} 1\n"),
+        "the export ({location}) counted as succeeded:\n{text}"
+    );
+}
+
 dual_backend_tests!(
     every_request_gets_one_json_line_with_its_caller_and_id,
     metrics_count_dropped_access_log_lines,
+    metrics_count_requests_bytes_cache_hits_and_operations,
 );
