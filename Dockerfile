@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY migrations ./migrations
 COPY src ./src
+COPY web ./web
 RUN cargo build --release --locked && strip target/release/wharf
 
 FROM debian:bookworm-slim
@@ -17,6 +18,6 @@ ENV WHARF_BIND=0.0.0.0:8624 \
     WHARF_DATA_DIR=/var/lib/wharf
 VOLUME /var/lib/wharf
 EXPOSE 8624
-HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:8624/health || exit 1
+HEALTHCHECK --interval=10s --timeout=6s CMD curl -fsS http://127.0.0.1:8624/health/ready || exit 1
 ENTRYPOINT ["wharf"]
 CMD ["serve"]
