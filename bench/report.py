@@ -199,6 +199,22 @@ for b in backends:
                   f"{wharf_rate:.0f} vs {old_rate:.0f}/s, p99 {median_of('G.wharf', 'p99_us') / 1000:.1f}"
                   f" vs {median_of('G.old', 'p99_us') / 1000:.1f} ms")
 
+if measured("postgres", "S.manifest"):
+    b = "postgres"
+    nginx, wharf = find(b, "S.nginx"), find(b, "S.manifest")
+    ratio = rps(wharf) / rps(nginx)
+    check(b, "S", "manifest req/s vs nginx (S3)", round(ratio, 3), ">= 0.5", ratio >= 0.5,
+          f"{rps(wharf):.0f} vs {rps(nginx):.0f} req/s, blobs in the bucket, logs on")
+    mib_s = lambda r: r["bytes"] / r["seconds"] / 1048576
+    for way in ("upload", "download"):
+        through, direct = find(b, f"S.{way}.wharf"), find(b, f"S.{way}.s3")
+        check(b, f"S.{way}", f"{way} vs boto3 on the same S3 server", round(direct["seconds"] / through["seconds"], 3),
+              "report", True, f"{mib_s(through):.0f} vs {mib_s(direct):.0f} MiB/s")
+    three, spread = paired(b, "S.three", "S.one")
+    check(b, "S.three", "3 processes vs 1 behind nginx, req/s", round(three, 3), "report", True,
+          f"{spread}; medians {median_rps(b, 'S.three'):.0f} vs {median_rps(b, 'S.one'):.0f} req/s "
+          f"on {os.cpu_count()} cores")
+
 width = max(len(c["measure"]) for c in checks)
 print(f"\nWharf benchmark ({'quick' if quick else 'full'}: {duration} per case, {connections} connections)", file=sys.stderr)
 print(f"{'backend':9} {'case':11} {'measure':{width}} {'value':>9} {'target':>7}  {'':4} detail", file=sys.stderr)
