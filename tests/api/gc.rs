@@ -23,13 +23,10 @@ fn large_package() -> Vec<u8> {
         .build()
 }
 
-fn blob_path(app: &TestApp, bytes: &[u8]) -> std::path::PathBuf {
-    let hex = hex::encode(sha2::Sha256::digest(bytes));
-    app.data_dir
-        .join("store/blobs/sha256")
-        .join(&hex[0..2])
-        .join(&hex[2..4])
-        .join(&hex)
+/// Whether the store (a folder or a bucket) holds `bytes`.
+async fn stored(app: &TestApp, bytes: &[u8]) -> bool {
+    let key = wharf::blob::BlobKey::from_digest(sha2::Sha256::digest(bytes).into());
+    app.wharf.blobs.exists(&key).await.unwrap()
 }
 
 /// Uploads, then deletes the version, leaving its blob unreferenced.
@@ -83,7 +80,7 @@ fn upload_in_background(
 
 async fn assert_downloads_whole(app: &TestApp, package: &[u8]) {
     assert!(
-        blob_path(app, package).exists(),
+        stored(app, package).await,
         "the blob's bytes are in the store"
     );
     let response = app
@@ -97,9 +94,12 @@ async fn assert_downloads_whole(app: &TestApp, package: &[u8]) {
 /// before gc deletes the bytes. The upload waits for gc, finds the bytes
 /// gone and stores them again.
 async fn an_upload_while_gc_deletes_the_same_bytes_stores_them_again(backend: Backend) {
-    let app = spawn_app(backend).await;
+    upload_while_gc_deletes_the_same_bytes(&spawn_app(backend).await).await;
+}
+
+pub async fn upload_while_gc_deletes_the_same_bytes(app: &TestApp) {
     let package = large_package();
-    upload_and_delete(&app, &package).await;
+    upload_and_delete(app, &package).await;
 
     let (hook, paused, release) = pause_at(GcStep::RowDeleted);
     let wharf = app.wharf.clone();
@@ -109,10 +109,10 @@ async fn an_upload_while_gc_deletes_the_same_bytes_stores_them_again(backend: Ba
         );
     paused.await.expect("gc reached its delete");
     assert!(
-        blob_path(&app, &package).exists(),
+        stored(app, &package).await,
         "gc has not deleted the bytes yet"
     );
-    let upload = upload_in_background(&app, package.clone());
+    let upload = upload_in_background(app, package.clone());
     tokio::time::sleep(Duration::from_millis(300)).await;
     release.notify_one();
 
@@ -120,15 +120,18 @@ async fn an_upload_while_gc_deletes_the_same_bytes_stores_them_again(backend: Ba
     assert_eq!(report.deleted, 1, "gc deleted the unreferenced blob");
     let (status, text) = upload.await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{text}");
-    assert_downloads_whole(&app, &package).await;
+    assert_downloads_whole(app, &package).await;
 }
 
 /// gc has decided from its listing that the blob is garbage; the identical
 /// package is uploaded before gc touches the row. gc then keeps it.
 async fn an_upload_after_gc_decided_makes_gc_keep_the_bytes(backend: Backend) {
-    let app = spawn_app(backend).await;
+    upload_after_gc_decided(&spawn_app(backend).await).await;
+}
+
+pub async fn upload_after_gc_decided(app: &TestApp) {
     let package = large_package();
-    upload_and_delete(&app, &package).await;
+    upload_and_delete(app, &package).await;
 
     let (hook, paused, release) = pause_at(GcStep::Decided);
     let wharf = app.wharf.clone();
@@ -137,25 +140,29 @@ async fn an_upload_after_gc_decided_makes_gc_keep_the_bytes(backend: Backend) {
             async move { gc::collect_with_hook(&wharf, Duration::ZERO, Some(hook)).await },
         );
     paused.await.expect("gc decided");
-    let (status, text) = upload_in_background(&app, package.clone()).await.unwrap();
+    let (status, text) = upload_in_background(app, package.clone()).await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{text}");
     release.notify_one();
 
     let report = collection.await.unwrap().expect("gc succeeds");
     assert_eq!(report.deleted, 0, "gc saw the new reference");
-    assert_downloads_whole(&app, &package).await;
+    assert_downloads_whole(app, &package).await;
 }
 
 /// A gc that died between deleting the bytes and committing leaves a row
 /// without bytes; the next upload of the same bytes must not trust the row.
 async fn a_row_whose_bytes_are_gone_is_not_trusted(backend: Backend) {
-    let app = spawn_app(backend).await;
+    row_whose_bytes_are_gone(&spawn_app(backend).await).await;
+}
+
+pub async fn row_whose_bytes_are_gone(app: &TestApp) {
     let package = large_package();
-    upload_and_delete(&app, &package).await;
-    std::fs::remove_file(blob_path(&app, &package)).unwrap();
+    upload_and_delete(app, &package).await;
+    let key = wharf::blob::BlobKey::from_digest(sha2::Sha256::digest(&package).into());
+    app.wharf.blobs.delete(&key).await.unwrap();
 
     app.publish("default", package.clone()).await;
-    assert_downloads_whole(&app, &package).await;
+    assert_downloads_whole(app, &package).await;
 }
 
 /// Serves a different body on every request (as a live file host may), and

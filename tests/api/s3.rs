@@ -19,6 +19,7 @@ use crate::helpers::{
 dual_backend_tests!(
     real_packages_round_trip_through_the_bucket,
     gc_deletes_unreferenced_blobs_from_the_bucket,
+    gc_racing_uploads_keeps_the_protocol_on_a_bucket,
 );
 
 /// Reads a whole blob.
@@ -146,6 +147,15 @@ async fn gc_deletes_unreferenced_blobs_from_the_bucket(backend: Backend) {
         app.get("/upack/default/download/kept/1.0.0").await.status(),
         StatusCode::OK
     );
+}
+
+/// The gc protocol's races (`gc.rs`, gc paused at its critical points), with
+/// the blobs in a bucket: gc deleting bytes an upload is storing again, an
+/// upload after gc decided, a row whose bytes were deleted.
+async fn gc_racing_uploads_keeps_the_protocol_on_a_bucket(backend: Backend) {
+    crate::gc::upload_while_gc_deletes_the_same_bytes(&spawn_app_on_s3(backend).await).await;
+    crate::gc::upload_after_gc_decided(&spawn_app_on_s3(backend).await).await;
+    crate::gc::row_whose_bytes_are_gone(&spawn_app_on_s3(backend).await).await;
 }
 
 /// A free loopback port.
