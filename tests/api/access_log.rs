@@ -9,6 +9,22 @@ use crate::helpers::{Backend, fixture_dir};
 
 const ADMIN_KEY: &str = "access-log-admin-key";
 
+/// Uploads the real-world `UniversalPackageTest` to the server at `base`;
+/// returns its bytes.
+async fn upload_fixture(client: &reqwest::Client, base: &str) -> Vec<u8> {
+    let package =
+        std::fs::read(fixture_dir("upack-valid").join("UniversalPackageTest-0.1.1.upack")).unwrap();
+    let uploaded = client
+        .put(format!("{base}/upack/default/upload"))
+        .header("X-ApiKey", ADMIN_KEY)
+        .body(package.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    package
+}
+
 async fn every_request_gets_one_json_line_with_its_caller_and_id(backend: Backend) {
     let cli = Cli::new(backend).await;
     let port = free_port();
@@ -26,16 +42,7 @@ async fn every_request_gets_one_json_line_with_its_caller_and_id(backend: Backen
     .await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let package =
-        std::fs::read(fixture_dir("upack-valid").join("UniversalPackageTest-0.1.1.upack")).unwrap();
-    let uploaded = client
-        .put(format!("{base}/upack/default/upload"))
-        .header("X-ApiKey", ADMIN_KEY)
-        .body(package.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let package = upload_fixture(&client, &base).await;
 
     // The key in the query string, as `?key=` allows.
     let download = client
@@ -166,16 +173,7 @@ async fn metrics_count_requests_bytes_cache_hits_and_operations(backend: Backend
     .await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let package =
-        std::fs::read(fixture_dir("upack-valid").join("UniversalPackageTest-0.1.1.upack")).unwrap();
-    let uploaded = client
-        .put(format!("{base}/upack/default/upload"))
-        .header("X-ApiKey", ADMIN_KEY)
-        .body(package.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded.status(), StatusCode::CREATED);
+    let package = upload_fixture(&client, &base).await;
     // One upload's change may clear the caches once, whenever this
     // process next reads the change log: most of five downloads hit.
     for _ in 0..5 {

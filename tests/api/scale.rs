@@ -97,6 +97,21 @@ async fn within_a_second(process: &Process, path: &str, key: &str, status: Statu
     }
 }
 
+/// Sends `write` to the first process (it must answer 200), then asks every
+/// other process for `read` (a path, as a key) until it answers its status,
+/// within a second.
+async fn write_then_seen_by_the_others(
+    processes: &[Process],
+    (method, path): (Method, &str),
+    (read, key, status): (&str, &str, StatusCode),
+) {
+    let written = send(&processes[0], method, path, ADMIN_KEY, None).await;
+    assert_eq!(written.status(), StatusCode::OK, "{path}");
+    for process in &processes[1..] {
+        within_a_second(process, read, key, status).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_one_database_and_one_bucket() {
     let exports = tempfile::tempdir().unwrap();
@@ -144,24 +159,16 @@ async fn three_processes_share_one_database_and_one_bucket() {
     }
 
     // Delete on one: 404 on the others within a second (they had it cached).
-    let deleted = send(
-        &processes[0],
-        Method::DELETE,
-        "/upack/default/delete/team/app/1.0.0",
-        ADMIN_KEY,
-        None,
-    )
-    .await;
-    assert_eq!(deleted.status(), StatusCode::OK);
-    for process in &processes[1..] {
-        within_a_second(
-            process,
+    write_then_seen_by_the_others(
+        &processes,
+        (Method::DELETE, "/upack/default/delete/team/app/1.0.0"),
+        (
             "/upack/default/download/team/app/1.0.0",
             ADMIN_KEY,
             StatusCode::NOT_FOUND,
-        )
-        .await;
-    }
+        ),
+    )
+    .await;
 
     // Revoke a key on one: 403 on the others within a second.
     let created: Value = send(
@@ -208,24 +215,16 @@ async fn three_processes_share_one_database_and_one_bucket() {
     assert_eq!(statuses, [201, 409, 409]);
 
     let id = created["id"].as_str().unwrap();
-    let revoked = send(
-        &processes[0],
-        Method::POST,
-        &format!("/api/api-keys/delete?id={id}"),
-        ADMIN_KEY,
-        None,
-    )
-    .await;
-    assert_eq!(revoked.status(), StatusCode::OK);
-    for process in &processes[1..] {
-        within_a_second(
-            process,
+    write_then_seen_by_the_others(
+        &processes,
+        (Method::POST, &format!("/api/api-keys/delete?id={id}")),
+        (
             "/upack/default/packages",
             "scale-adder",
             StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
+        ),
+    )
+    .await;
 
     // An export requested on one runs once, in whichever process claims it.
     let target = exports.path().join("drop");
