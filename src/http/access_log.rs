@@ -202,11 +202,7 @@ pub fn log_refused(wharf: &Wharf, req: &actix_http::Request, error: &ServiceErro
     if let Some(log) = access::get() {
         let user_agent = req.headers().get(header::USER_AGENT);
         log.write(&Entry {
-            client: client_address(
-                &wharf.settings.auth.trusted_proxies,
-                req.peer_addr(),
-                req.headers(),
-            ),
+            client: client_address(wharf, req.peer_addr(), req.headers()),
             method: req.method().as_str(),
             path: req.path(),
             status: status.as_u16(),
@@ -242,11 +238,7 @@ impl PendingLine {
             started,
             id,
             client: match req.app_data::<web::Data<Wharf>>() {
-                Some(wharf) => client_address(
-                    &wharf.settings.auth.trusted_proxies,
-                    req.peer_addr(),
-                    req.headers(),
-                ),
+                Some(wharf) => client_address(wharf, req.peer_addr(), req.headers()),
                 None => req.peer_addr().map(|a| a.ip()),
             },
             method: req.method().clone(),

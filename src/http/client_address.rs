@@ -6,15 +6,15 @@ use std::net::{IpAddr, SocketAddr};
 
 use actix_web::http::header::HeaderMap;
 
-use crate::config::TrustedProxies;
+use crate::service::Wharf;
 
 /// The client's address for a request from `peer` with `headers`.
 pub fn client_address(
-    trusted: &TrustedProxies,
+    wharf: &Wharf,
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
 ) -> Option<IpAddr> {
-    trusted.client(
+    wharf.settings.auth.trusted_proxies.client(
         peer.map(|a| a.ip()),
         headers
             .get_all("x-forwarded-for")

@@ -93,11 +93,7 @@ impl FromRequest for Caller {
                 "no app state"
             )))));
         };
-        let address = client_address(
-            &wharf.settings.auth.trusted_proxies,
-            req.peer_addr(),
-            req.headers(),
-        );
+        let address = client_address(wharf, req.peer_addr(), req.headers());
         if let Some(principal) = wharf.auth.authenticate_recent(&credential, address) {
             super::access_log::note_caller(req, &principal);
             return Either::Left(ready(Ok(Caller {

@@ -42,11 +42,7 @@ pub async fn screen(
 
 async fn check(wharf: &Wharf, req: &actix_http::Request, feed: &str) -> Result<(), ServiceError> {
     let credential = credentials::credential_from(req.headers(), req.uri().query().unwrap_or(""));
-    let address = super::client_address::client_address(
-        &wharf.settings.auth.trusted_proxies,
-        req.peer_addr(),
-        req.headers(),
-    );
+    let address = super::client_address::client_address(wharf, req.peer_addr(), req.headers());
     let principal = wharf.auth.authenticate(&credential, address).await?;
     let caller = Caller {
         principal,

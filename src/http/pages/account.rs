@@ -77,11 +77,8 @@ pub async fn login(req: HttpRequest, body: web::Bytes, wharf: web::Data<Wharf>) 
         );
     }
     let password = form.get("password").unwrap_or("").to_owned();
-    let address = crate::http::client_address::client_address(
-        &wharf.settings.auth.trusted_proxies,
-        req.peer_addr(),
-        req.headers(),
-    );
+    let address =
+        crate::http::client_address::client_address(&wharf, req.peer_addr(), req.headers());
     match wharf
         .auth
         .sign_in(&username, password.into(), address)
