@@ -112,7 +112,6 @@ async fn write_then_seen_by_the_others(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_one_database_and_one_bucket() {
     let exports = tempfile::tempdir().unwrap();
     let (mut processes, prefix) = start_processes(3, exports.path()).await;
@@ -384,7 +383,6 @@ async fn seen_within_a_second(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_are_heard_as_announced_and_polled_while_the_listener_is_down() {
     // Two processes as a load balancer has them: one database, one bucket.
     let bucket = s3_settings();
@@ -426,7 +424,6 @@ async fn changes_are_heard_as_announced_and_polled_while_the_listener_is_down() 
     seen_within_a_second(&writer, &reader, "4.0.0").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_starting_together_take_turns_preparing_the_database() {
     use sqlx::Connection;
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -466,4 +463,23 @@ async fn processes_starting_together_take_turns_preparing_the_database() {
         1,
         "one prepares, the other finds the database prepared"
     );
+}
+
+/// Every scenario here needs `PostgreSQL` (one database shared by processes),
+/// so they sit where `scripts/test --sqlite-only` leaves them out.
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_processes_share_one_database_and_one_bucket() {
+        super::three_processes_share_one_database_and_one_bucket().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_are_heard_as_announced_and_polled_while_the_listener_is_down() {
+        super::changes_are_heard_as_announced_and_polled_while_the_listener_is_down().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn processes_starting_together_take_turns_preparing_the_database() {
+        super::processes_starting_together_take_turns_preparing_the_database().await;
+    }
 }
