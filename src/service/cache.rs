@@ -92,6 +92,16 @@ impl HitCounts {
     }
 }
 
+/// Hits and misses of each cache, by name.
+#[derive(Debug, Default)]
+struct CacheCounts {
+    feeds: HitCounts,
+    keys: HitCounts,
+    versions: HitCounts,
+    listings: HitCounts,
+    small_blobs: HitCounts,
+}
+
 /// The hot-path caches.
 pub struct Caches {
     feeds: Cache<String, Option<Feed>>,
@@ -99,8 +109,8 @@ pub struct Caches {
     versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
     small_blobs: Cache<String, Bytes>,
     listings: Cache<ListingKey, Bytes>,
-    /// Hits and misses per cache, in the order of [`Caches::hit_counts`].
-    counts: [HitCounts; 5],
+    /// Hits and misses of each cache above, for `/metrics`.
+    counts: CacheCounts,
     /// Whose local writes the caches follow.
     db: Db,
     /// Local writes and remote epochs already reflected in the caches.
@@ -145,7 +155,7 @@ impl Caches {
                 .max_capacity(64 * 1024 * 1024)
                 .time_to_live(ENTRY_TTL)
                 .build(),
-            counts: Default::default(),
+            counts: CacheCounts::default(),
             db: db.clone(),
             seen_local: AtomicU64::new(db.local_writes()),
             seen_local_packages: AtomicU64::new(db.local_package_writes()),
@@ -236,7 +246,7 @@ impl Caches {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<Feed>, sqlx::Error> {
         self.get_or_load(
-            (&self.feeds, &self.counts[0]),
+            (&self.feeds, &self.counts.feeds),
             Follows::Settings,
             name_lower.to_owned(),
             async { Ok(db::feeds::find(db, name_lower).await?.map(Feed::from)) },
@@ -249,7 +259,7 @@ impl Caches {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
         self.get_or_load(
-            (&self.keys, &self.counts[1]),
+            (&self.keys, &self.counts.keys),
             Follows::Settings,
             id.to_owned(),
             async {
@@ -276,7 +286,7 @@ impl Caches {
         // auth.verified_cache_seconds, is counted twice: once a minute per
         // key at most.)
         if cached.is_some() {
-            self.counts[1].count(true);
+            self.counts.keys.count(true);
         }
         cached
     }
@@ -292,7 +302,7 @@ impl Caches {
         F: Future<Output = Result<Option<VersionRow>, sqlx::Error>>,
     {
         self.get_or_load(
-            (&self.versions, &self.counts[2]),
+            (&self.versions, &self.counts.versions),
             Follows::Packages,
             key,
             async { Ok(load.await?.map(Arc::new)) },
@@ -307,7 +317,7 @@ impl Caches {
         F: Future<Output = Result<Bytes, E>>,
     {
         self.get_or_load(
-            (&self.listings, &self.counts[3]),
+            (&self.listings, &self.counts.listings),
             Follows::Packages,
             key,
             build,
@@ -322,7 +332,7 @@ impl Caches {
         F: Future<Output = Result<Bytes, E>>,
     {
         let hit = self.small_blobs.get(sha256);
-        self.counts[4].count(hit.is_some());
+        self.counts.small_blobs.count(hit.is_some());
         if let Some(hit) = hit {
             return Ok(hit);
         }
@@ -352,14 +362,14 @@ impl Caches {
 
     /// Each cache's name and its hits and misses so far.
     pub fn hit_counts(&self) -> [(&'static str, (u64, u64)); 5] {
-        let names = [
-            "feeds",
-            "api_keys",
-            "resolved_versions",
-            "listings",
-            "small_blobs",
-        ];
-        std::array::from_fn(|i| (names[i], self.counts[i].get()))
+        let counts = &self.counts;
+        [
+            ("feeds", counts.feeds.get()),
+            ("api_keys", counts.keys.get()),
+            ("resolved_versions", counts.versions.get()),
+            ("listings", counts.listings.get()),
+            ("small_blobs", counts.small_blobs.get()),
+        ]
     }
 
     /// Whether changes are heard as announced (polling rests meanwhile).

@@ -58,20 +58,17 @@ impl Collector for Figures {
         if let Some(requests) = request_metrics::get() {
             requests.encode(&mut encoder)?;
         }
-        let counts = self
-            .caches
-            .map(|(cache, (hits, misses))| (cache, hits, misses));
         encode_per_cache(
             &mut encoder,
             "wharf_cache_hits",
             "Reads answered from an in-process cache, by cache.",
-            counts.map(|(cache, hits, _)| (cache, hits)),
+            self.caches.map(|(cache, (hits, _))| (cache, hits)),
         )?;
         encode_per_cache(
             &mut encoder,
             "wharf_cache_misses",
             "Reads a cache could not answer (loaded from the database or the store).",
-            counts.map(|(cache, _, misses)| (cache, misses)),
+            self.caches.map(|(cache, (_, misses))| (cache, misses)),
         )?;
         let mut family = encoder.encode_descriptor(
             "wharf_operations",
