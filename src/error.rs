@@ -47,6 +47,10 @@ pub enum ServiceError {
         "Too many failed authentication attempts from this address; try again in {retry_after_seconds} seconds."
     )]
     TooManyAttempts { retry_after_seconds: u64 },
+    /// A remote feed (a connector) failed to answer for a package the feed
+    /// lacks; the sentence names the connector and what went wrong.
+    #[error("{0}")]
+    BadGateway(String),
     /// The database cannot be reached.
     #[error("The database is unavailable; try again shortly.")]
     Unavailable,
@@ -168,6 +172,7 @@ impl ResponseError for ServiceError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::Unavailable | Self::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

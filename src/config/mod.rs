@@ -143,13 +143,25 @@ pub enum LogFormat {
 }
 
 /// Connector settings.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConnectorSettings {
     /// The key that seals connector credentials in the database: 32 random
     /// bytes in base64. Without it, connectors cannot have credentials.
     #[serde(serialize_with = "show::redacted")]
     pub secret_key: Option<SecretString>,
+    /// How long what a remote feed lists is remembered, in seconds (a
+    /// version it did not list is asked for again before a 404).
+    pub metadata_cache_seconds: u64,
+}
+
+impl Default for ConnectorSettings {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            metadata_cache_seconds: 300,
+        }
+    }
 }
 
 /// How operations are run.

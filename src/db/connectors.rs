@@ -1,7 +1,9 @@
 //! Connectors: a feed's remote feeds, in order, with sealed credentials.
+//! Each write bumps the change log: processes cache each feed's connectors.
 
 use chrono::{DateTime, Utc};
 
+use super::changes::BUMP;
 use super::{Db, with_pool};
 
 /// A stored connector.
@@ -50,8 +52,9 @@ pub async fn insert(
          ON CONFLICT (name_lower) DO NOTHING \
          RETURNING {COLUMNS}"
     );
-    with_pool!(db, |pool| {
-        sqlx::query_as::<_, ConnectorRow>(&sql)
+    let inserted = with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let row = sqlx::query_as::<_, ConnectorRow>(&sql)
             .bind(feed_id)
             .bind(fields.name)
             .bind(fields.name.to_ascii_lowercase())
@@ -61,9 +64,18 @@ pub async fn insert(
             .bind(fields.include_patterns)
             .bind(fields.exclude_patterns)
             .bind(Utc::now())
-            .fetch_optional(pool)
-            .await
-    })
+            .fetch_optional(&mut *tx)
+            .await?;
+        if row.is_some() {
+            sqlx::query(BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    })?;
+    if inserted.is_some() {
+        db.note_local_write();
+    }
+    Ok(inserted)
 }
 
 /// The feed's connectors, in order.
@@ -105,8 +117,9 @@ pub async fn list(db: &Db) -> Result<Vec<ConnectorRow>, sqlx::Error> {
 /// there is no such connector.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(db: &Db, id: i64, fields: &ConnectorFields<'_>) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query(
+    let updated = with_pool!(db, |pool| {
+        let mut tx = pool.begin().await?;
+        let updated = sqlx::query(
             "UPDATE connectors SET url = $2, credentials_sealed = $3, timeout_seconds = $4, \
                  include_patterns = $5, exclude_patterns = $6 WHERE id = $1",
         )
@@ -116,20 +129,29 @@ pub async fn update(db: &Db, id: i64, fields: &ConnectorFields<'_>) -> Result<bo
         .bind(fields.timeout_seconds)
         .bind(fields.include_patterns)
         .bind(fields.exclude_patterns)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected() == 1)
-    })
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if updated {
+            sqlx::query(BUMP).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(updated)
+    })?;
+    if updated {
+        db.note_local_write();
+    }
+    Ok(updated)
 }
 
-/// Deletes a connector; `false` when there is no such connector.
+/// Deletes the connector named `name_lower`; `false` when there is none.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn delete(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
-    with_pool!(db, |pool| {
-        sqlx::query("DELETE FROM connectors WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected() == 1)
-    })
+pub async fn delete(db: &Db, name_lower: &str) -> Result<bool, sqlx::Error> {
+    super::changes::delete_and_bump(
+        db,
+        "DELETE FROM connectors WHERE name_lower = $1",
+        name_lower,
+    )
+    .await
 }

@@ -28,6 +28,9 @@ pub struct VersionRow {
     pub size_bytes: i64,
     pub published_at: DateTime<Utc>,
     pub downloads: i64,
+    /// The connector this version was fetched from on demand, when it is a
+    /// cached copy; `None` for a version published here.
+    pub cached_from: Option<String>,
 }
 
 /// The columns of [`VersionRow`] and the joins that produce them.
@@ -35,7 +38,7 @@ macro_rules! select_versions {
     () => {
         "SELECT v.id, v.package_id, p.group_name, p.name, v.version, v.is_stable, v.is_virtual, \
          v.container, v.manifest_json, v.file_list_json, v.search_text, v.blob_sha256, b.sha1, b.size_bytes, \
-         v.published_at, v.downloads \
+         v.published_at, v.downloads, v.cached_from \
          FROM package_versions v \
          JOIN packages p ON p.id = v.package_id \
          JOIN blobs b ON b.sha256 = v.blob_sha256 "

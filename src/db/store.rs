@@ -44,6 +44,8 @@ pub struct NewVersion {
     /// Lower-cased title and description (see `Manifest::search_text`).
     search_text: String,
     blob: BlobRef,
+    /// The connector it was fetched from, when it is a cached copy.
+    cached_from: Option<String>,
 }
 
 impl NewVersion {
@@ -69,7 +71,15 @@ impl NewVersion {
             file_list_json,
             search_text: manifest.search_text(),
             blob,
+            cached_from: None,
         }
+    }
+
+    /// The same version, marked as a cached copy fetched from `connector`.
+    #[must_use]
+    pub fn cached_from(mut self, connector: Option<String>) -> Self {
+        self.cached_from = connector;
+        self
     }
 }
 
@@ -101,18 +111,19 @@ const UPSERT_PACKAGE: &str = "INSERT INTO packages \
     RETURNING id";
 const INSERT_VERSION: &str = "INSERT INTO package_versions \
     (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
-     file_list_json, blob_sha256, published_at, search_text) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     file_list_json, blob_sha256, published_at, search_text, cached_from) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
     ON CONFLICT (package_id, precedence_key) DO NOTHING RETURNING id";
 const REPLACE_VERSION: &str = "INSERT INTO package_versions \
     (package_id, version, precedence_key, is_stable, is_virtual, container, manifest_json, \
-     file_list_json, blob_sha256, published_at, search_text) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     file_list_json, blob_sha256, published_at, search_text, cached_from) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
     ON CONFLICT (package_id, precedence_key) DO UPDATE SET version = excluded.version, \
       search_text = excluded.search_text, \
       is_virtual = excluded.is_virtual, container = excluded.container, \
       manifest_json = excluded.manifest_json, file_list_json = excluded.file_list_json, \
-      blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at \
+      blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at, \
+      cached_from = excluded.cached_from \
     RETURNING id";
 const INSERT_PROMOTION: &str = "INSERT INTO promotions \
     (from_feed, to_feed, group_name, name, version, promoted_by, comments, promoted_at) \
@@ -161,6 +172,7 @@ macro_rules! store_one {
             .bind(&new.blob.sha256)
             .bind(now)
             .bind(&new.search_text)
+            .bind(&new.cached_from)
             .fetch_optional(&mut *$conn)
             .await?;
             Ok(if stored.is_some() {
@@ -340,7 +352,7 @@ where
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO package_versions (package_id, version, precedence_key, is_stable, \
                  is_virtual, container, manifest_json, file_list_json, blob_sha256, published_at, \
-                 search_text) ",
+                 search_text, cached_from) ",
             );
             insert.push_values(&versions, |mut row, (package_id, new)| {
                 row.push_bind(*package_id)
@@ -353,14 +365,16 @@ where
                     .push_bind(&new.file_list_json)
                     .push_bind(&new.blob.sha256)
                     .push_bind(now)
-                    .push_bind(&new.search_text);
+                    .push_bind(&new.search_text)
+                    .push_bind(&new.cached_from);
             });
             insert.push(if replace_existing {
                 " ON CONFLICT (package_id, precedence_key) DO UPDATE SET version = excluded.version, \
                   search_text = excluded.search_text, \
                   is_virtual = excluded.is_virtual, container = excluded.container, \
                   manifest_json = excluded.manifest_json, file_list_json = excluded.file_list_json, \
-                  blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at \
+                  blob_sha256 = excluded.blob_sha256, published_at = excluded.published_at, \
+                  cached_from = excluded.cached_from \
                   RETURNING package_id, precedence_key"
             } else {
                 " ON CONFLICT (package_id, precedence_key) DO NOTHING RETURNING package_id, precedence_key"

@@ -33,6 +33,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use moka::sync::Cache;
 
+use super::connectors::Connector;
 use super::listings::ListingKey;
 use super::model::Feed;
 use crate::db::{self, Db, api_keys::ApiKeyRow, packages::VersionRow};
@@ -100,6 +101,7 @@ struct CacheCounts {
     versions: HitCounts,
     listings: HitCounts,
     small_blobs: HitCounts,
+    connectors: HitCounts,
 }
 
 /// The hot-path caches.
@@ -109,6 +111,8 @@ pub struct Caches {
     versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
     small_blobs: Cache<String, Bytes>,
     listings: Cache<ListingKey, Bytes>,
+    /// Each feed's connectors, by feed id.
+    connectors: Cache<i64, Arc<Vec<Connector>>>,
     /// Hits and misses of each cache above, for `/metrics`.
     counts: CacheCounts,
     /// Whose local writes the caches follow.
@@ -155,6 +159,7 @@ impl Caches {
                 .max_capacity(64 * 1024 * 1024)
                 .time_to_live(ENTRY_TTL)
                 .build(),
+            connectors: rows(10_000),
             counts: CacheCounts::default(),
             db: db.clone(),
             seen_local: AtomicU64::new(db.local_writes()),
@@ -201,6 +206,7 @@ impl Caches {
         if stale_local || stale_remote {
             self.feeds.invalidate_all();
             self.keys.invalidate_all();
+            self.connectors.invalidate_all();
         }
         if stale_local || stale_packages || stale_remote {
             self.versions.invalidate_all();
@@ -291,6 +297,23 @@ impl Caches {
         cached
     }
 
+    /// The connectors of the feed `feed_id`, in order, loaded by `load` on
+    /// a miss (asked on every download of a version a feed lacks, and on
+    /// every `latest` and listing).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn connectors<F, E>(&self, feed_id: i64, load: F) -> Result<Arc<Vec<Connector>>, E>
+    where
+        F: Future<Output = Result<Vec<Connector>, E>>,
+    {
+        self.get_or_load(
+            (&self.connectors, &self.counts.connectors),
+            Follows::Settings,
+            feed_id,
+            async { Ok(Arc::new(load.await?)) },
+        )
+        .await
+    }
+
     /// A resolved version, loaded by `load` on a miss.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn version<F>(
@@ -361,7 +384,7 @@ impl Caches {
     }
 
     /// Each cache's name and its hits and misses so far.
-    pub fn hit_counts(&self) -> [(&'static str, (u64, u64)); 5] {
+    pub fn hit_counts(&self) -> [(&'static str, (u64, u64)); 6] {
         let counts = &self.counts;
         [
             ("feeds", counts.feeds.get()),
@@ -369,6 +392,7 @@ impl Caches {
             ("resolved_versions", counts.versions.get()),
             ("listings", counts.listings.get()),
             ("small_blobs", counts.small_blobs.get()),
+            ("connectors", counts.connectors.get()),
         ]
     }
 

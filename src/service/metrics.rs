@@ -48,7 +48,7 @@ struct Figures {
     /// Open and idle database connections.
     connections: (u32, usize),
     /// Each cache's hits and misses.
-    caches: [(&'static str, (u64, u64)); 5],
+    caches: [(&'static str, (u64, u64)); 6],
     /// Operations: kind, state, how many.
     operations: Vec<(String, String, i64)>,
 }
@@ -112,7 +112,7 @@ fn encode_per_cache(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    values: [(&'static str, u64); 5],
+    values: [(&'static str, u64); 6],
 ) -> Result<(), std::fmt::Error> {
     let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (cache, value) in values {

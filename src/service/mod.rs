@@ -61,6 +61,8 @@ pub struct Wharf {
     pub http_client: reqwest::Client,
     /// Wakes this process's operation workers when an operation is queued.
     pub operations_queued: Arc<tokio::sync::Notify>,
+    /// What this process remembers of its feeds' remote feeds.
+    pub upstream: Arc<connectors::upstream::Upstream>,
     /// Uploads waiting for the next group commit.
     pub(crate) commits: Arc<publish::CommitQueue>,
 }
@@ -97,9 +99,13 @@ impl Wharf {
             caches.clone(),
             &settings.auth,
         ));
+        let upstream = Arc::new(connectors::upstream::Upstream::new(
+            std::time::Duration::from_secs(settings.connectors.metadata_cache_seconds),
+        ));
         Ok(Self {
             db,
             blobs,
+            upstream,
             settings: Arc::new(settings),
             auth,
             downloads: Arc::default(),

@@ -109,6 +109,16 @@ impl VersionDetail {
         self.row.is_virtual
     }
 
+    /// The version, parsed (`None` only for a row written behind Wharf's back).
+    pub fn parsed_version(&self) -> Option<crate::domain::Version> {
+        crate::domain::Version::parse(&self.row.version).ok()
+    }
+
+    /// A copy fetched on demand from a connector, not published here.
+    pub fn is_cached(&self) -> bool {
+        self.row.cached_from.is_some()
+    }
+
     /// How the stored bytes are framed.
     pub fn container(&self) -> Container {
         self.row.container

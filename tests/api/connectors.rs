@@ -121,7 +121,8 @@ async fn connectors_are_managed_in_order_and_never_show_their_credentials(backen
     let upstream = wharf::service::connectors::get(&app.wharf, "upstream")
         .await
         .unwrap();
-    match wharf::service::connectors::credentials(&app.wharf.settings.connectors, &upstream)
+    match upstream
+        .credentials(&app.wharf.settings.connectors)
         .unwrap()
     {
         Some(wharf::service::connectors::Credentials::ApiKey(key)) => {
@@ -165,8 +166,9 @@ async fn connectors_are_managed_in_order_and_never_show_their_credentials(backen
                 .to_owned()
                 .into(),
         ),
+        ..wharf::config::ConnectorSettings::default()
     };
-    let refused = wharf::service::connectors::credentials(&elsewhere, &upstream).unwrap_err();
+    let refused = upstream.credentials(&elsewhere).unwrap_err();
     assert!(
         refused.contains("Upstream") && refused.contains("secret_key"),
         "{refused}"

@@ -54,4 +54,5 @@ mod pull;
 mod s3;
 mod scale;
 mod upload;
+mod upstream;
 mod vpack;

@@ -298,8 +298,24 @@ async fn pulls_that_cannot_be_done_fail_with_their_reason_and_store_nothing(back
             .unwrap()
             .contains(stored["sha1"].as_str().unwrap())
     );
-    let (status, _) = download(&local, "/upack/mirror/download/evil/1.0.0").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
+    // Asked for directly, the feed fetches it on demand and refuses it the same way.
+    let (status, body) = download(&local, "/upack/mirror/download/evil/1.0.0").await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body.contains("'mirror'") && body.contains("SHA-1"),
+        "{body}"
+    );
+    let (_, listed) = download(&local, "/upack/mirror/versions?name=evil").await;
+    let listed: Value = serde_json::from_slice(&listed).unwrap();
+    assert_eq!(
+        (
+            listed[0]["isLocal"].as_bool(),
+            listed[0]["isCached"].as_bool()
+        ),
+        (Some(false), Some(false)),
+        "nothing was stored: {listed}"
+    );
 
     // A remote that accepts connections and never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -5,10 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::domain::{PackageId, Permission};
 use crate::error::ServiceError;
+use crate::service::connectors::upstream;
 use crate::service::model::Feed;
 use crate::service::model::VersionDetail;
 use crate::service::packages::{self, StoredBytes};
-use crate::service::{Caller, Wharf};
+use crate::service::{Caller, Wharf, access};
 use crate::upack::ContentFormat;
 
 use super::super::download;
@@ -16,7 +17,7 @@ use super::super::query::Query;
 use super::address::Address;
 
 /// Reads a download-style address and query, checks the download permission
-/// and finds the version.
+/// and finds the version (through the feed's connectors when it lacks it).
 async fn resolve_download(
     address: &Address,
     query: &Query,
@@ -24,15 +25,8 @@ async fn resolve_download(
     caller: &Caller,
 ) -> Result<(PackageId, Feed, VersionDetail), ServiceError> {
     let (id, selector) = address.package_version(query)?;
-    let (feed, row) = packages::resolve_for(
-        wharf,
-        caller,
-        &address.feed,
-        &id,
-        &selector,
-        Permission::Download,
-    )
-    .await?;
+    let feed = access::feed_for(wharf, caller, &address.feed, Permission::Download).await?;
+    let row = upstream::resolve_or_fetch(wharf, &feed, &id, &selector).await?;
     Ok((id, feed, row))
 }
 

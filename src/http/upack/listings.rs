@@ -2,10 +2,13 @@
 //! listing cache.
 
 use actix_web::{HttpResponse, web};
+use bytes::Bytes;
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::domain::{GroupName, PackageId, PackageName, Permission, Version};
 use crate::error::ServiceError;
+use crate::service::connectors::{merge, upstream};
 use crate::service::listings::{self, Listed, Listing};
 use crate::service::model::Feed;
 use crate::service::packages::{self, VersionSelector};
@@ -49,30 +52,58 @@ pub(in crate::http) async fn list_packages(
             limit: None,
             offset: None,
         };
-        return json_listing(&wharf, &feed, listing, "package", |listed| {
-            listed
+        let local = rendered(&wharf, &feed, listing, "package", |listed| {
+            Ok(listed
                 .into_packages()
                 .first()
                 .map(wire::package_object)
-                // ProGet's text, which scripts look for: "package was not found".
-                .ok_or_else(|| ServiceError::NotFound(format!("The package was not found: {id}.")))
+                .into_iter()
+                .collect::<Vec<_>>())
         })
-        .await;
+        .await?;
+        let mut remote_query = vec![("name", id.name.as_str().to_owned())];
+        if !id.group.as_str().is_empty() {
+            remote_query.push(("group", id.group.as_str().to_owned()));
+        }
+        let merged =
+            with_remotes(&wharf, &feed, local, Remote::Packages, &remote_query, None).await?;
+        let found = serde_json::from_slice::<Vec<Value>>(&merged)
+            .ok()
+            .and_then(|packages| packages.into_iter().next());
+        // ProGet's text, which scripts look for: "package was not found".
+        return found
+            .map(json_response)
+            .ok_or_else(|| ServiceError::NotFound(format!("The package was not found: {id}.")));
+    }
+    let count = query.count()?.unwrap_or(1000);
+    let mut remote_query = vec![("count", count.to_string())];
+    if let Some(group) = &group {
+        remote_query.push(("group", group.as_str().to_owned()));
     }
     let listing = Listing::Packages {
         group,
         name: None,
-        limit: Some(query.count()?.unwrap_or(1000)),
+        limit: Some(count),
         offset: None,
     };
-    json_listing(&wharf, &feed, listing, "packages", |listed| {
+    let local = rendered(&wharf, &feed, listing, "packages", |listed| {
         Ok(listed
             .into_packages()
             .iter()
             .map(wire::package_object)
             .collect::<Vec<_>>())
     })
-    .await
+    .await?;
+    let body = with_remotes(
+        &wharf,
+        &feed,
+        local,
+        Remote::Packages,
+        &remote_query,
+        Some(count),
+    )
+    .await?;
+    Ok(json_body(body))
 }
 
 /// The `group` query value; `*` and none mean every group.
@@ -84,25 +115,68 @@ fn group_of(query: &Query) -> Result<Option<GroupName>, ServiceError> {
         .transpose()?)
 }
 
-/// Answers with a listing rendered as JSON by `render`, from the listing cache.
-async fn json_listing<R, T>(
+/// A listing rendered as JSON by `render`, from the listing cache.
+async fn rendered<R, T>(
     wharf: &Wharf,
     feed: &Feed,
     listing: Listing,
     rendering: &'static str,
     render: R,
-) -> Result<HttpResponse, ServiceError>
+) -> Result<Bytes, ServiceError>
 where
     R: FnOnce(Listed) -> Result<T, ServiceError>,
     T: Serialize,
 {
-    let body = listings::rendered(wharf, feed, listing, rendering, |listed| {
+    listings::rendered(wharf, feed, listing, rendering, |listed| {
         Ok(wire::to_bytes(&render(listed)?))
     })
-    .await?;
-    Ok(HttpResponse::Ok()
+    .await
+}
+
+/// Which remote listing a feed's listing merges.
+#[derive(Clone, Copy)]
+enum Remote {
+    Packages,
+    Search,
+    Versions,
+}
+
+/// The feed's rendered listing `local`, merged with what its connectors
+/// list at the same endpoint for `query` and cut to `count` items
+/// (unchanged when it has no connectors).
+async fn with_remotes(
+    wharf: &Wharf,
+    feed: &Feed,
+    local: Bytes,
+    endpoint: Remote,
+    query: &[(&'static str, String)],
+    count: Option<i64>,
+) -> Result<Bytes, ServiceError> {
+    if upstream::connectors_of(wharf, feed, None).await?.is_empty() {
+        return Ok(local);
+    }
+    let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let name = match endpoint {
+        Remote::Packages => "packages",
+        Remote::Search => "search",
+        Remote::Versions => "versions",
+    };
+    let remote = upstream::remote_listings(wharf, feed, name, &query).await?;
+    let local: Vec<Map<String, Value>> = serde_json::from_slice(&local).unwrap_or_default();
+    let mut merged = match endpoint {
+        Remote::Packages | Remote::Search => merge::packages(local, remote),
+        Remote::Versions => merge::versions(local, remote),
+    };
+    if let Some(count) = count {
+        merged.truncate(usize::try_from(count).unwrap_or(0));
+    }
+    Ok(wire::to_bytes(&merged))
+}
+
+fn json_body(body: Bytes) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("application/json")
-        .body(body))
+        .body(body)
 }
 
 /// `GET search?term=` (clients send `term`; the docs say `query`): packages
@@ -133,20 +207,24 @@ pub(in crate::http) async fn search(
         .to_owned();
     let limit = usize::try_from(query.count()?.unwrap_or(1000)).unwrap_or(usize::MAX);
     let feed = access::feed_for(&wharf, &caller, &address.feed, Permission::View).await?;
+    let remote_query = [("term", term.clone()), ("count", limit.to_string())];
     let listing = Listing::Search {
         term,
         group: None,
         limit,
         offset: 0,
     };
-    json_listing(&wharf, &feed, listing, "search", |listed| {
+    let local = rendered(&wharf, &feed, listing, "search", |listed| {
         Ok(listed
             .into_packages()
             .iter()
             .map(wire::package_object)
             .collect::<Vec<_>>())
     })
-    .await
+    .await?;
+    let count = i64::try_from(limit).ok();
+    let body = with_remotes(&wharf, &feed, local, Remote::Search, &remote_query, count).await?;
+    Ok(json_body(body))
 }
 
 /// `GET meta`: the feed's metadata and the API services it offers.
@@ -207,18 +285,40 @@ pub(in crate::http) async fn list_versions(
             ServiceError::BadRequest("name is required when version is given.".to_owned())
         })?;
         let id = PackageId::new(group.unwrap_or_default(), name);
-        let selector = VersionSelector::Exact(Version::parse(&version)?);
-        let row = packages::resolve(&wharf, &feed, &id, &selector).await?;
-        return Ok(json_response(wire::version_object(&row, include_files)));
+        let version = Version::parse(&version)?;
+        let selector = VersionSelector::Exact(version.clone());
+        return match packages::resolve(&wharf, &feed, &id, &selector).await {
+            Ok(row) => Ok(json_response(wire::version_object(&row, include_files))),
+            Err(ServiceError::NotFound(missing)) => {
+                match upstream::remote_version_object(&wharf, &feed, &id, &version).await? {
+                    Some(object) => Ok(json_response(
+                        merge::versions(Vec::new(), vec![object]).pop(),
+                    )),
+                    None => Err(ServiceError::NotFound(missing)),
+                }
+            }
+            Err(other) => Err(other),
+        };
+    }
+    // `count` caps the list (default 1000) unless a package is named.
+    let count = if name.is_some() {
+        None
+    } else {
+        Some(query.count()?.unwrap_or(1000))
+    };
+    let mut remote_query = Vec::new();
+    if let Some(group) = &group {
+        remote_query.push(("group", group.as_str().to_owned()));
+    }
+    if let Some(name) = &name {
+        remote_query.push(("name", name.as_str().to_owned()));
+    }
+    if let Some(count) = count {
+        remote_query.push(("count", count.to_string()));
     }
     let listing = Listing::Versions {
         group,
-        // `count` caps the list (default 1000) unless a package is named.
-        limit: if name.is_some() {
-            None
-        } else {
-            Some(query.count()?.unwrap_or(1000))
-        },
+        limit: count,
         name,
     };
     let rendering = if include_files {
@@ -226,12 +326,14 @@ pub(in crate::http) async fn list_versions(
     } else {
         "versions"
     };
-    json_listing(&wharf, &feed, listing, rendering, |listed| {
+    let local = rendered(&wharf, &feed, listing, rendering, |listed| {
         Ok(listed
             .into_versions()
             .iter()
             .map(|version| wire::version_object(version, include_files))
             .collect::<Vec<_>>())
     })
-    .await
+    .await?;
+    let body = with_remotes(&wharf, &feed, local, Remote::Versions, &remote_query, count).await?;
+    Ok(json_body(body))
 }

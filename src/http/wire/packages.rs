@@ -79,8 +79,8 @@ pub fn version_object(version: &VersionDetail, include_file_list: bool) -> Versi
         sha1: version.sha1().to_owned(),
         sha256: version.sha256().to_owned(),
         is_virtual: version.is_virtual(),
-        is_local: true,
-        is_cached: false,
+        is_local: !version.is_cached(),
+        is_cached: version.is_cached(),
         file_list: include_file_list.then(|| version.files()),
         manifest: other_properties(version, &VERSION_FIELDS),
     }
@@ -120,8 +120,8 @@ pub fn package_object(package: &PackageSummary) -> PackageObject {
             .map(|v| v.version().to_owned())
             .collect(),
         downloads: package.total_downloads(),
-        is_local: true,
-        is_cached: false,
+        is_local: package.versions().iter().any(|v| !v.is_cached()),
+        is_cached: package.versions().iter().any(VersionDetail::is_cached),
         manifest: other_properties(
             latest,
             &[

@@ -27,7 +27,6 @@ use super::{Caller, Wharf, access};
 
 pub mod export;
 pub mod pull;
-mod remote;
 mod worker;
 
 pub use worker::work;

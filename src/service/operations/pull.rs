@@ -22,8 +22,8 @@ use crate::service::connectors;
 use crate::service::publish::{self, UploadHints};
 use crate::service::{Caller, Wharf, access};
 
-use super::remote::{Remote, Wanted};
 use super::{Failure, Kind, Operation, Progress, RunResult};
+use crate::service::connectors::remote::{Remote, Wanted};
 
 /// The most packages one pull request may ask for.
 pub const MAX_BATCH: usize = 100;
@@ -158,21 +158,8 @@ pub(super) async fn run(
         name: &stored.name,
         version: stored.version.as_deref(),
     };
-    let (version, sha1) = remote.pick(&wanted).await?;
-    let spooled = remote.download(wharf, &wanted, &version, progress).await?;
-    let actual = spooled.sha1.clone();
-    if !actual.eq_ignore_ascii_case(&sha1) {
-        return Err(Failure::new(
-            "sha1_mismatch",
-            502,
-            format!(
-                "{} sent {} {} with SHA-1 {actual}, but lists {sha1}; nothing was stored.",
-                connector.url,
-                wanted.display(),
-                version
-            ),
-        ));
-    }
+    let chosen = remote.pick(&wanted).await?;
+    let spooled = remote.download(wharf, &wanted, &chosen, progress).await?;
     // The requester, with what was checked at the request: add (and
     // overwrite, if they held it) on this feed alone.
     let grant = std::sync::Arc::new(Grant {

@@ -28,6 +28,9 @@ pub struct UploadHints {
     /// The body's declared `Content-Length`: a body that ends before it is an
     /// incomplete message (RFC 9112 section 6.3), never a package.
     pub declared_length: Option<u64>,
+    /// Not a request field: the connector the package was fetched from on
+    /// demand, which stores it as a cached copy rather than a local one.
+    pub cached_from: Option<String>,
 }
 
 /// Query and form keys that are not manifest properties.

@@ -163,7 +163,8 @@ where
         sha1: sha1.clone(),
         size_bytes: i64::try_from(size_bytes).or_internal("in publish")?,
     };
-    let new = NewVersion::new(feed.id, manifest, inspected.container, file_list_json, blob);
+    let new = NewVersion::new(feed.id, manifest, inspected.container, file_list_json, blob)
+        .cached_from(hints.cached_from.clone());
     match commit::commit(wharf, new, may_overwrite, key, spooled.path).await? {
         StoreOutcome::Stored => {}
         StoreOutcome::AlreadyExists => return Err(already_exists(manifest, &feed.name)),

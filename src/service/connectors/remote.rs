@@ -9,15 +9,15 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncWriteExt;
 
 use crate::domain::{LatestRule, Version};
 use crate::service::Wharf;
-use crate::service::connectors::{self, Connector, Credentials};
+use crate::service::operations::{Failure, Progress};
 
-use super::{Failure, Progress};
+use super::{Connector, Credentials};
 
 /// The package asked for: its group, name, and version (none: the latest).
 pub struct Wanted<'a> {
@@ -46,10 +46,49 @@ pub struct Remote {
     client: reqwest::Client,
 }
 
-/// A downloaded package in the scratch folder, and its SHA-1.
+/// One version as a remote lists it.
+#[derive(Debug, Clone)]
+pub struct RemoteVersion {
+    /// The version, parsed.
+    pub version: Version,
+    /// The version as the remote writes it.
+    pub text: String,
+    /// The SHA-1 the remote lists (empty when it lists none).
+    pub sha1: String,
+    /// A virtual package (fetched as its manifest).
+    pub is_virtual: bool,
+    /// The remote's whole object, for listings.
+    pub object: Map<String, Value>,
+}
+
+impl RemoteVersion {
+    /// The version an entry of a remote's `versions` describes, if it says
+    /// one that can be read.
+    pub fn read(object: Map<String, Value>) -> Option<Self> {
+        let text = object.get("version")?.as_str()?.to_owned();
+        let version = Version::parse(&text).ok()?;
+        let sha1 = object
+            .get("sha1")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let is_virtual = object
+            .get("isVirtual")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Some(Self {
+            version,
+            text,
+            sha1,
+            is_virtual,
+            object,
+        })
+    }
+}
+
+/// A downloaded package in the scratch folder, its SHA-1 verified.
 pub struct Spooled {
     pub file: tempfile::NamedTempFile,
-    pub sha1: String,
 }
 
 impl Remote {
@@ -64,8 +103,9 @@ impl Remote {
                     connector.name, connector.url
                 ))
             })?;
-        let credentials =
-            connectors::credentials(&wharf.settings.connectors, connector).map_err(invalid)?;
+        let credentials = connector
+            .credentials(&wharf.settings.connectors)
+            .map_err(invalid)?;
         Ok(Self {
             base,
             url: connector.url.clone(),
@@ -144,6 +184,15 @@ impl Remote {
         what: &str,
     ) -> Result<reqwest::Response, Failure> {
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        self.succeeded(response, what)
+    }
+
+    /// `response`, or a failure unless it is 2xx.
+    fn succeeded(
+        &self,
+        response: reqwest::Response,
+        what: &str,
+    ) -> Result<reqwest::Response, Failure> {
         let status = response.status();
         if status.is_success() {
             Ok(response)
@@ -156,74 +205,130 @@ impl Remote {
         }
     }
 
-    /// The version to pull and the SHA-1 the remote lists for it.
-    pub async fn pick(&self, wanted: &Wanted<'_>) -> Result<(String, String), Failure> {
-        let mut url = self.address(&["versions"]);
-        url.query_pairs_mut().append_pair("name", wanted.name);
-        if !wanted.group.is_empty() {
-            url.query_pairs_mut().append_pair("group", wanted.group);
+    /// What the remote's `endpoint` (`versions`, `packages`, `search`)
+    /// answers to `query`: its JSON objects, as listed.
+    pub async fn listing(
+        &self,
+        endpoint: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Map<String, Value>>, Failure> {
+        let mut url = self.address(&[endpoint]);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
         }
         let request = self.get(url).timeout(self.timeout);
-        let what = format!("the versions of {}", wanted.display());
-        let response = self.send(request, &what).await?;
+        let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+        // A remote without the one package asked for answers 404.
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        let response = self.succeeded(response, &format!("its {endpoint}"))?;
         let body = response.bytes().await.map_err(|e| self.unreachable(&e))?;
-        let listed: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
+        let listed: Value = serde_json::from_slice(&body).map_err(|e| {
             Failure::new(
                 "remote_invalid",
                 502,
-                format!("{} answered versions that cannot be read ({e}).", self.url),
+                format!(
+                    "{} answered {endpoint} that cannot be read ({e}).",
+                    self.url
+                ),
             )
         })?;
-        let versions: Vec<(Version, &Value)> = listed
-            .iter()
-            .filter_map(|v| Some((Version::parse(v["version"].as_str()?).ok()?, v)))
-            .collect();
+        // An array, or one object when one package or version was named.
+        let listed = match listed {
+            Value::Array(items) => items,
+            object @ Value::Object(_) => vec![object],
+            _ => Vec::new(),
+        };
+        Ok(listed
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Object(object) => Some(object),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Every version the remote lists of the package (any order).
+    pub async fn versions(&self, group: &str, name: &str) -> Result<Vec<RemoteVersion>, Failure> {
+        let mut query = vec![("name", name)];
+        if !group.is_empty() {
+            query.push(("group", group));
+        }
+        Ok(self
+            .listing("versions", &query)
+            .await?
+            .into_iter()
+            .filter_map(RemoteVersion::read)
+            .collect())
+    }
+
+    /// The version to pull: the one asked for, or the latest.
+    pub async fn pick(&self, wanted: &Wanted<'_>) -> Result<RemoteVersion, Failure> {
+        let versions = self.versions(wanted.group, wanted.name).await?;
         let not_found =
             |what: String| Failure::new("not_found", 404, format!("{} has no {what}.", self.url));
         let target = if let Some(asked) = wanted.version {
             Version::parse(asked).map_err(|e| Failure::new("bad_request", 400, e.to_string()))?
         } else {
             LatestRule::StableElsePrerelease
-                .pick(versions.iter().map(|(v, _)| v))
+                .pick(versions.iter().map(|v| &v.version))
                 .ok_or_else(|| not_found(format!("package {}", wanted.display())))?
                 .clone()
         };
-        let chosen = versions.iter().find(|(v, _)| *v == target).ok_or_else(|| {
-            if wanted.version.is_some() {
-                not_found(format!("version {target} of {}", wanted.display()))
-            } else {
-                not_found(format!("package {}", wanted.display()))
-            }
-        })?;
-        let sha1 = chosen.1["sha1"]
-            .as_str()
-            .filter(|s| s.len() == 40)
+        let chosen = versions
+            .into_iter()
+            .find(|v| v.version == target)
             .ok_or_else(|| {
-                Failure::new(
-                    "remote_invalid",
-                    502,
-                    format!(
-                        "{} lists no SHA-1 for {} {}, so it cannot be verified.",
-                        self.url,
-                        wanted.display(),
-                        chosen.0
-                    ),
-                )
+                if wanted.version.is_some() {
+                    not_found(format!("version {target} of {}", wanted.display()))
+                } else {
+                    not_found(format!("package {}", wanted.display()))
+                }
             })?;
-        let version = chosen.1["version"].as_str().unwrap_or_default().to_owned();
-        Ok((version, sha1.to_owned()))
+        self.verifiable(wanted, chosen)
     }
 
-    /// Downloads the version into the scratch folder; each piece must come
-    /// within the connector's timeout.
+    /// `version`, if the remote listed a SHA-1 to verify its bytes by.
+    pub fn verifiable(
+        &self,
+        wanted: &Wanted<'_>,
+        version: RemoteVersion,
+    ) -> Result<RemoteVersion, Failure> {
+        if version.sha1.len() == 40 {
+            Ok(version)
+        } else {
+            Err(Failure::new(
+                "remote_invalid",
+                502,
+                format!(
+                    "{} lists no SHA-1 for {} {}, so it cannot be verified.",
+                    self.url,
+                    wanted.display(),
+                    version.text
+                ),
+            ))
+        }
+    }
+
+    /// Downloads the version into the scratch folder and checks its SHA-1
+    /// against the one listed (`sha1_mismatch` otherwise); each piece must
+    /// come within the connector's timeout.
     pub async fn download(
         &self,
         wharf: &Wharf,
         wanted: &Wanted<'_>,
-        version: &str,
+        chosen: &RemoteVersion,
         progress: &Progress,
     ) -> Result<Spooled, Failure> {
-        let mut segments: Vec<&str> = vec!["download"];
+        let version = chosen.text.as_str();
+        // A virtual package's listed SHA-1 is its manifest's: fetch that,
+        // not the package the remote would assemble from it.
+        let mut segments: Vec<&str> = vec![if chosen.is_virtual {
+            "download-vpack"
+        } else {
+            "download"
+        }];
         segments.extend(wanted.group.split('/'));
         segments.push(wanted.name);
         segments.push(version);
@@ -265,9 +370,19 @@ impl Remote {
             progress.add(chunk.len());
         }
         writer.flush().await.map_err(internal)?;
-        Ok(Spooled {
-            file,
-            sha1: hex::encode(hasher.finalize()),
-        })
+        let actual = hex::encode(hasher.finalize());
+        if !actual.eq_ignore_ascii_case(&chosen.sha1) {
+            return Err(Failure::new(
+                "sha1_mismatch",
+                502,
+                format!(
+                    "{} sent {} {version} with SHA-1 {actual}, but lists {}; nothing was stored.",
+                    self.url,
+                    wanted.display(),
+                    chosen.sha1
+                ),
+            ));
+        }
+        Ok(Spooled { file })
     }
 }

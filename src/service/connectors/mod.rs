@@ -1,5 +1,6 @@
 //! Connectors: the remote Universal Feed API feeds a feed can take packages
-//! from (the pull operation, and later on-demand fetches), in order.
+//! from, in order: explicitly (the pull operation) or on demand, when a
+//! request asks a feed for a package it does not hold (`upstream`).
 //!
 //! A connector has a name (unique across feeds), the remote feed's URL, kept
 //! exactly as given (a pull's `source` must equal it character for
@@ -7,45 +8,26 @@
 //! wildcard; no include pattern means every name), and optional credentials:
 //! an API key or a user name and password. Credentials are sealed with
 //! XChaCha20-Poly1305 under `connectors.secret_key` before they reach the
-//! database, never logged and never shown: listings say only whether a
-//! connector has them.
+//! database (`sealing`), never logged and never shown: listings say only
+//! whether a connector has them. `remote` asks a connector's feed over the
+//! Universal Feed API.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+pub mod merge;
+pub mod remote;
+mod sealing;
+pub mod upstream;
+
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
 use crate::config::ConnectorSettings;
 use crate::db::connectors::{self as rows, ConnectorFields, ConnectorRow};
-use crate::error::{OrInternal, ServiceError};
+use crate::error::ServiceError;
 
+pub use sealing::Credentials;
+use sealing::seal;
+
+use super::model::Feed;
 use super::{Wharf, feeds};
-
-/// What sealed credentials are bound to: a sealed value cannot be moved to
-/// another purpose.
-const SEALED_FOR: &[u8] = b"wharf connector credentials v1";
-
-/// How a connector authenticates to its remote feed.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Credentials {
-    /// Sent as `X-ApiKey`.
-    ApiKey(String),
-    /// Sent as HTTP Basic.
-    Basic { username: String, password: String },
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::ApiKey(_) => "Credentials::ApiKey(..)",
-            Self::Basic { .. } => "Credentials::Basic(..)",
-        })
-    }
-}
 
 /// A connector as shown: never its credentials.
 #[derive(Debug, Clone)]
@@ -80,6 +62,12 @@ impl Connector {
             created_at: row.created_at,
             sealed: row.credentials_sealed,
         }
+    }
+
+    /// The connector's credentials, unsealed with the key in `settings`; a
+    /// sentence when they cannot be (the secret key changed or is missing).
+    pub fn credentials(&self, settings: &ConnectorSettings) -> Result<Option<Credentials>, String> {
+        sealing::unseal(settings, &self.name, self.sealed.as_deref())
     }
 
     /// Whether a package named `name` may come through this connector.
@@ -170,78 +158,6 @@ fn check_patterns(patterns: &[String]) -> Result<String, ServiceError> {
         )));
     }
     Ok(patterns.join("\n"))
-}
-
-fn cipher(settings: &ConnectorSettings) -> Result<XChaCha20Poly1305, ServiceError> {
-    let Some(key) = &settings.secret_key else {
-        return Err(ServiceError::BadRequest(
-            "Storing connector credentials needs connectors.secret_key \
-             (WHARF_CONNECTORS__SECRET_KEY: 32 random bytes in base64, e.g. from `openssl rand -base64 32`)."
-                .to_owned(),
-        ));
-    };
-    let bytes = BASE64
-        .decode(key.expose_secret().trim())
-        .ok()
-        .filter(|b| b.len() == 32)
-        .ok_or_else(|| {
-            ServiceError::BadRequest("connectors.secret_key must be 32 bytes in base64.".to_owned())
-        })?;
-    XChaCha20Poly1305::new_from_slice(&bytes).or_internal("making the connector cipher")
-}
-
-/// Seals credentials: base64 of a fresh nonce and the ciphertext.
-fn seal(settings: &ConnectorSettings, credentials: &Credentials) -> Result<String, ServiceError> {
-    let cipher = cipher(settings)?;
-    let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-    let plain = SecretString::from(serde_json::to_string(credentials).unwrap_or_default());
-    let sealed = cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plain.expose_secret().as_bytes(),
-                aad: SEALED_FOR,
-            },
-        )
-        .map_err(|_| ServiceError::internal(anyhow::anyhow!("sealing connector credentials")))?;
-    Ok(BASE64.encode([nonce.as_slice(), &sealed].concat()))
-}
-
-/// The connector's credentials, unsealed with the key in `settings`; a
-/// sentence when they cannot be (the secret key changed or is missing).
-pub fn credentials(
-    settings: &ConnectorSettings,
-    connector: &Connector,
-) -> Result<Option<Credentials>, String> {
-    let Some(sealed) = &connector.sealed else {
-        return Ok(None);
-    };
-    let cannot = |why: &str| {
-        format!(
-            "The credentials of connector '{}' cannot be unsealed ({why}); set them again.",
-            connector.name
-        )
-    };
-    let cipher = cipher(settings).map_err(|e| cannot(&e.to_string()))?;
-    let bytes = BASE64
-        .decode(sealed)
-        .map_err(|_| cannot("stored value is damaged"))?;
-    if bytes.len() < 24 {
-        return Err(cannot("stored value is damaged"));
-    }
-    let (nonce, sealed) = bytes.split_at(24);
-    let plain = cipher
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: sealed,
-                aad: SEALED_FOR,
-            },
-        )
-        .map_err(|_| cannot("connectors.secret_key is not the key they were sealed with"))?;
-    serde_json::from_slice(&plain)
-        .map(Some)
-        .map_err(|_| cannot("stored value is damaged"))
 }
 
 fn fields<'a>(
@@ -359,6 +275,16 @@ pub async fn list(wharf: &Wharf, feed_name: Option<&str>) -> Result<Vec<Connecto
         .collect())
 }
 
+/// The connectors of `feed`, in order.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn of_feed(wharf: &Wharf, feed: &Feed) -> Result<Vec<Connector>, ServiceError> {
+    Ok(rows::list_for_feed(&wharf.db, feed.id)
+        .await?
+        .into_iter()
+        .map(|row| Connector::from_row(row, feed.name.clone()))
+        .collect())
+}
+
 /// The connector named `name`.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn get(wharf: &Wharf, name: &str) -> Result<Connector, ServiceError> {
@@ -400,7 +326,7 @@ pub async fn update(
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn delete(wharf: &Wharf, name: &str) -> Result<(), ServiceError> {
     let current = get(wharf, name).await?;
-    rows::delete(&wharf.db, current.id).await?;
+    rows::delete(&wharf.db, &current.name.to_ascii_lowercase()).await?;
     Ok(())
 }
 
