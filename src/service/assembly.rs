@@ -1,6 +1,7 @@
 //! Assembling a virtual package into a regular `.upack` on download.
 //!
-//! Every reference is resolved in the virtual package's own feed and its
+//! Every reference is resolved in the virtual package's own feed (one it
+//! lacks comes through the feed's connectors, as for a download) and its
 //! SHA-1 checked when the manifest gives one. The result is cached under a
 //! key computed from database lookups alone (the manifest's blob, each
 //! referenced package's blob, and each URL source's address and expected
@@ -29,7 +30,8 @@ use crate::upack::{self, AssemblyPart};
 
 use super::Wharf;
 use super::blob_bytes::{self, BytesSource};
-use super::resolve::{self, VersionSelector};
+use super::connectors::upstream;
+use super::resolve::VersionSelector;
 use crate::db::packages::VersionRow;
 
 /// Bumped when the assembly format or its key changes, so old entries miss.
@@ -153,7 +155,8 @@ async fn resolve_reference(
             package_path,
         } => {
             let selector = VersionSelector::Exact(version.clone());
-            let referenced = match resolve::resolve(wharf, feed, id, &selector).await {
+            // A component the feed lacks comes through its connectors, if any.
+            let referenced = match upstream::resolve_or_fetch(wharf, feed, id, &selector).await {
                 Ok(found) => found.row,
                 Err(ServiceError::NotFound(_)) => {
                     return Err(ServiceError::Conflict(format!(

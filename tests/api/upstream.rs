@@ -351,8 +351,74 @@ async fn a_silent_connector_holds_no_local_answer_past_its_timeout(backend: Back
     held.abort();
 }
 
+/// The real-world HDARS example: the manifest and both components live on
+/// the remote; the connected feed serves the manifest byte for byte and
+/// assembles the package from components it fetches as it goes.
+async fn a_remote_virtual_package_is_fetched_as_its_manifest_and_assembled_here(backend: Backend) {
+    let remote = spawn_app(backend).await;
+    let manifest = fixtures("vpack")
+        .into_iter()
+        .find(|(file, _)| file.contains("HDARS"))
+        .unwrap()
+        .1;
+    remote.publish("default", manifest.clone()).await;
+    for (name, path) in [
+        ("HDARS.Web", "package/web/index.html"),
+        ("HDARS.API", "package/api/app.dll"),
+    ] {
+        remote
+            .publish(
+                "default",
+                UpackBuilder::new("", name, "1.3.9")
+                    .file(path, name.as_bytes())
+                    .build(),
+            )
+            .await;
+    }
+    let local = connected_to(&remote, backend, json!({})).await;
+    let (status, served) = get(
+        &local,
+        "/upack/default/download-vpack/HDARS.Combined?latest",
+    )
+    .await;
+    assert_eq!(
+        (status, served),
+        (StatusCode::OK, manifest),
+        "the manifest, byte for byte"
+    );
+    let (status, assembled) = get(&local, "/upack/default/download/HDARS.Combined/1.3.9").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&assembled)
+    );
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(assembled)).unwrap();
+    let mut web = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("package/web/index.html").unwrap(),
+        &mut web,
+    )
+    .unwrap();
+    assert_eq!(web, "HDARS.Web");
+    let versions = get_json(&local, "/upack/default/versions").await;
+    let cached: Vec<&str> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["isCached"] == true)
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cached,
+        ["HDARS.API", "HDARS.Combined", "HDARS.Web"],
+        "{versions}"
+    );
+}
+
 dual_backend_tests!(
     a_feed_serves_what_its_connector_holds_and_keeps_a_copy,
+    a_remote_virtual_package_is_fetched_as_its_manifest_and_assembled_here,
     latest_and_listings_weigh_the_remotes_versions,
     many_requests_for_one_missing_version_fetch_it_once,
     a_silent_connector_holds_no_local_answer_past_its_timeout,
