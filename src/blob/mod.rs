@@ -125,6 +125,12 @@ impl BlobStore {
         })
     }
 
+    /// A bucket as a plain object store (its `prefix` applied), for what
+    /// is not content-addressed: export containers.
+    pub fn connect_bucket(settings: &S3Settings) -> anyhow::Result<Arc<dyn ObjectStore>> {
+        s3::connect(settings)
+    }
+
     /// A store in an S3-compatible bucket.
     pub fn s3(settings: &S3Settings) -> anyhow::Result<Self> {
         Ok(Self {

@@ -197,6 +197,12 @@ pub struct ExportSettings {
     /// is accepted too (the form an environment variable gives).
     #[serde(deserialize_with = "load::list_or_comma_separated")]
     pub allowed_roots: Vec<String>,
+    /// Buckets (`bucket`, or `bucket/prefix` for a folder of one) that
+    /// `s3://` containers may be in, reached with `storage.s3`'s endpoint,
+    /// region and credentials; empty (the default) refuses every `s3://`
+    /// export. Comma-separated in an environment variable.
+    #[serde(deserialize_with = "load::list_or_comma_separated")]
+    pub allowed_buckets: Vec<String>,
 }
 
 /// Database connection settings.

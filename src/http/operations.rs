@@ -89,7 +89,7 @@ pub(super) async fn list(
         ("name" = Option<String>, Query, description = "The package's name."),
         ("version" = Option<String>, Query, description = "The version; or `latest`."),
         ("latest" = Option<String>, Query, description = "Bare or `true`: the latest version."),
-        ("containerUri" = Option<String>, Query, description = "`file:///<directory>` under `export.allowed_roots`."),
+        ("containerUri" = Option<String>, Query, description = "`file:///<directory>` under `export.allowed_roots`, or `s3://<bucket>/<folder>` in `export.allowed_buckets`."),
         ("overwriteExisting" = Option<bool>, Query, description = "Replace files already there (default false: the operation fails with `blob_exists`)."),
     ),
     request_body(description = "The same fields as a JSON object or a form, instead of the query.", content(("application/json"), ("application/x-www-form-urlencoded"))),

@@ -210,7 +210,7 @@ async fn bad_export_requests_are_refused_before_anything_is_queued(backend: Back
             Some(app.admin_key.as_str()),
             request("s3://bucket/prefix"),
             StatusCode::BAD_REQUEST,
-            "S3",
+            "export.allowed_buckets",
         ),
         (
             Some(app.admin_key.as_str()),

@@ -13,10 +13,11 @@ use wharf::service::gc;
 
 use crate::helpers::{
     Backend, UpackBuilder, expect_status, fixtures, s3_settings, sha1_hex, spawn_app_on_s3,
-    spawn_app_with,
+    spawn_app_with, wait_for_operation,
 };
 
 dual_backend_tests!(
+    exports_write_into_a_bucket_folder_whole_or_not_at_all,
     real_packages_round_trip_through_the_bucket,
     gc_deletes_unreferenced_blobs_from_the_bucket,
     gc_racing_uploads_keeps_the_protocol_on_a_bucket,
@@ -299,4 +300,126 @@ async fn an_unreachable_bucket_answers_503_and_changes_nothing_until_it_is_back(
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.bytes().await.unwrap(), after);
     server.stop().await;
+}
+
+/// Exports of a real package and of one large enough to go up in parts,
+/// into a folder of the test bucket: the objects are the bytes a download
+/// serves; an existing object is refused, then replaced when asked; a
+/// bucket not in `export.allowed_buckets` is refused before anything is
+/// queued.
+async fn exports_write_into_a_bucket_folder_whole_or_not_at_all(backend: Backend) {
+    let storage = s3_settings();
+    let folder = format!("{}-exports", storage.prefix);
+    let bucket = storage.bucket.clone();
+    let app = spawn_app_with(backend, |s| {
+        s.storage.s3 = storage.clone();
+        s.export.allowed_buckets = vec![format!("{bucket}/{folder}")];
+    })
+    .await;
+    let (_, fixture) = fixtures("upack-valid").into_iter().next().unwrap();
+    app.publish("default", fixture).await;
+    let mut state = 0x9e37_79b9_u32;
+    let noise: Vec<u8> = (0..12 * 1024 * 1024)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    app.publish(
+        "default",
+        UpackBuilder::new("", "big", "1.0.0")
+            .file("package/noise.bin", &noise)
+            .build(),
+    )
+    .await;
+    let mut reader = s3_settings();
+    reader.prefix = format!("{folder}/drops");
+    let objects = BlobStore::connect_bucket(&reader).unwrap();
+    let export = |name: &str, overwrite: bool| {
+        serde_json::json!({
+            "feed": "default", "name": name, "latest": true, "overwriteExisting": overwrite,
+            "containerUri": format!("s3://{bucket}/{folder}/drops"),
+        })
+    };
+    let run = |body: serde_json::Value| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/api/operations/export"))
+                .header("X-ApiKey", &app.admin_key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            wait_for_operation(app, &location).await
+        }
+    };
+    for version in app.versions("default").await {
+        let name = version["name"].as_str().unwrap();
+        let done = run(export(name, false)).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+        let file = format!("{name}.{}.upack", version["version"].as_str().unwrap());
+        let stored = objects
+            .get(&object_store::path::Path::from(file.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(
+            sha1_hex(&stored),
+            version["sha1"].as_str().unwrap(),
+            "{file}"
+        );
+        let manifest = objects
+            .get(&object_store::path::Path::from(format!("{file}.json")))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+        assert_eq!(manifest["name"], name);
+    }
+
+    let refused = run(export("big", false)).await;
+    assert_eq!(
+        (
+            refused["error"]["code"].as_str(),
+            refused["httpStatusCode"].as_i64()
+        ),
+        (Some("blob_exists"), Some(409)),
+        "{refused}"
+    );
+    let replaced = run(export("big", true)).await;
+    assert_eq!(replaced["state"], "succeeded", "{replaced}");
+    let listed: Vec<_> = objects
+        .list(None)
+        .map(|o| o.unwrap().location.to_string())
+        .collect()
+        .await;
+    assert_eq!(
+        listed.len(),
+        4,
+        "two files per package, nothing half-written: {listed:?}"
+    );
+
+    let elsewhere = app
+        .client
+        .post(app.url("/api/operations/export"))
+        .header("X-ApiKey", &app.admin_key)
+        .json(&serde_json::json!({
+            "feed": "default", "name": "big", "latest": true,
+            "containerUri": format!("s3://{bucket}/another-folder"),
+        }))
+        .send()
+        .await
+        .unwrap();
+    let text = expect_status(elsewhere, StatusCode::BAD_REQUEST).await;
+    assert!(text.contains("export.allowed_buckets"), "{text}");
 }
