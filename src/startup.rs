@@ -218,9 +218,13 @@ fn background_tasks(wharf: &Wharf) -> Supervisor {
     for worker in 0..wharf.settings.operations.workers {
         let wharf = wharf.clone();
         let owner = format!("{}:{}:{worker}", std::process::id(), &process[..8]);
-        supervisor.until_stopped("operation worker", move |stop| {
+        // At a lower priority: a long pull must not slow the requests.
+        let started = supervisor.until_stopped_in_background("operation worker", move |stop| {
             operations::work(wharf, owner, stop)
         });
+        if let Err(error) = started {
+            tracing::error!(%error, "cannot start the operation workers' runtime");
+        }
     }
     supervisor
 }

@@ -4,8 +4,14 @@
 //! stop through a shared cancellation token; on stop it gets to finish the
 //! round it is in and run its last round (the download counter flushes what
 //! it holds), and [`Supervisor::shutdown`] waits for all of them. The cache
-//! poller, the download-count flusher and, later, operation workers live here,
+//! poller, the download-count flusher and the operation workers live here,
 //! so nothing runs detached from the process's lifetime.
+//!
+//! Work that must yield to requests (operations: a pull hashes, inspects and
+//! stores thousands of packages) runs on a runtime of its own whose threads,
+//! blocking ones included, have a lower CPU priority (nice
+//! [`BACKGROUND_NICENESS`]): while requests want the cores they get them, and
+//! the background work takes what is left instead of an equal share.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,11 +19,26 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// How much lower the background runtime's threads are scheduled (the
+/// `nice` value they run at; request threads stay at the process's).
+pub const BACKGROUND_NICENESS: i32 = 10;
+
 /// Runs named periodic tasks until shut down.
 #[derive(Debug, Default)]
 pub struct Supervisor {
     stop: CancellationToken,
     tasks: JoinSet<()>,
+    /// The lower-priority runtime, made when the first task needs it.
+    background: Option<tokio::runtime::Runtime>,
+}
+
+/// Lowers the calling thread's CPU priority (Linux schedules threads one by
+/// one). Failing to is not worth stopping for: the work runs as before.
+fn lower_this_threads_priority() {
+    let thread = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(thread), BACKGROUND_NICENESS) {
+        tracing::debug!(%error, "could not lower a background thread's priority");
+    }
 }
 
 impl Supervisor {
@@ -67,10 +88,55 @@ impl Supervisor {
         });
     }
 
+    /// Like [`until_stopped`](Self::until_stopped), on the lower-priority
+    /// background runtime (one thread, and its own blocking pool).
+    pub fn until_stopped_in_background<F, Fut>(
+        &mut self,
+        name: &'static str,
+        task: F,
+    ) -> std::io::Result<()>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        if self.background.is_none() {
+            self.background = Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("wharf-background")
+                    .on_thread_start(lower_this_threads_priority)
+                    .enable_all()
+                    .build()?,
+            );
+        }
+        let Some(background) = &self.background else {
+            return Ok(());
+        };
+        let future = task(self.stop.clone());
+        self.tasks.spawn_on(
+            async move {
+                future.await;
+                tracing::debug!(task = name, "background task stopped");
+            },
+            background.handle(),
+        );
+        Ok(())
+    }
+
     /// Stops every task after its last round and waits for them.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its threads, which an async context
+        // must not; every task has ended or is abandoned by now.
+        if let Some(background) = self.background.take() {
+            background.shutdown_background();
+        }
     }
 }
 
@@ -100,5 +166,31 @@ mod tests {
         );
         supervisor.shutdown().await;
         assert_eq!(rounds.load(Ordering::SeqCst), 2, "a last round at shutdown");
+    }
+
+    #[tokio::test]
+    async fn background_tasks_run_at_a_lower_priority_and_stop_with_the_rest() {
+        let mut supervisor = Supervisor::default();
+        let (seen, observed) = tokio::sync::oneshot::channel();
+        supervisor
+            .until_stopped_in_background("priority probe", move |stop| async move {
+                let blocking = tokio::task::spawn_blocking(|| {
+                    rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+                })
+                .await
+                .unwrap();
+                let own = rustix::process::getpriority_process(Some(rustix::thread::gettid()));
+                seen.send((own.unwrap(), blocking.unwrap())).unwrap();
+                stop.cancelled().await;
+            })
+            .unwrap();
+        let (own, blocking) = observed.await.unwrap();
+        let base = rustix::process::getpriority_process(None).unwrap();
+        assert_eq!(
+            (own, blocking),
+            (base + BACKGROUND_NICENESS, base + BACKGROUND_NICENESS),
+            "the runtime's worker and blocking threads run at a lower priority"
+        );
+        supervisor.shutdown().await;
     }
 }

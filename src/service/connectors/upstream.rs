@@ -301,7 +301,12 @@ async fn fetch(
     );
     let fetches = &wharf.upstream.fetches;
     let fetched = fetches
-        .try_get_with(key.clone(), fetch_now(wharf, feed, connector, id, chosen))
+        // Boxed: the store's whole upload path would otherwise be inlined
+        // into every future that may fetch (downloads, assembly, exports).
+        .try_get_with(
+            key.clone(),
+            Box::pin(fetch_now(wharf, feed, connector, id, chosen)),
+        )
         .await;
     fetches.invalidate(&key).await;
     fetched.map_err(|failure| match failure.http_status {
