@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Case O of bench/run: pulling packages from a connector.
 
-Usage: pull.py BASE_URL ADMIN_KEY COUNT
+Usage: pull.py BASE_URL ADMIN_KEY COUNT direct|pull
 
-On one running Wharf: uploads COUNT small distinct packages to feed
-'pullsrc' from 8 clients (the direct rate), then pulls the same COUNT into
-feed 'pulled' through a connector pointing at 'pullsrc' on the same server
-(real HTTP, like any remote), in batches of 100, and waits until every
-operation has ended (the pull rate). Prints one JSON object: seconds and
-packages for both, and how many pulls failed.
+On one running Wharf, in two calls so that a watcher can measure the pull
+alone: `direct` uploads COUNT small distinct packages to feed 'pullsrc'
+from 8 clients (the direct rate); `pull` pulls the same COUNT into feed
+'pulled' through a connector pointing at 'pullsrc' on the same server (real
+HTTP, like any remote), in batches of 100, and waits until every operation
+has ended (the pull rate), asking every 200 ms how many are still queued or
+running. Each prints one JSON object.
 """
 import concurrent.futures
 import http.client
@@ -20,7 +21,7 @@ import time
 import urllib.parse
 import zipfile
 
-BASE, ADMIN, COUNT = sys.argv[1], sys.argv[2], int(sys.argv[3])
+BASE, ADMIN, COUNT, PHASE = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 HOST = urllib.parse.urlparse(BASE).netloc
 local = threading.local()
 
@@ -44,7 +45,7 @@ def package(name):
     return buffer.getvalue()
 
 
-def main():
+def setup():
     # The source feed is public: the connector needs no credentials.
     for feed, public in (("pullsrc", True), ("pulled", False)):
         status, body = request("POST", "/api/management/feeds/create",
@@ -55,38 +56,53 @@ def main():
                            json.dumps({"name": "bench-pull", "feed": "pulled", "url": f"{BASE}/upack/pullsrc"}),
                            "application/json")
     assert status in (200, 409), body
-    names = [f"pkg-{n:05d}" for n in range(COUNT)]
-    bodies = {name: package(name) for name in names}
 
+
+def direct(names):
+    bodies = {name: package(name) for name in names}
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         for status, body in pool.map(lambda n: request("PUT", "/upack/pullsrc/upload", bodies[n]), names):
             assert status == 201, body
-    direct = time.monotonic() - started
+    print(json.dumps({"packages": COUNT, "direct_seconds": round(time.monotonic() - started, 3)}))
 
+
+def count(state):
+    status, body = request("GET", f"/api/operations?kind=pull&state={state}&count={COUNT + 100}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+def pull(names):
     started = time.monotonic()
-    ids = []
     for first in range(0, COUNT, 100):
         batch = [{"feed": "pulled", "group": "pulls", "name": n} for n in names[first:first + 100]]
         status, body = request("POST", "/api/operations/pull", json.dumps(batch), "application/json")
         assert status == 202, body
-        ids += [op["id"] for op in json.loads(body)]
-    failed, waiting, first_error = 0, set(ids), None
-    while waiting:
-        status, body = request("GET", f"/api/operations?kind=pull&count={COUNT + 100}")
+    while True:
+        status, body = request("GET", "/api/operations?kind=pull&state=queued&count=1")
         assert status == 200, body
-        listed = {op["id"]: op for op in json.loads(body)}
-        for op in list(waiting):
-            state = listed.get(op, {}).get("state")
-            if state in ("succeeded", "failed"):
-                if state == "failed":
-                    failed += 1
-                    first_error = first_error or listed[op]["error"]["message"]
-                waiting.discard(op)
-        time.sleep(0.05)
+        if not json.loads(body):
+            status, body = request("GET", "/api/operations?kind=pull&state=running&count=1")
+            assert status == 200, body
+            if not json.loads(body):
+                break
+        time.sleep(0.2)
     pulled = time.monotonic() - started
-    print(json.dumps({"packages": COUNT, "direct_seconds": round(direct, 3),
-                      "pull_seconds": round(pulled, 3), "failed": failed, "first_error": first_error}))
+    failed = count("failed")
+    print(json.dumps({"packages": COUNT, "pull_seconds": round(pulled, 3), "failed": len(failed),
+                      "first_error": failed[0]["error"]["message"] if failed else None}))
+
+
+def main():
+    names = [f"pkg-{n:05d}" for n in range(COUNT)]
+    if PHASE == "direct":
+        setup()
+        direct(names)
+    elif PHASE == "pull":
+        pull(names)
+    else:
+        sys.exit(f"pull.py: phase must be direct or pull, not {PHASE}")
 
 
 main()
