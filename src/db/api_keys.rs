@@ -60,7 +60,7 @@ pub async fn insert(db: &Db, key: &NewApiKey<'_>) -> Result<bool, sqlx::Error> {
         Ok::<_, sqlx::Error>(created)
     })?;
     if result {
-        db.note_local_write();
+        db.local_writes().note_settings();
     }
     Ok(result)
 }

@@ -2,7 +2,7 @@
 //!
 //! Every write that could change a cached read runs [`BUMP`] in its own
 //! transaction, so the change and the counter move together, and then tells
-//! its `Db` (`note_local_write`), so this process's caches see it at once.
+//! its `Db` (`Db::local_writes`), so this process's caches see it at once.
 //! Other processes hear of it: on `PostgreSQL` the counter's change is
 //! announced on a channel (migration 0010) that each process [`listen`]s to;
 //! on `SQLite`, and while a listening connection is being re-established,
@@ -13,15 +13,18 @@ use super::{Db, Pool, with_pool};
 /// The channel `PostgreSQL` announces changes on (migration 0010).
 const CHANNEL: &str = "wharf_changes";
 
-/// A connection that hears announced changes.
+/// A connection that hears announced changes, and whose writes are this
+/// process's.
 #[derive(Debug)]
-pub struct ChangeListener(sqlx::postgres::PgListener);
+pub struct ChangeListener(sqlx::postgres::PgListener, Db);
 
 /// What a [`ChangeListener`] heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Heard {
-    /// The change log reached this generation.
+    /// The change log reached this generation, by another process's write.
     Generation(i64),
+    /// The change log reached this generation by this process's write.
+    OwnGeneration(i64),
     /// Announcements may have been missed (the connection was lost, or an
     /// announcement did not say its generation): read the generation.
     MaybeMissed,
@@ -36,26 +39,39 @@ pub async fn listen(db: &Db) -> Result<Option<ChangeListener>, sqlx::Error> {
         Pool::Postgres(pool) => {
             let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
             listener.listen(CHANNEL).await?;
-            Ok(Some(ChangeListener(listener)))
+            Ok(Some(ChangeListener(listener, db.clone())))
         }
     }
 }
 
 impl ChangeListener {
-    /// Waits for the next announcement.
+    /// Waits for the next announcement: the generation, then the writer's
+    /// `application_name` (migration 0012).
     pub async fn next(&mut self) -> Result<Heard, sqlx::Error> {
-        Ok(match self.0.try_recv().await? {
-            Some(announced) => announced
-                .payload()
-                .parse()
-                .map_or(Heard::MaybeMissed, Heard::Generation),
-            None => Heard::MaybeMissed,
+        let Some(announced) = self.0.try_recv().await? else {
+            return Ok(Heard::MaybeMissed);
+        };
+        let (generation, writer) = announced
+            .payload()
+            .split_once(' ')
+            .unwrap_or((announced.payload(), ""));
+        Ok(match generation.parse() {
+            Ok(generation) if self.1.local_writes().is_own_writer(writer) => {
+                Heard::OwnGeneration(generation)
+            }
+            Ok(generation) => Heard::Generation(generation),
+            Err(_) => Heard::MaybeMissed,
         })
     }
 }
 
 /// The statement every cache-affecting write runs in its transaction.
 pub(crate) const BUMP: &str = "UPDATE change_log SET generation = generation + 1 WHERE id = 1";
+
+/// [`BUMP`], answering the generation it made (package writes record it,
+/// see [`super::local_writes`]).
+pub(crate) const BUMP_RETURNING: &str =
+    "UPDATE change_log SET generation = generation + 1 WHERE id = 1 RETURNING generation";
 
 /// The current generation.
 #[tracing::instrument(level = "debug", skip_all)]
@@ -87,7 +103,7 @@ pub(crate) async fn delete_and_bump(db: &Db, delete: &str, key: &str) -> Result<
         Ok::<_, sqlx::Error>(deleted)
     })?;
     if deleted {
-        db.note_local_write();
+        db.local_writes().note_settings();
     }
     Ok(deleted)
 }

@@ -73,7 +73,7 @@ pub async fn insert(
         Ok::<_, sqlx::Error>(row)
     })?;
     if inserted.is_some() {
-        db.note_local_write();
+        db.local_writes().note_settings();
     }
     Ok(inserted)
 }
@@ -140,7 +140,7 @@ pub async fn update(db: &Db, id: i64, fields: &ConnectorFields<'_>) -> Result<bo
         Ok::<_, sqlx::Error>(updated)
     })?;
     if updated {
-        db.note_local_write();
+        db.local_writes().note_settings();
     }
     Ok(updated)
 }

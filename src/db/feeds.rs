@@ -59,7 +59,7 @@ pub async fn insert(
         Ok::<_, sqlx::Error>(created)
     })?;
     if result.is_some() {
-        db.note_local_write();
+        db.local_writes().note_settings();
     }
     Ok(result)
 }
@@ -92,7 +92,7 @@ pub async fn update(
         Ok::<_, sqlx::Error>(updated)
     })?;
     if result.is_some() {
-        db.note_local_write();
+        db.local_writes().note_settings();
     }
     Ok(result)
 }

@@ -28,6 +28,7 @@ pub mod connectors;
 pub mod feeds;
 pub mod first_start;
 pub mod listings;
+pub mod local_writes;
 pub mod operations;
 pub mod packages;
 pub mod promotions;
@@ -60,13 +61,11 @@ pub enum Pool {
 }
 
 /// The database: a pool, and the counts of cache-affecting writes this
-/// process has made through it (see [`changes`]): all of them, and those
-/// that changed only packages and their versions.
+/// process has made through it (see [`local_writes`] and [`changes`]).
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: Pool,
-    local_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    local_package_writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    local_writes: std::sync::Arc<local_writes::LocalWrites>,
 }
 
 /// Which backend a [`Db`] talks to.
@@ -111,6 +110,13 @@ impl Db {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| anyhow::anyhow!("the PostgreSQL URL cannot be read: {e}"))?;
+            // The process's tag first: PostgreSQL cuts names at 63 bytes.
+            let writer = local_writes::new_writer_tag();
+            let application_name = match options.get_application_name() {
+                Some(theirs) => format!("{writer} {theirs}"),
+                None => writer.clone(),
+            };
+            let options = options.application_name(&application_name);
             // One connection first, so that a failure names the server and
             // its cause (the pool would only report a timeout).
             sqlx::Connection::close(
@@ -125,7 +131,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_with(options)
                 .await?;
-            Ok(Self::new(Pool::Postgres(pool)))
+            Ok(Self::new(Pool::Postgres(pool), writer))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| anyhow::anyhow!("the SQLite URL cannot be read: {e}"))?
@@ -142,7 +148,10 @@ impl Db {
                 .connect_with(options)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot open the SQLite database {file}: {e}"))?;
-            Ok(Self::new(Pool::Sqlite(pool)))
+            Ok(Self::new(
+                Pool::Sqlite(pool),
+                local_writes::new_writer_tag(),
+            ))
         } else {
             anyhow::bail!(
                 "database URL must start with sqlite:// or postgres://, not '{}'",
@@ -151,11 +160,10 @@ impl Db {
         }
     }
 
-    fn new(pool: Pool) -> Self {
+    fn new(pool: Pool, writer: String) -> Self {
         Self {
             pool,
-            local_writes: std::sync::Arc::default(),
-            local_package_writes: std::sync::Arc::default(),
+            local_writes: std::sync::Arc::new(local_writes::LocalWrites::new(writer)),
         }
     }
 
@@ -193,31 +201,11 @@ impl Db {
         Ok(())
     }
 
-    /// The number of cache-affecting writes this process has made; in-process
-    /// caches compare it on every access, so a process reads its own writes
-    /// at once (other processes learn of them through the change log).
-    pub fn local_writes(&self) -> u64 {
-        self.local_writes.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Records a cache-affecting write made by this process.
-    pub(crate) fn note_local_write(&self) {
-        self.local_writes
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    /// The number of writes this process has made that changed packages and
-    /// versions only (an upload, a delete, download counts): caches of feeds
-    /// and keys stay valid across them.
-    pub fn local_package_writes(&self) -> u64 {
-        self.local_package_writes
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Records a write that changed packages and versions only.
-    pub(crate) fn note_local_package_write(&self) {
-        self.local_package_writes
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    /// The cache-affecting writes this process has made; its caches compare
+    /// them on every access, so a process reads its own writes at once
+    /// (other processes learn of them through the change log).
+    pub fn local_writes(&self) -> &local_writes::LocalWrites {
+        &self.local_writes
     }
 
     /// A trivial round trip, for `/health`.

@@ -133,7 +133,7 @@ pub async fn find_latest(
 /// orders, and a stale `NOT EXISTS` could cascade away a version that had just
 /// been committed).
 #[tracing::instrument(level = "debug", skip(db))]
-pub async fn delete_version(db: &Db, version_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn delete_version(db: &Db, feed_id: i64, version_id: i64) -> Result<bool, sqlx::Error> {
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
         let deleted = sqlx::query("DELETE FROM package_versions WHERE id = $1")
@@ -142,9 +142,11 @@ pub async fn delete_version(db: &Db, version_id: i64) -> Result<bool, sqlx::Erro
             .await?
             .rows_affected()
             > 0;
-        sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+        let generation: i64 = sqlx::query_scalar(super::changes::BUMP_RETURNING)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
-        db.note_local_package_write();
+        db.local_writes().note_feeds([feed_id], generation);
         Ok(deleted)
     })
 }
@@ -165,6 +167,6 @@ pub async fn add_downloads(db: &Db, counts: &[(i64, i64)]) -> Result<(), sqlx::E
     })?;
     // Counts are not shared through the generation (that would clear every
     // cache on every flush); this process sees its own counts at once.
-    db.note_local_package_write();
+    db.local_writes().note_all_feeds();
     Ok(())
 }

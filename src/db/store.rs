@@ -210,7 +210,9 @@ where
         let mut tx = pool.begin().await?;
         let outcome = store_one!(tx, new, replace_existing, now, ensure_bytes()).await;
         if outcome.as_ref().is_ok_and(|o| *o == StoreOutcome::Stored) {
-            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
+            let generation: i64 = sqlx::query_scalar(super::changes::BUMP_RETURNING)
+                .fetch_one(&mut *tx)
+                .await?;
             if let Some(promotion) = promotion {
                 sqlx::query(INSERT_PROMOTION)
                     .bind(promotion.from_feed)
@@ -225,7 +227,7 @@ where
                     .await?;
             }
             tx.commit().await?;
-            db.note_local_package_write();
+            db.local_writes().note_feeds([new.feed_id], generation);
         } else {
             tx.rollback().await?;
         }
@@ -386,12 +388,20 @@ where
                     .await?,
             );
         }
-        if !stored.is_empty() {
-            sqlx::query(super::changes::BUMP).execute(&mut *tx).await?;
-        }
+        let generation: Option<i64> = if stored.is_empty() {
+            None
+        } else {
+            Some(
+                sqlx::query_scalar(super::changes::BUMP_RETURNING)
+                    .fetch_one(&mut *tx)
+                    .await?,
+            )
+        };
         tx.commit().await?;
-        if !stored.is_empty() {
-            db.note_local_package_write();
+        if let Some(generation) = generation {
+            // Every feed of the batch: a superset of those written is safe.
+            let feeds = batch.iter().map(|pending| pending.new.feed_id);
+            db.local_writes().note_feeds(feeds, generation);
         }
         Ok(batch
             .iter()

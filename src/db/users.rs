@@ -49,7 +49,7 @@ pub async fn insert(
         Ok::<_, sqlx::Error>(created)
     })?;
     if result {
-        db.note_local_write();
+        db.local_writes().note_settings();
     }
     Ok(result)
 }

@@ -254,7 +254,7 @@ pub(super) async fn delete(
     caller: Caller,
 ) -> Result<HttpResponse, ServiceError> {
     let query = Query::parse(req.query_string());
-    let (_, row) = find_one(
+    let (feed, row) = find_one(
         &wharf,
         &caller,
         &feed_name(&req),
@@ -262,6 +262,6 @@ pub(super) async fn delete(
         Permission::Delete,
     )
     .await?;
-    packages::delete(&wharf, &row).await?;
+    packages::delete(&wharf, &feed, &row).await?;
     Ok(HttpResponse::Ok().finish())
 }

@@ -12,17 +12,20 @@
 //! - small blobs by SHA-256: content-addressed, so never stale, only bounded.
 //!
 //! Clearing: every write that could change a cached read counts itself in
-//! this process (`Db::local_writes`, or `Db::local_package_writes` for a
-//! write that changed only packages and versions, which leaves the feed and
-//! key rows cached: a burst of uploads does not reload them for each one),
-//! which the caches compare on each access, so a process reads its own
-//! writes at once; and bumps the database's `change_log` generation, which
-//! other processes (the CLI, other servers) hear of as `PostgreSQL`
-//! announces it (`service::change_follower`) or, on `SQLite` and while a
-//! listening connection is re-established, by polling it every
-//! [`POLL_INTERVAL`]. A value loaded while a write
-//! happened is not cached. Entries also expire after [`ENTRY_TTL`], a safety
-//! net for changes made behind Wharf's back.
+//! this process (`Db::local_writes`), which the caches compare on each
+//! access, so a process reads its own writes at once. A write that changed
+//! only packages and versions is counted by feed: it leaves feed and key
+//! rows cached, and the resolved versions and listings of other feeds (a
+//! burst of uploads or a pull into one feed does not turn another feed's
+//! hot manifest into database reads). Each write also bumps the database's
+//! `change_log` generation, which other processes (the CLI, other servers)
+//! hear of as `PostgreSQL` announces it (`service::change_follower`) or, on
+//! `SQLite` and while a listening connection is re-established, by polling
+//! it every [`POLL_INTERVAL`]; a generation from another process clears
+//! every cache, one this process's own package write made clears nothing
+//! more. A value loaded while a write happened is not cached. Entries also
+//! expire after [`ENTRY_TTL`], a safety net for changes made behind Wharf's
+//! back.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -104,20 +107,25 @@ struct CacheCounts {
     connectors: HitCounts,
 }
 
+/// A cached value of one feed's packages, with the count of the feed's
+/// package writes it was loaded at (`LocalWrites::feed`).
+type InFeed<V> = (u64, V);
+
 /// The hot-path caches.
 pub struct Caches {
     feeds: Cache<String, Option<Feed>>,
     keys: Cache<String, Option<Arc<CachedKey>>>,
-    versions: Cache<ResolveKey, Option<Arc<VersionRow>>>,
+    versions: Cache<ResolveKey, InFeed<Option<Arc<VersionRow>>>>,
     small_blobs: Cache<String, Bytes>,
-    listings: Cache<ListingKey, Bytes>,
+    listings: Cache<ListingKey, InFeed<Bytes>>,
     /// Each feed's connectors, by feed id.
     connectors: Cache<i64, Arc<Vec<Connector>>>,
     /// Hits and misses of each cache above, for `/metrics`.
     counts: CacheCounts,
     /// Whose local writes the caches follow.
     db: Db,
-    /// Local writes and remote epochs already reflected in the caches.
+    /// Local writes and remote epochs already reflected in the caches
+    /// (local package writes of a known feed are compared entry by entry).
     seen_local: AtomicU64,
     seen_local_packages: AtomicU64,
     remote_epoch: AtomicU64,
@@ -127,15 +135,6 @@ pub struct Caches {
     /// Whether changes are being heard as they are announced, so that
     /// polling can rest (see `service::change_follower`).
     listening: AtomicBool,
-}
-
-/// Which writes make a cache stale besides those of feeds, keys and users.
-#[derive(Clone, Copy)]
-enum Follows {
-    /// Package and version writes too (resolved versions, listings).
-    Packages,
-    /// No others (feed and key rows).
-    Settings,
 }
 
 /// `last_generation` before the first poll.
@@ -153,7 +152,7 @@ impl Caches {
                 .max_capacity(64 * 1024 * 1024)
                 .build(),
             listings: Cache::builder()
-                .weigher(|_: &ListingKey, bytes: &Bytes| {
+                .weigher(|_: &ListingKey, (_, bytes): &InFeed<Bytes>| {
                     u32::try_from(bytes.len()).unwrap_or(u32::MAX)
                 })
                 .max_capacity(64 * 1024 * 1024)
@@ -162,8 +161,8 @@ impl Caches {
             connectors: rows(10_000),
             counts: CacheCounts::default(),
             db: db.clone(),
-            seen_local: AtomicU64::new(db.local_writes()),
-            seen_local_packages: AtomicU64::new(db.local_package_writes()),
+            seen_local: AtomicU64::new(db.local_writes().settings()),
+            seen_local_packages: AtomicU64::new(db.local_writes().all_feeds()),
             remote_epoch: AtomicU64::new(0),
             seen_remote: AtomicU64::new(0),
             last_generation: AtomicI64::new(UNKNOWN_GENERATION),
@@ -184,9 +183,10 @@ fn rows<K: Hash + Eq + Send + Sync + 'static, V: Clone + Send + Sync + 'static>(
 
 impl Caches {
     fn stamp(&self) -> (u64, u64, u64) {
+        let local = self.db.local_writes();
         (
-            self.db.local_writes(),
-            self.db.local_package_writes(),
+            local.settings(),
+            local.all_feeds(),
             self.remote_epoch.load(Ordering::Acquire),
         )
     }
@@ -216,13 +216,11 @@ impl Caches {
     }
 
     /// The cached value, or `load`'s, cached unless a write that could make
-    /// it stale happened meanwhile (any write for a cache that `follows`
-    /// packages, any but package writes otherwise).
+    /// it stale (any but package writes) happened meanwhile.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn get_or_load<K, V, E, F>(
         &self,
         (cache, counts): (&Cache<K, V>, &HitCounts),
-        follows: Follows,
         key: K,
         load: F,
     ) -> Result<V, E>
@@ -231,19 +229,48 @@ impl Caches {
         V: Clone + Send + Sync + 'static,
         F: Future<Output = Result<V, E>>,
     {
-        let relevant = |(local, packages, remote): (u64, u64, u64)| match follows {
-            Follows::Packages => (local, packages, remote),
-            Follows::Settings => (local, 0, remote),
-        };
-        let stamp = relevant(self.sync());
+        let settings_only = |(local, _, remote): (u64, u64, u64)| (local, remote);
+        let stamp = settings_only(self.sync());
         let hit = cache.get(&key);
         counts.count(hit.is_some());
         if let Some(hit) = hit {
             return Ok(hit);
         }
         let value = load.await?;
-        if relevant(self.stamp()) == stamp {
+        if settings_only(self.stamp()) == stamp {
             cache.insert(key, value.clone());
+        }
+        Ok(value)
+    }
+
+    /// Like [`Self::get_or_load`], for a value of feed `feed_id`'s packages:
+    /// also stale after a package write to that feed (an entry loaded
+    /// before it is a miss) or to feeds not told.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn get_or_load_in_feed<K, V, E, F>(
+        &self,
+        (cache, counts): (&Cache<K, InFeed<V>>, &HitCounts),
+        feed_id: i64,
+        key: K,
+        load: F,
+    ) -> Result<V, E>
+    where
+        K: Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<V, E>>,
+    {
+        let stamp = self.sync();
+        let feed_writes = self.db.local_writes().feed(feed_id);
+        let hit = cache
+            .get(&key)
+            .filter(|(loaded_at, _)| *loaded_at == feed_writes);
+        counts.count(hit.is_some());
+        if let Some((_, hit)) = hit {
+            return Ok(hit);
+        }
+        let value = load.await?;
+        if self.stamp() == stamp && self.db.local_writes().feed(feed_id) == feed_writes {
+            cache.insert(key, (feed_writes, value.clone()));
         }
         Ok(value)
     }
@@ -253,7 +280,6 @@ impl Caches {
     pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<Feed>, sqlx::Error> {
         self.get_or_load(
             (&self.feeds, &self.counts.feeds),
-            Follows::Settings,
             name_lower.to_owned(),
             async { Ok(db::feeds::find(db, name_lower).await?.map(Feed::from)) },
         )
@@ -264,22 +290,17 @@ impl Caches {
     /// stored permissions do not parse is treated as no key at all.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
-        self.get_or_load(
-            (&self.keys, &self.counts.keys),
-            Follows::Settings,
-            id.to_owned(),
-            async {
-                Ok(db::api_keys::find(db, id).await?.and_then(|row| {
-                    let permissions = Grant::parse_permissions(&row.permissions).ok()?;
-                    let scope = FeedScope::parse(row.feed_scope.as_deref());
-                    Some(Arc::new(CachedKey {
-                        row,
-                        grant: Arc::new(Grant { permissions, scope }),
-                        verified: std::sync::Mutex::new(None),
-                    }))
+        self.get_or_load((&self.keys, &self.counts.keys), id.to_owned(), async {
+            Ok(db::api_keys::find(db, id).await?.and_then(|row| {
+                let permissions = Grant::parse_permissions(&row.permissions).ok()?;
+                let scope = FeedScope::parse(row.feed_scope.as_deref());
+                Some(Arc::new(CachedKey {
+                    row,
+                    grant: Arc::new(Grant { permissions, scope }),
+                    verified: std::sync::Mutex::new(None),
                 }))
-            },
-        )
+            }))
+        })
         .await
     }
 
@@ -307,7 +328,6 @@ impl Caches {
     {
         self.get_or_load(
             (&self.connectors, &self.counts.connectors),
-            Follows::Settings,
             feed_id,
             async { Ok(Arc::new(load.await?)) },
         )
@@ -324,9 +344,9 @@ impl Caches {
     where
         F: Future<Output = Result<Option<VersionRow>, sqlx::Error>>,
     {
-        self.get_or_load(
+        self.get_or_load_in_feed(
             (&self.versions, &self.counts.versions),
-            Follows::Packages,
+            key.feed_id,
             key,
             async { Ok(load.await?.map(Arc::new)) },
         )
@@ -339,9 +359,9 @@ impl Caches {
     where
         F: Future<Output = Result<Bytes, E>>,
     {
-        self.get_or_load(
+        self.get_or_load_in_feed(
             (&self.listings, &self.counts.listings),
-            Follows::Packages,
+            key.feed_id(),
             key,
             build,
         )
@@ -374,11 +394,19 @@ impl Caches {
     }
 
     /// The change log reached `generation`: when that is past the highest
-    /// seen, some process wrote, and every cache is stale. (Announcements
-    /// and polls may arrive out of order; an older generation says nothing.)
+    /// seen, some process wrote, and every cache is stale, unless all the
+    /// generations since were this process's own package writes (which its
+    /// caches have followed already). Announcements and polls may arrive out
+    /// of order; an older generation says nothing.
     pub fn observe_generation(&self, generation: i64) {
         let last = self.last_generation.fetch_max(generation, Ordering::AcqRel);
-        if last != UNKNOWN_GENERATION && generation > last {
+        if last != UNKNOWN_GENERATION
+            && generation > last
+            && !self
+                .db
+                .local_writes()
+                .only_own_generations(last, generation)
+        {
             self.remote_epoch.fetch_add(1, Ordering::AcqRel);
         }
     }

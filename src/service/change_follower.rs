@@ -62,6 +62,10 @@ async fn listen_until_lost(db: &Db, caches: &Caches) -> Result<bool, sqlx::Error
     loop {
         match listener.next().await? {
             Heard::Generation(generation) => caches.observe_generation(generation),
+            Heard::OwnGeneration(generation) => {
+                db.local_writes().note_own_generation(generation);
+                caches.observe_generation(generation);
+            }
             Heard::MaybeMissed => {
                 caches.set_listening(false);
                 caches.check_remote_changes().await?;

@@ -94,6 +94,13 @@ pub struct ListingKey {
     rendering: &'static str,
 }
 
+impl ListingKey {
+    /// The feed listed.
+    pub fn feed_id(&self) -> i64 {
+        self.feed_id
+    }
+}
+
 /// The listing `listing` of `feed`, read from the database.
 #[tracing::instrument(level = "debug", skip(wharf, feed), fields(feed = %feed.name))]
 pub async fn list(wharf: &Wharf, feed: &Feed, listing: &Listing) -> Result<Listed, ServiceError> {

@@ -263,9 +263,13 @@ impl std::io::Write for ChannelWriter {
 
 /// Deletes a version. Its blob stays until `wharf gc` finds it unreferenced.
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn delete(wharf: &Wharf, version: &VersionDetail) -> Result<(), ServiceError> {
+pub async fn delete(
+    wharf: &Wharf,
+    feed: &Feed,
+    version: &VersionDetail,
+) -> Result<(), ServiceError> {
     let row = &*version.row;
-    db::packages::delete_version(&wharf.db, row.id).await?;
+    db::packages::delete_version(&wharf.db, feed.id, row.id).await?;
     tracing::info!(package.name = %row.name, version = %row.version, "version deleted");
     Ok(())
 }

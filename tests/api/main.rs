@@ -28,6 +28,7 @@ mod access_log;
 mod auth;
 mod authorization;
 mod browser;
+mod caching;
 mod cli;
 mod concurrency;
 mod conformance;

@@ -38,7 +38,7 @@ pub(in crate::http) async fn delete(
         ));
     }
     let (id, selector) = address.package_version(&Query::default())?;
-    let (_, row) = packages::resolve_for(
+    let (feed, row) = packages::resolve_for(
         &wharf,
         &caller,
         &address.feed,
@@ -54,7 +54,7 @@ pub(in crate::http) async fn delete(
         }
         other => other,
     })?;
-    packages::delete(&wharf, &row).await?;
+    packages::delete(&wharf, &feed, &row).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(format!("Deleted {id} {}.", row.version())))
