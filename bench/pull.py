@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Case O of bench/run: pulling packages from a connector.
 
-Usage: pull.py BASE_URL ADMIN_KEY COUNT direct|pull
+Usage: pull.py BASE_URL ADMIN_KEY COUNT direct REMOTE_URL
+       pull.py BASE_URL ADMIN_KEY COUNT pull REMOTE_URL ROUND ROUNDS
 
-On one running Wharf, in two calls so that a watcher can measure the pull
-alone: `direct` uploads COUNT small distinct packages to feed 'pullsrc'
-from 8 clients (the direct rate); `pull` pulls the same COUNT into feed
-'pulled' through a connector pointing at 'pullsrc' on the same server (real
-HTTP, like any remote), in batches of 100, and waits until every operation
-has ended (the pull rate), asking every 200 ms how many are still queued or
-running. Each prints one JSON object.
+Against the Wharf at BASE_URL, in two calls so that a watcher can measure
+the pull alone: `direct` uploads COUNT small distinct packages to its feed
+'pullsrc' from 8 clients (the direct rate), then the same packages to feed
+'pullsrc' of the Wharf at REMOTE_URL (untimed; both servers take ADMIN_KEY);
+`pull` pulls the ROUND-th of ROUNDS equal shares of them (counting from 0)
+into feed 'pulled' through a connector pointing at the remote's 'pullsrc'
+(real HTTP), in batches of 100, and waits until every operation has ended
+(the pull rate), asking every 50 ms whether any is still queued or running;
+its `failed` counts every failed pull so far. Each prints one JSON object.
 """
 import concurrent.futures
 import http.client
@@ -21,19 +24,19 @@ import time
 import urllib.parse
 import zipfile
 
-BASE, ADMIN, COUNT, PHASE = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-HOST = urllib.parse.urlparse(BASE).netloc
+BASE, ADMIN, COUNT, PHASE, REMOTE = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 local = threading.local()
 
 
-def request(method, path, body=None, content_type=None):
-    if not hasattr(local, "conn"):
-        local.conn = http.client.HTTPConnection(HOST, timeout=600)
+def request(method, path, body=None, content_type=None, server=BASE):
+    connections = local.__dict__.setdefault("connections", {})
+    if server not in connections:
+        connections[server] = http.client.HTTPConnection(urllib.parse.urlparse(server).netloc, timeout=600)
     headers = {"X-ApiKey": ADMIN}
     if content_type:
         headers["Content-Type"] = content_type
-    local.conn.request(method, path, body=body, headers=headers)
-    response = local.conn.getresponse()
+    connections[server].request(method, path, body=body, headers=headers)
+    response = connections[server].getresponse()
     return response.status, response.read()
 
 
@@ -47,13 +50,13 @@ def package(name):
 
 def setup():
     # The source feed is public: the connector needs no credentials.
-    for feed, public in (("pullsrc", True), ("pulled", False)):
+    for server, feed, public in ((BASE, "pullsrc", True), (REMOTE, "pullsrc", True), (BASE, "pulled", False)):
         status, body = request("POST", "/api/management/feeds/create",
                                json.dumps({"name": feed, "feedType": "universal", "allowAnonymousRead": public}),
-                               "application/json")
+                               "application/json", server)
         assert status in (200, 409), body
     status, body = request("POST", "/api/management/connectors/create",
-                           json.dumps({"name": "bench-pull", "feed": "pulled", "url": f"{BASE}/upack/pullsrc"}),
+                           json.dumps({"name": "bench-pull", "feed": "pulled", "url": f"{REMOTE}/upack/pullsrc"}),
                            "application/json")
     assert status in (200, 409), body
 
@@ -64,7 +67,11 @@ def direct(names):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         for status, body in pool.map(lambda n: request("PUT", "/upack/pullsrc/upload", bodies[n]), names):
             assert status == 201, body
-    print(json.dumps({"packages": COUNT, "direct_seconds": round(time.monotonic() - started, 3)}))
+    seconds = time.monotonic() - started
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for status, body in pool.map(lambda n: request("PUT", "/upack/pullsrc/upload", bodies[n], None, REMOTE), names):
+            assert status == 201, body
+    print(json.dumps({"packages": COUNT, "direct_seconds": round(seconds, 3)}))
 
 
 def count(state):
@@ -75,7 +82,7 @@ def count(state):
 
 def pull(names):
     started = time.monotonic()
-    for first in range(0, COUNT, 100):
+    for first in range(0, len(names), 100):
         batch = [{"feed": "pulled", "group": "pulls", "name": n} for n in names[first:first + 100]]
         status, body = request("POST", "/api/operations/pull", json.dumps(batch), "application/json")
         assert status == 202, body
@@ -87,10 +94,10 @@ def pull(names):
             assert status == 200, body
             if not json.loads(body):
                 break
-        time.sleep(0.2)
+        time.sleep(0.05)
     pulled = time.monotonic() - started
     failed = count("failed")
-    print(json.dumps({"packages": COUNT, "pull_seconds": round(pulled, 3), "failed": len(failed),
+    print(json.dumps({"packages": len(names), "pull_seconds": round(pulled, 3), "failed": len(failed),
                       "first_error": failed[0]["error"]["message"] if failed else None}))
 
 
@@ -100,7 +107,8 @@ def main():
         setup()
         direct(names)
     elif PHASE == "pull":
-        pull(names)
+        share, shares = int(sys.argv[6]), int(sys.argv[7])
+        pull(names[share * COUNT // shares:(share + 1) * COUNT // shares])
     else:
         sys.exit(f"pull.py: phase must be direct or pull, not {PHASE}")
 
