@@ -4,6 +4,16 @@
 use super::*;
 use std::sync::atomic::AtomicUsize;
 
+/// What the package `app` of feed `feed_id` resolves under.
+fn app_in(feed_id: i64) -> ResolveKey {
+    ResolveKey {
+        feed_id,
+        group_lower: String::new(),
+        name_lower: "app".to_owned(),
+        selector: Vec::new(),
+    }
+}
+
 /// A key row and the resolved versions of feeds 1 and 2, read through the
 /// caches; counts how many times each was loaded from the database.
 struct Reader {
@@ -38,14 +48,8 @@ impl Reader {
             .await
             .unwrap();
         for feed_id in [1, 2] {
-            let key = ResolveKey {
-                feed_id,
-                group_lower: String::new(),
-                name_lower: "app".to_owned(),
-                selector: Vec::new(),
-            };
             caches
-                .version(key, async {
+                .version(app_in(feed_id), async {
                     counted(usize::try_from(feed_id).unwrap());
                     Ok(None)
                 })
@@ -112,12 +116,7 @@ async fn hearing_its_own_package_writes_clears_nothing_more() {
 #[tokio::test]
 async fn a_load_racing_a_write_to_its_feed_is_not_kept() {
     let (db, reader) = Reader::new().await;
-    let key = ResolveKey {
-        feed_id: 1,
-        group_lower: String::new(),
-        name_lower: "app".to_owned(),
-        selector: Vec::new(),
-    };
+    let key = app_in(1);
     let loads = AtomicUsize::new(0);
     let read = || async {
         reader

@@ -1,7 +1,9 @@
 //! The hot-path caches over a real server: what a write clears. An upload to
-//! one feed leaves another feed's resolved versions cached, also once the
-//! upload's change is heard back (announced on `PostgreSQL`, polled on
-//! `SQLite`); another process's write clears them.
+//! one feed leaves another feed's listings cached, also once the upload's
+//! change is heard back (announced on `PostgreSQL`, polled on `SQLite`);
+//! another process's write clears them. (Listings, not downloads: the
+//! download counts a download leaves are flushed every 2 seconds, and a
+//! flush clears cached versions and listings, which show the counts.)
 
 use std::time::{Duration, Instant};
 
@@ -13,28 +15,28 @@ use crate::helpers::{Backend, TestApp, UpackBuilder, spawn_app};
 /// Longer than the poll interval and an announcement's way back.
 const HEARD: Duration = Duration::from_millis(400);
 
-/// Downloads `b`'s package once; answers the resolved-version cache's
-/// misses so far.
-async fn download_from_b(app: &TestApp) -> u64 {
-    let response = app.get("/upack/b/download/tools/hammer/1.0.0").await;
+/// Lists `b`'s package's versions once; answers the listing cache's misses
+/// so far.
+async fn list_b(app: &TestApp) -> u64 {
+    let response = app.get("/upack/b/versions?group=tools&name=hammer").await;
     assert_eq!(response.status(), StatusCode::OK);
-    let [_, _, (name, (_, misses)), ..] = app.wharf.caches.hit_counts();
-    assert_eq!(name, "resolved_versions");
+    let [_, _, _, (name, (_, misses)), ..] = app.wharf.caches.hit_counts();
+    assert_eq!(name, "listings");
     misses
 }
 
-async fn an_upload_to_one_feed_keeps_anothers_versions_cached(backend: Backend) {
+async fn an_upload_to_one_feed_keeps_anothers_listings_cached(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_feed("a", false).await;
     app.create_feed("b", true).await;
     app.publish("b", UpackBuilder::new("tools", "hammer", "1.0.0").build())
         .await;
     tokio::time::sleep(HEARD).await;
-    let cached = download_from_b(&app).await;
+    let cached = list_b(&app).await;
     assert_eq!(
-        download_from_b(&app).await,
+        list_b(&app).await,
         cached,
-        "the second resolves from the cache"
+        "the second is served from the cache"
     );
 
     for n in 0..10 {
@@ -44,9 +46,9 @@ async fn an_upload_to_one_feed_keeps_anothers_versions_cached(backend: Backend) 
     }
     tokio::time::sleep(HEARD).await;
     assert_eq!(
-        download_from_b(&app).await,
+        list_b(&app).await,
         cached,
-        "uploads to feed a, and hearing them back, leave feed b's version cached"
+        "uploads to feed a, and hearing them back, leave feed b's listing cached"
     );
 
     // Another process's write: a connection of its own bumps the change log.
@@ -61,7 +63,7 @@ async fn an_upload_to_one_feed_keeps_anothers_versions_cached(backend: Backend) 
     }
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);
-    while download_from_b(&app).await == cached {
+    while list_b(&app).await == cached {
         assert!(
             Instant::now() < deadline,
             "another process's write clears the cache within 2 s"
@@ -70,4 +72,4 @@ async fn an_upload_to_one_feed_keeps_anothers_versions_cached(backend: Backend) 
     }
 }
 
-dual_backend_tests!(an_upload_to_one_feed_keeps_anothers_versions_cached);
+dual_backend_tests!(an_upload_to_one_feed_keeps_anothers_listings_cached);

@@ -175,6 +175,13 @@ impl TestApp {
             .expect("request")
     }
 
+    /// GET with the admin key: the status and the whole body.
+    pub async fn admin_get_bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let response = self.admin_request(reqwest::Method::GET, path).await;
+        let status = response.status();
+        (status, response.bytes().await.expect("body").to_vec())
+    }
+
     /// GET with `X-ApiKey`.
     pub async fn get_with_key(&self, path: &str, key: &str) -> Response {
         self.client

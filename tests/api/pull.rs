@@ -49,17 +49,6 @@ async fn pull(app: &TestApp, body: Value) -> Value {
     wait_for_operation(app, &location).await
 }
 
-async fn download(app: &TestApp, path: &str) -> (StatusCode, Vec<u8>) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .header("X-ApiKey", &app.admin_key)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.bytes().await.unwrap().to_vec())
-}
-
 async fn pulls_store_the_remotes_bytes_and_check_their_source(backend: Backend) {
     let remote = spawn_app(backend).await;
     for version in ["1.0.0", "1.2.0", "2.0.0-rc.1"] {
@@ -94,8 +83,12 @@ async fn pulls_store_the_remotes_bytes_and_check_their_source(backend: Backend) 
     assert_eq!(exact["state"], "succeeded", "{exact}");
     assert_eq!(exact["httpStatusCode"], 201);
     assert_eq!(exact["result"]["source"], source.as_str());
-    let (_, theirs) = download(&remote, "/upack/default/download/acme/tool/1.0.0").await;
-    let (status, ours) = download(&local, "/upack/default/download/acme/tool/1.0.0").await;
+    let (_, theirs) = remote
+        .admin_get_bytes("/upack/default/download/acme/tool/1.0.0")
+        .await;
+    let (status, ours) = local
+        .admin_get_bytes("/upack/default/download/acme/tool/1.0.0")
+        .await;
     assert_eq!((status, ours), (StatusCode::OK, theirs), "the same bytes");
 
     let latest = pull(
@@ -299,14 +292,18 @@ async fn pulls_that_cannot_be_done_fail_with_their_reason_and_store_nothing(back
             .contains(stored["sha1"].as_str().unwrap())
     );
     // Asked for directly, the feed fetches it on demand and refuses it the same way.
-    let (status, body) = download(&local, "/upack/mirror/download/evil/1.0.0").await;
+    let (status, body) = local
+        .admin_get_bytes("/upack/mirror/download/evil/1.0.0")
+        .await;
     let body = String::from_utf8_lossy(&body);
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(
         body.contains("'mirror'") && body.contains("SHA-1"),
         "{body}"
     );
-    let (_, listed) = download(&local, "/upack/mirror/versions?name=evil").await;
+    let (_, listed) = local
+        .admin_get_bytes("/upack/mirror/versions?name=evil")
+        .await;
     let listed: Value = serde_json::from_slice(&listed).unwrap();
     assert_eq!(
         (

@@ -13,19 +13,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, UpackBuilder, fixtures, spawn_app, spawn_app_with};
 
-async fn get(app: &TestApp, path: &str) -> (StatusCode, Vec<u8>) {
-    let response = app
-        .client
-        .get(app.url(path))
-        .header("X-ApiKey", &app.admin_key)
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.bytes().await.unwrap().to_vec())
-}
-
 async fn get_json(app: &TestApp, path: &str) -> Value {
-    let (status, body) = get(app, path).await;
+    let (status, body) = app.admin_get_bytes(path).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
@@ -86,8 +75,8 @@ async fn a_feed_serves_what_its_connector_holds_and_keeps_a_copy(backend: Backen
     );
 
     // Fetched on the first download: the remote's bytes, then a cached copy.
-    let (_, theirs) = get(&remote, path).await;
-    let (status, ours) = get(&local, path).await;
+    let (_, theirs) = remote.admin_get_bytes(path).await;
+    let (status, ours) = local.admin_get_bytes(path).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&ours));
     assert_eq!(ours, theirs, "the same bytes");
     let one = get_json(
@@ -117,9 +106,11 @@ async fn a_feed_serves_what_its_connector_holds_and_keeps_a_copy(backend: Backen
         json!({"url": "http://nothing.invalid/upack/default"}),
     )
     .await;
-    let (status, again) = get(&local, path).await;
+    let (status, again) = local.admin_get_bytes(path).await;
     assert_eq!((status, again), (StatusCode::OK, theirs));
-    let (status, body) = get(&local, "/upack/default/download/UniversalPackageTest/0.1.1").await;
+    let (status, body) = local
+        .admin_get_bytes("/upack/default/download/UniversalPackageTest/0.1.1")
+        .await;
     let body = String::from_utf8_lossy(&body);
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(
@@ -161,9 +152,13 @@ async fn latest_and_listings_weigh_the_remotes_versions(backend: Backend) {
     assert_eq!(flags(&package), (Some(true), Some(false)));
 
     // latest: the remote's 1.5.0 beats the feed's 1.2.0, and is fetched.
-    let (status, bytes) = get(&local, "/upack/default/download/acme/tool?latest").await;
+    let (status, bytes) = local
+        .admin_get_bytes("/upack/default/download/acme/tool?latest")
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, theirs) = get(&remote, "/upack/default/download/acme/tool/1.5.0").await;
+    let (_, theirs) = remote
+        .admin_get_bytes("/upack/default/download/acme/tool/1.5.0")
+        .await;
     assert_eq!(bytes, theirs);
     let versions = get_json(&local, "/upack/default/versions?group=acme&name=tool").await;
     let seen: Vec<(&str, Flags)> = versions
@@ -190,11 +185,15 @@ async fn latest_and_listings_weigh_the_remotes_versions(backend: Backend) {
             UpackBuilder::new("acme", "tool", "3.0.0").build(),
         )
         .await;
-    let (status, _) = get(&local, "/upack/default/download/acme/tool/3.0.0").await;
+    let (status, _) = local
+        .admin_get_bytes("/upack/default/download/acme/tool/3.0.0")
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // The filter hides the excluded name everywhere.
-    let (status, _) = get(&local, "/upack/default/download/private-thing/1.0.0").await;
+    let (status, _) = local
+        .admin_get_bytes("/upack/default/download/private-thing/1.0.0")
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let all = get_json(&local, "/upack/default/packages").await;
     assert!(
@@ -324,12 +323,16 @@ async fn a_silent_connector_holds_no_local_answer_past_its_timeout(backend: Back
     };
 
     let started = Instant::now();
-    let (status, _) = get(&local, "/upack/default/download/mine/1.0.0").await;
+    let (status, _) = local
+        .admin_get_bytes("/upack/default/download/mine/1.0.0")
+        .await;
     assert_eq!(status, StatusCode::OK);
     within(started, "a held version");
 
     let started = Instant::now();
-    let (status, _) = get(&local, "/upack/default/download/mine?latest").await;
+    let (status, _) = local
+        .admin_get_bytes("/upack/default/download/mine?latest")
+        .await;
     assert_eq!(status, StatusCode::OK, "the feed's own latest");
     within(started, "latest");
 
@@ -340,7 +343,9 @@ async fn a_silent_connector_holds_no_local_answer_past_its_timeout(backend: Back
     within(started, "a listing");
 
     let started = Instant::now();
-    let (status, body) = get(&local, "/upack/default/download/other/1.0.0").await;
+    let (status, body) = local
+        .admin_get_bytes("/upack/default/download/other/1.0.0")
+        .await;
     let body = String::from_utf8_lossy(&body);
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(
@@ -376,17 +381,17 @@ async fn a_remote_virtual_package_is_fetched_as_its_manifest_and_assembled_here(
             .await;
     }
     let local = connected_to(&remote, backend, json!({})).await;
-    let (status, served) = get(
-        &local,
-        "/upack/default/download-vpack/HDARS.Combined?latest",
-    )
-    .await;
+    let (status, served) = local
+        .admin_get_bytes("/upack/default/download-vpack/HDARS.Combined?latest")
+        .await;
     assert_eq!(
         (status, served),
         (StatusCode::OK, manifest),
         "the manifest, byte for byte"
     );
-    let (status, assembled) = get(&local, "/upack/default/download/HDARS.Combined/1.3.9").await;
+    let (status, assembled) = local
+        .admin_get_bytes("/upack/default/download/HDARS.Combined/1.3.9")
+        .await;
     assert_eq!(
         status,
         StatusCode::OK,
