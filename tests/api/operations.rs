@@ -214,6 +214,18 @@ async fn bad_export_requests_are_refused_before_anything_is_queued(backend: Back
         ),
         (
             Some(app.admin_key.as_str()),
+            request("s3://"),
+            StatusCode::BAD_REQUEST,
+            "must name a bucket",
+        ),
+        (
+            Some(app.admin_key.as_str()),
+            request("s3://bucket/drops/../elsewhere"),
+            StatusCode::BAD_REQUEST,
+            "'..'",
+        ),
+        (
+            Some(app.admin_key.as_str()),
             request("relative/dir"),
             StatusCode::BAD_REQUEST,
             "file:///",
