@@ -52,15 +52,30 @@ pub(in crate::http) async fn list_packages(
             limit: None,
             offset: None,
         };
+        // The object itself, or `null`: a feed without connectors answers
+        // with the cached bytes as they are.
         let local = rendered(&wharf, &feed, listing, "package", |listed| {
-            Ok(listed
-                .into_packages()
-                .first()
-                .map(wire::package_object)
-                .into_iter()
-                .collect::<Vec<_>>())
+            Ok(listed.into_packages().first().map(wire::package_object))
         })
         .await?;
+        // ProGet's text, which scripts look for: "package was not found".
+        let not_found = || ServiceError::NotFound(format!("The package was not found: {id}."));
+        let found_here = local.as_ref() != b"null";
+        if upstream::connectors_of(&wharf, &feed, None)
+            .await?
+            .is_empty()
+        {
+            return if found_here {
+                Ok(json_body(local))
+            } else {
+                Err(not_found())
+            };
+        }
+        let local = if found_here {
+            Bytes::from([b"[", local.as_ref(), b"]"].concat())
+        } else {
+            Bytes::from_static(b"[]")
+        };
         let mut remote_query = vec![("name", id.name.as_str().to_owned())];
         if !id.group.as_str().is_empty() {
             remote_query.push(("group", id.group.as_str().to_owned()));
@@ -70,10 +85,7 @@ pub(in crate::http) async fn list_packages(
         let found = serde_json::from_slice::<Vec<Value>>(&merged)
             .ok()
             .and_then(|packages| packages.into_iter().next());
-        // ProGet's text, which scripts look for: "package was not found".
-        return found
-            .map(json_response)
-            .ok_or_else(|| ServiceError::NotFound(format!("The package was not found: {id}.")));
+        return found.map(json_response).ok_or_else(not_found);
     }
     let count = query.count()?.unwrap_or(1000);
     let mut remote_query = vec![("count", count.to_string())];
