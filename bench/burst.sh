@@ -7,7 +7,7 @@
 # one, each putting BURST_COUNT distinct packages from BURST_CLIENTS
 # keep-alive clients. Records one row per round and server.
 
-BURST=$PWD/target/release/examples/upload_burst
+BURST=$BUILD_DIR/examples/upload_burst
 
 # burst_server NAME BINARY BACKEND: starts a server; sets BURST_PORT.
 burst_server() {
