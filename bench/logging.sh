@@ -27,11 +27,20 @@ logging_case() {
   PIDS+=("$logged_pid")
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$logged_port/health" >/dev/null && break; sleep 0.1; done
   path=/upack/bench/download-vpack/manifests/release?latest
+  # Each round starts with a different one of the three, in turn, so that
+  # none always runs in the wake of the same other (the logged runs leave
+  # dirty log pages that the kernel writes back during the next run).
+  local order=(nginx_logged wharf_warn wharf_default) side n
   for round in $(seq "$ROUNDS"); do
-    wrk_case "$backend" L.nginx_logged "http://127.0.0.1:$NGINX_LOGGED_PORT/manifest.vpack" "" "" "$round"
-    wrk_case "$backend" L.wharf_warn "http://127.0.0.1:$warn_port$path" "X-ApiKey: $key" "" "$round"
-    SERVER_PID=$logged_pid wrk_case "$backend" L.wharf_default "http://127.0.0.1:$logged_port$path" \
-      "X-ApiKey: $key" "" "$round"
+    for n in 0 1 2; do
+      side=${order[$(( (round - 1 + n) % 3 ))]}
+      case "$side" in
+        nginx_logged) wrk_case "$backend" L.nginx_logged "http://127.0.0.1:$NGINX_LOGGED_PORT/manifest.vpack" "" "" "$round" ;;
+        wharf_warn) wrk_case "$backend" L.wharf_warn "http://127.0.0.1:$warn_port$path" "X-ApiKey: $key" "" "$round" ;;
+        wharf_default) SERVER_PID=$logged_pid wrk_case "$backend" L.wharf_default "http://127.0.0.1:$logged_port$path" \
+          "X-ApiKey: $key" "" "$round" ;;
+      esac
+    done
   done
   record "{\"backend\":\"$backend\",\"case\":\"L.log\",\"wharf_lines\":$(grep -c 'wharf::access' "$WORK/wharf-$backend-logged.log" || true),\"nginx_lines\":$(wc -l < "$WORK/nginx-access.log")}"
   kill "$logged_pid"; wait "$logged_pid" 2>/dev/null || true

@@ -34,7 +34,7 @@ use super::watched_body::{BodyWatcher, WatchedBody};
 use crate::error::ServiceError;
 use crate::service::Wharf;
 use crate::service::auth::Principal;
-use crate::telemetry::access::{self, AccessLog, Entry};
+use crate::telemetry::access::{self, AccessLog, CallerName, Entry};
 use crate::telemetry::request_metrics::{self, RequestMetrics};
 
 /// The request's id: a random UUID, in the `request` span, the access log
@@ -59,16 +59,34 @@ impl std::fmt::Display for RequestId {
     }
 }
 
-/// Who the request authenticated as, for the access log (never a secret).
+/// Who the request authenticated as, for the access log (never a secret):
+/// a key's shared id or a user's name, nothing formatted per request.
 #[derive(Debug, Clone)]
-struct CallerLabel(String);
+enum CallerLabel {
+    Key(std::sync::Arc<str>),
+    User(String),
+}
+
+impl CallerLabel {
+    fn name(&self) -> CallerName<'_> {
+        match self {
+            Self::Key(id) => CallerName::Key(id),
+            Self::User(name) => CallerName::User(name),
+        }
+    }
+}
 
 /// Notes who `req` authenticated as, for its access-log line.
 pub fn note_caller(req: &HttpRequest, principal: &Principal) {
-    if !matches!(principal, Principal::Anonymous) && access::get().is_some() {
-        req.extensions_mut()
-            .insert(CallerLabel(principal.describe()));
+    if access::get().is_none() {
+        return;
     }
+    let label = match principal {
+        Principal::Anonymous => return,
+        Principal::Key { id, .. } => CallerLabel::Key(id.clone()),
+        Principal::User { username, .. } => CallerLabel::User(username.clone()),
+    };
+    req.extensions_mut().insert(label);
 }
 
 /// Gives the request its id and span, sends the id back, and logs the
@@ -260,7 +278,7 @@ impl Drop for PendingLine {
             status: self.status.as_u16(),
             bytes: self.bytes,
             duration_ms: self.started.elapsed(),
-            caller: self.caller.as_ref().map(|label| label.0.as_str()),
+            caller: self.caller.as_ref().map(CallerLabel::name),
             user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
             request_id: self.id.encode(&mut [0; uuid::fmt::Hyphenated::LENGTH]),
         });

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{self, HeaderMap};
 
 use crate::service::Wharf;
 
@@ -17,7 +17,7 @@ pub fn client_address(
     wharf.settings.auth.trusted_proxies.client(
         peer.map(|a| a.ip()),
         headers
-            .get_all("x-forwarded-for")
+            .get_all(header::X_FORWARDED_FOR)
             .map(actix_web::http::header::HeaderValue::as_bytes),
     )
 }

@@ -26,7 +26,7 @@ impl Caller {
     pub fn operator() -> Self {
         Self {
             principal: Principal::Key {
-                id: "command-line".to_owned(),
+                id: "command-line".into(),
                 grant: std::sync::Arc::new(crate::domain::Grant {
                     permissions: std::iter::once(Permission::Admin).collect(),
                     scope: crate::domain::FeedScope::All,

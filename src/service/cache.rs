@@ -56,6 +56,8 @@ pub const SMALL_BLOB_BYTES: i64 = 64 * 1024;
 pub struct CachedKey {
     /// The stored row.
     pub row: ApiKeyRow,
+    /// Its public id, shared by every principal authenticated with it.
+    pub id: Arc<str>,
     /// What it may do.
     pub grant: Arc<Grant>,
     /// The SHA-256 of the key text last verified against this very row,
@@ -295,6 +297,7 @@ impl Caches {
                 let permissions = Grant::parse_permissions(&row.permissions).ok()?;
                 let scope = FeedScope::parse(row.feed_scope.as_deref());
                 Some(Arc::new(CachedKey {
+                    id: row.id.as_str().into(),
                     row,
                     grant: Arc::new(Grant { permissions, scope }),
                     verified: std::sync::Mutex::new(None),

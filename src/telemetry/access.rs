@@ -49,12 +49,38 @@ pub struct Entry<'a> {
     /// connection, in milliseconds.
     #[serde(serialize_with = "milliseconds")]
     pub duration_ms: Duration,
-    /// `key:<id>` or a user name; `None` when anonymous.
-    pub caller: Option<&'a str>,
+    /// Who asked; `None` when anonymous.
+    pub caller: Option<CallerName<'a>>,
     /// The client's `User-Agent`.
     pub user_agent: Option<&'a str>,
     /// The id also sent as `x-request-id`.
     pub request_id: &'a str,
+}
+
+/// Who made a request, as its line names them: never a secret.
+#[derive(Debug, Clone, Copy)]
+pub enum CallerName<'a> {
+    /// An API key, by its public id: written `key:<id>`.
+    Key(&'a str),
+    /// A user, by name.
+    User(&'a str),
+}
+
+impl CallerName<'_> {
+    /// The name in parts, written one after the other: the key's prefix is
+    /// a part of its own, so that naming a key copies nothing.
+    fn parts(&self) -> [&str; 2] {
+        match self {
+            Self::Key(id) => ["key:", id],
+            Self::User(name) => ["", name],
+        }
+    }
+}
+
+impl Serialize for CallerName<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}{}", self.parts()[0], self.parts()[1]))
+    }
 }
 
 fn milliseconds<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -215,7 +241,8 @@ fn text_line(line: &mut Vec<u8>, now: SystemTime, entry: &Entry<'_>) {
     line.push(b'.');
     // Below 1000: fits.
     push_zero_padded(line, u32::try_from(micros % 1000).unwrap_or(0), 3);
-    push_pair(line, " caller=", entry.caller.unwrap_or("-"));
+    let caller = entry.caller.as_ref().map_or(["-", ""], CallerName::parts);
+    push_pair_of_parts(line, " caller=", caller);
     push_pair(line, " user_agent=", entry.user_agent.unwrap_or("-"));
     push_pair(line, " request_id=", entry.request_id);
 }
@@ -223,17 +250,24 @@ fn text_line(line: &mut Vec<u8>, now: SystemTime, entry: &Entry<'_>) {
 /// ` key=value`, the value quoted and escaped only when it holds spaces,
 /// quotes, `=`, backslashes, control or non-ASCII characters, or nothing.
 fn push_pair(line: &mut Vec<u8>, key: &str, value: &str) {
+    push_pair_of_parts(line, key, [value, ""]);
+}
+
+/// [`push_pair`] for a value given in two parts, as if they were one.
+fn push_pair_of_parts(line: &mut Vec<u8>, key: &str, value: [&str; 2]) {
     line.extend_from_slice(key.as_bytes());
-    let plain = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'=');
+    let plain = value.iter().any(|part| !part.is_empty())
+        && value.iter().flat_map(|part| part.bytes()).all(|b| {
+            b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'='
+        });
     if plain {
-        line.extend_from_slice(value.as_bytes());
+        for part in value {
+            line.extend_from_slice(part.as_bytes());
+        }
         return;
     }
     line.push(b'"');
-    for c in value.chars() {
+    for c in value.iter().flat_map(|part| part.chars()) {
         match c {
             '"' => line.extend_from_slice(b"\\\""),
             '\\' => line.extend_from_slice(b"\\\\"),
@@ -260,7 +294,7 @@ mod tests {
         line
     }
 
-    fn entry<'a>(user_agent: Option<&'a str>, caller: Option<&'a str>) -> Entry<'a> {
+    fn entry<'a>(user_agent: Option<&'a str>, caller: Option<CallerName<'a>>) -> Entry<'a> {
         Entry {
             client: Some("192.0.2.7".parse().unwrap()),
             method: "GET",
@@ -283,7 +317,7 @@ mod tests {
     #[test]
     fn a_text_line_has_every_field_as_key_value() {
         let line = format_line(
-            &entry(Some("upack/3.1 (Linux)"), Some("key:ab12cd34ef56")),
+            &entry(Some("upack/3.1 (Linux)"), Some(CallerName::Key("ab12cd34ef56"))),
             LogFormat::Text,
             at(),
         );
@@ -325,9 +359,24 @@ mod tests {
     }
 
     #[test]
+    fn the_caller_is_a_key_by_id_or_a_user_quoted_like_any_value() {
+        let text = |caller| {
+            let line = format_line(&entry(None, Some(caller)), LogFormat::Text, at());
+            String::from_utf8(line).unwrap()
+        };
+        assert!(text(CallerName::Key("ab12")).contains(" caller=key:ab12 "));
+        let user = text(CallerName::User("mallory status=500"));
+        assert!(user.contains(r#" caller="mallory status=500" "#), "{user}");
+        assert!(text(CallerName::User("")).contains(r#" caller="" "#));
+        let json = format_line(&entry(None, Some(CallerName::Key("ab12"))), LogFormat::Json, at());
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value["caller"], "key:ab12");
+    }
+
+    #[test]
     fn a_json_line_is_one_object_with_the_same_fields() {
         let line = format_line(
-            &entry(Some("pgutil"), Some("ci-bot")),
+            &entry(Some("pgutil"), Some(CallerName::User("ci-bot"))),
             LogFormat::Json,
             at(),
         );

@@ -79,8 +79,8 @@ pub enum Principal {
     Anonymous,
     /// An API key.
     Key {
-        /// Its public id.
-        id: String,
+        /// Its public id (shared with the cached key: no copy per request).
+        id: std::sync::Arc<str>,
         /// What it may do (shared with the cached key: no copy per request).
         grant: std::sync::Arc<Grant>,
     },
@@ -253,7 +253,7 @@ impl Authenticator {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let (verified, at) = (*record.verified.lock().ok()?)?;
         (verified == digest && at.elapsed() < self.verified_lifetime).then(|| Principal::Key {
-            id: record.row.id.clone(),
+            id: record.id.clone(),
             grant: record.grant.clone(),
         })
     }
@@ -311,7 +311,7 @@ impl Authenticator {
             *memo = Some((digest, std::time::Instant::now()));
         }
         Ok(Principal::Key {
-            id: key_record.row.id.clone(),
+            id: key_record.id.clone(),
             grant: key_record.grant.clone(),
         })
     }

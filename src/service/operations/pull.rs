@@ -172,7 +172,7 @@ pub(super) async fn run(
     });
     let principal = match requested_by.strip_prefix("key:") {
         Some(id) => Principal::Key {
-            id: id.to_owned(),
+            id: id.into(),
             grant,
         },
         None => Principal::User {
