@@ -163,9 +163,13 @@ impl BlobStore {
     #[tracing::instrument(level = "debug", skip_all, fields(blob = %key.to_hex()))]
     pub async fn put_file(&self, key: &BlobKey, source: &Path) -> anyhow::Result<PutOutcome> {
         if let (Some(target), Some(sync)) = (self.local_path(key), &self.local_sync) {
-            // On this thread: a link is a metadata operation whose cost does
-            // not grow with the blob, shorter than a trip to the blocking pool.
-            let outcome = link_into_place(source, &target)?;
+            // On the blocking pool: a link is a metadata operation whose cost
+            // does not grow with the blob, but it may wait (a new folder, a
+            // directory block under write-back while a flush runs: a
+            // millisecond), and a request thread must not.
+            let source = source.to_owned();
+            let outcome =
+                tokio::task::spawn_blocking(move || link_into_place(&source, &target)).await??;
             // Found present, the bytes may be another writer's that are not
             // flushed yet: this writer's flush covers them too.
             sync.sync().await?;

@@ -257,9 +257,10 @@ fn push_pair(line: &mut Vec<u8>, key: &str, value: &str) {
 fn push_pair_of_parts(line: &mut Vec<u8>, key: &str, value: [&str; 2]) {
     line.extend_from_slice(key.as_bytes());
     let plain = value.iter().any(|part| !part.is_empty())
-        && value.iter().flat_map(|part| part.bytes()).all(|b| {
-            b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'='
-        });
+        && value
+            .iter()
+            .flat_map(|part| part.bytes())
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\' && b != b'=');
     if plain {
         for part in value {
             line.extend_from_slice(part.as_bytes());
@@ -317,7 +318,10 @@ mod tests {
     #[test]
     fn a_text_line_has_every_field_as_key_value() {
         let line = format_line(
-            &entry(Some("upack/3.1 (Linux)"), Some(CallerName::Key("ab12cd34ef56"))),
+            &entry(
+                Some("upack/3.1 (Linux)"),
+                Some(CallerName::Key("ab12cd34ef56")),
+            ),
             LogFormat::Text,
             at(),
         );
@@ -368,7 +372,11 @@ mod tests {
         let user = text(CallerName::User("mallory status=500"));
         assert!(user.contains(r#" caller="mallory status=500" "#), "{user}");
         assert!(text(CallerName::User("")).contains(r#" caller="" "#));
-        let json = format_line(&entry(None, Some(CallerName::Key("ab12"))), LogFormat::Json, at());
+        let json = format_line(
+            &entry(None, Some(CallerName::Key("ab12"))),
+            LogFormat::Json,
+            at(),
+        );
         let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(value["caller"], "key:ab12");
     }

@@ -176,22 +176,6 @@ async fn after_the_crash(cli: &Cli, port: u16, acknowledged: &[usize]) {
     child.kill().await.unwrap();
 }
 
-/// Files under `dir` other than a scratch folder's `.lock`.
-fn spool_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .flatten()
-            .map(|e| {
-                if e.path().is_dir() {
-                    spool_files(&e.path())
-                } else {
-                    usize::from(e.file_name() != ".lock")
-                }
-            })
-            .sum()
-    })
-}
-
 fn walk_count(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries
@@ -215,23 +199,27 @@ async fn ctrl_c_lets_in_flight_uploads_finish_like_sigterm(backend: Backend) {
     in_flight_uploads_finish_after(backend, "INT").await;
 }
 
-/// Waits until the server spools an upload's body: only then is the upload
-/// surely in flight (a signal sent earlier may find no request to wait for).
-async fn wait_until_spooling(cli: &Cli) {
-    let scratch = cli.dir.path().join("data/tmp");
+/// Waits until the server has read the first bytes of an upload's body
+/// (`wharf_http_request_body_bytes_total` in `/metrics`): only then is the
+/// upload surely in flight (a signal sent earlier may find no request to
+/// wait for). A small body's spool file is made only when the body is
+/// complete, so the scratch folder cannot tell.
+async fn wait_until_receiving(port: u16) {
+    let mut last = String::new();
     for _ in 0..200 {
-        // The process's scratch folder holds its `.lock`, then the spool file.
-        if spool_files(&scratch) > 0 {
-            return;
+        if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
+            last = response.text().await.unwrap_or_default();
+            let received = last
+                .lines()
+                .find_map(|line| line.strip_prefix("wharf_http_request_body_bytes_total "))
+                .and_then(|value| value.trim().parse::<f64>().ok());
+            if received.is_some_and(|bytes| bytes > 0.0) {
+                return;
+            }
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let log = std::fs::read_to_string(cli.dir.path().join("serve.log")).unwrap_or_default();
-    panic!(
-        "the upload never reached the server; {} files under {}; server log:\n{log}",
-        spool_files(&scratch),
-        scratch.display()
-    );
+    panic!("the upload never reached the server; its last /metrics:\n{last}");
 }
 
 async fn send_signal(pid: u32, signal: &str) {
@@ -267,7 +255,7 @@ async fn in_flight_uploads_finish_after(backend: Backend, signal: &str) {
         .body(reqwest::Body::wrap_stream(stream))
         .send();
     let upload = tokio::spawn(upload);
-    wait_until_spooling(&cli).await;
+    wait_until_receiving(port).await;
     send_signal(pid, signal).await;
     let response = upload.await.unwrap().unwrap_or_else(|e| {
         panic!(
@@ -306,7 +294,7 @@ async fn a_second_ctrl_c_stops_at_once(backend: Backend) {
         .body(reqwest::Body::wrap_stream(stalled))
         .send();
     let _upload = tokio::spawn(upload);
-    wait_until_spooling(&cli).await;
+    wait_until_receiving(port).await;
     send_signal(pid, "INT").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let early = child.try_wait().unwrap();

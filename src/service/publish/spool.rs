@@ -22,13 +22,17 @@ pub(super) struct Spooled {
     pub(super) small: Option<Bytes>,
 }
 
-/// Bodies up to this size are small: spooled, hashed and inspected on the
-/// request's own thread, kept in memory besides the file. Their whole
-/// handling takes less time (tens of microseconds) than one trip to the
-/// blocking pool and back, and CI systems publish them by the thousand.
+/// Bodies up to this size are small: hashed and inspected on the request's
+/// own thread from memory (tens of microseconds, less than a trip to the
+/// blocking pool and back; CI systems publish them by the thousand), and
+/// written to their spool file in one trip to the blocking pool, because
+/// making a file can wait on the filesystem (about a millisecond per file
+/// measured during case G's bursts, while flushes ran).
 pub(super) const SMALL_BODY_BYTES: usize = 64 * 1024;
 
 /// Streams the body into a spool file while hashing it, stopping at the limit.
+/// The file is made when the body is known to be larger than
+/// [`SMALL_BODY_BYTES`] or complete, on the blocking pool.
 ///
 /// The reactor only gathers the body into batches of [`SPOOL_BATCH_BYTES`];
 /// each batch is written and hashed on the blocking pool while the next batch
@@ -48,9 +52,12 @@ where
 {
     let max_bytes = wharf.settings.limits.max_upload_bytes;
     let idle = std::time::Duration::from_secs(wharf.settings.limits.upload_idle_seconds);
-    let temp = tempfile::NamedTempFile::new_in(wharf.temp_dir()).or_internal("in spool")?;
-    let (file, path) = temp.into_parts();
-    let mut writer = SpoolWriter::new(file);
+    let temp_dir = wharf.temp_dir();
+    // The file is made once the body is known to be large, or when it is
+    // complete: creating a file waits on the filesystem (an inode, a
+    // directory entry; a millisecond while a flush runs), never on a
+    // request thread.
+    let mut writer: Option<SpoolWriter> = None;
     let mut batch: Vec<Bytes> = Vec::new();
     let (mut batch_bytes, mut size_bytes) = (0usize, 0u64);
     loop {
@@ -73,6 +80,10 @@ where
         batch_bytes += chunk.len();
         batch.push(chunk);
         if batch_bytes >= SPOOL_BATCH_BYTES {
+            let writer = match &mut writer {
+                Some(writer) => writer,
+                None => writer.insert(SpoolWriter::create(temp_dir.clone()).await?),
+            };
             writer.write(std::mem::take(&mut batch)).await?;
             batch_bytes = 0;
         }
@@ -82,25 +93,56 @@ where
             "The body ended after {size_bytes} of the {declared} bytes its Content-Length declared; the upload is incomplete."
         )));
     }
-    if writer.is_untouched() && batch_bytes <= SMALL_BODY_BYTES {
-        let body = concatenate(batch);
-        let (sha1, sha256) = writer.write_small(&body)?;
+    let Some(mut writer) = writer else {
+        if batch_bytes <= SMALL_BODY_BYTES {
+            return spool_small(temp_dir, concatenate(batch), size_bytes).await;
+        }
+        let mut writer = SpoolWriter::create(temp_dir).await?;
+        writer.write(batch).await?;
+        let (path, sha1, sha256) = writer.finish().await?;
         return Ok(Spooled {
             path,
             sha1,
             sha256,
             size_bytes,
-            small: Some(body),
+            small: None,
         });
-    }
+    };
     writer.write(batch).await?;
-    let (sha1, sha256) = writer.finish().await?;
+    let (path, sha1, sha256) = writer.finish().await?;
     Ok(Spooled {
         path,
         sha1,
         sha256,
         size_bytes,
         small: None,
+    })
+}
+
+/// A small body (see [`SMALL_BODY_BYTES`]), hashed here and written to its
+/// spool file in one trip to the blocking pool.
+async fn spool_small(
+    temp_dir: std::path::PathBuf,
+    body: Bytes,
+    size_bytes: u64,
+) -> Result<Spooled, ServiceError> {
+    let sha1: [u8; 20] = Sha1::digest(&body).into();
+    let sha256: [u8; 32] = Sha256::digest(&body).into();
+    let written = body.clone();
+    let path = tokio::task::spawn_blocking(move || {
+        let mut temp = tempfile::NamedTempFile::new_in(temp_dir)?;
+        std::io::Write::write_all(&mut temp, &written)?;
+        Ok::<_, std::io::Error>(temp.into_temp_path())
+    })
+    .await
+    .or_internal("in spool_small")?
+    .or_internal("in spool_small")?;
+    Ok(Spooled {
+        path,
+        sha1,
+        sha256,
+        size_bytes,
+        small: Some(body),
     })
 }
 
@@ -133,22 +175,28 @@ struct SpoolState {
 
 /// Writes and hashes batches on the blocking pool, one batch in flight.
 struct SpoolWriter {
+    path: tempfile::TempPath,
     idle: Option<SpoolState>,
     in_flight: Option<tokio::task::JoinHandle<std::io::Result<SpoolState>>>,
-    started: bool,
 }
 
 impl SpoolWriter {
-    fn new(file: std::fs::File) -> Self {
-        Self {
+    /// A new spool file in `temp_dir`, made on the blocking pool.
+    async fn create(temp_dir: std::path::PathBuf) -> Result<Self, ServiceError> {
+        let temp = tokio::task::spawn_blocking(move || tempfile::NamedTempFile::new_in(temp_dir))
+            .await
+            .or_internal("in spool")?
+            .or_internal("in spool")?;
+        let (file, path) = temp.into_parts();
+        Ok(Self {
+            path,
             idle: Some(SpoolState {
                 file,
                 sha1: Sha1::new(),
                 sha256: Sha256::new(),
             }),
             in_flight: None,
-            started: false,
-        }
+        })
     }
 
     /// Waits for the batch in flight, if any, and takes the state back.
@@ -170,7 +218,6 @@ impl SpoolWriter {
             self.idle = Some(state);
             return Ok(());
         }
-        self.started = true;
         let parallel = batch.iter().map(Bytes::len).sum::<usize>() >= PARALLEL_HASH_BYTES;
         self.in_flight = Some(tokio::task::spawn_blocking(move || {
             let SpoolState { file, sha1, sha256 } = &mut state;
@@ -197,32 +244,14 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Whether no batch has been handed to the blocking pool.
-    fn is_untouched(&self) -> bool {
-        !self.started
-    }
-
-    /// Writes and hashes a small body on this thread (see [`SMALL_BODY_BYTES`])
-    /// and returns the digests.
-    fn write_small(mut self, body: &[u8]) -> Result<([u8; 20], [u8; 32]), ServiceError> {
-        let SpoolState {
-            mut file,
-            mut sha1,
-            mut sha256,
-        } = self
-            .idle
-            .take()
-            .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("spool state lost")))?;
-        sha1.update(body);
-        sha256.update(body);
-        std::io::Write::write_all(&mut file, body).or_internal("in write_small")?;
-        Ok((sha1.finalize().into(), sha256.finalize().into()))
-    }
-
-    /// Waits for the last batch and returns the digests.
+    /// Waits for the last batch and returns the file and the digests.
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn finish(mut self) -> Result<([u8; 20], [u8; 32]), ServiceError> {
+    async fn finish(mut self) -> Result<(tempfile::TempPath, [u8; 20], [u8; 32]), ServiceError> {
         let state = self.settle().await?;
-        Ok((state.sha1.finalize().into(), state.sha256.finalize().into()))
+        Ok((
+            self.path,
+            state.sha1.finalize().into(),
+            state.sha256.finalize().into(),
+        ))
     }
 }
