@@ -79,7 +79,8 @@ impl CallerName<'_> {
 
 impl Serialize for CallerName<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}{}", self.parts()[0], self.parts()[1]))
+        let [prefix, name] = self.parts();
+        s.collect_str(&format_args!("{prefix}{name}"))
     }
 }
 

@@ -53,10 +53,7 @@ where
     let max_bytes = wharf.settings.limits.max_upload_bytes;
     let idle = std::time::Duration::from_secs(wharf.settings.limits.upload_idle_seconds);
     let temp_dir = wharf.temp_dir();
-    // The file is made once the body is known to be large, or when it is
-    // complete: creating a file waits on the filesystem (an inode, a
-    // directory entry; a millisecond while a flush runs), never on a
-    // request thread.
+    // Made with the first full batch, or when the body is complete.
     let mut writer: Option<SpoolWriter> = None;
     let mut batch: Vec<Bytes> = Vec::new();
     let (mut batch_bytes, mut size_bytes) = (0usize, 0u64);
@@ -93,20 +90,12 @@ where
             "The body ended after {size_bytes} of the {declared} bytes its Content-Length declared; the upload is incomplete."
         )));
     }
-    let Some(mut writer) = writer else {
-        if batch_bytes <= SMALL_BODY_BYTES {
+    let mut writer = match writer {
+        Some(writer) => writer,
+        None if batch_bytes <= SMALL_BODY_BYTES => {
             return spool_small(temp_dir, concatenate(batch), size_bytes).await;
         }
-        let mut writer = SpoolWriter::create(temp_dir).await?;
-        writer.write(batch).await?;
-        let (path, sha1, sha256) = writer.finish().await?;
-        return Ok(Spooled {
-            path,
-            sha1,
-            sha256,
-            size_bytes,
-            small: None,
-        });
+        None => SpoolWriter::create(temp_dir).await?,
     };
     writer.write(batch).await?;
     let (path, sha1, sha256) = writer.finish().await?;
