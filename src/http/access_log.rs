@@ -29,6 +29,7 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::client_address::client_address;
+use super::endpoint::RoutePattern;
 use super::pages::PageError;
 use super::watched_body::{BodyWatcher, WatchedBody};
 use crate::error::ServiceError;
@@ -132,7 +133,12 @@ pub async fn middleware(
     });
     let counted = metrics.map(|metrics| PendingCount {
         metrics,
-        slot: metrics.slot(response.request().match_name()),
+        slot: metrics.slot(
+            response
+                .request()
+                .app_data::<RoutePattern>()
+                .map(|route| &*route.0),
+        ),
         status: response.status().as_u16(),
         started,
         bytes: 0,

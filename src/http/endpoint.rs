@@ -7,6 +7,8 @@
 //! naming the methods that do work, instead of the "no such endpoint" 404 a
 //! per-method route would fall through to.
 
+use std::sync::Arc;
+
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::{Method, header};
 use actix_web::web::ServiceConfig;
@@ -26,6 +28,12 @@ pub enum Audience {
     Api,
     Browser,
 }
+
+/// The full pattern of the route that answered a request, in the request's
+/// data (`HttpRequest::app_data`): how `/metrics` knows the route without
+/// matching the path again, as `HttpRequest::match_name` would.
+#[derive(Clone, Debug)]
+pub struct RoutePattern(pub Arc<str>);
 
 /// A registered address: its full actix pattern and the methods it answers
 /// (`HEAD` included wherever `GET` is).
@@ -60,7 +68,10 @@ impl<'c, 't> Routes<'c, 't> {
     pub fn add(&mut self, mut endpoint: Endpoint) -> &mut Self {
         let path = format!("{}{}", self.prefix, endpoint.path);
         // Named by its full pattern: what `/metrics` counts requests under.
-        endpoint.resource = endpoint.resource.name(&path);
+        endpoint.resource = endpoint
+            .resource
+            .name(&path)
+            .app_data(RoutePattern(Arc::from(path.as_str())));
         self.table.push(Route {
             path,
             methods: endpoint.allow.clone(),
