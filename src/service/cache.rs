@@ -34,9 +34,9 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use moka::sync::Cache;
 
 use super::connectors::Connector;
+use super::expiring_cache::ExpiringCache as Cache;
 use super::listings::ListingKey;
 use super::model::Feed;
 use crate::db::{self, Db, api_keys::ApiKeyRow, packages::VersionRow};
@@ -149,17 +149,13 @@ impl Caches {
             feeds: rows(10_000),
             keys: rows(100_000),
             versions: rows(100_000),
-            small_blobs: Cache::builder()
-                .weigher(|_: &String, bytes: &Bytes| u32::try_from(bytes.len()).unwrap_or(u32::MAX))
-                .max_capacity(64 * 1024 * 1024)
-                .build(),
-            listings: Cache::builder()
-                .weigher(|_: &ListingKey, (_, bytes): &InFeed<Bytes>| {
-                    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
-                })
-                .max_capacity(64 * 1024 * 1024)
-                .time_to_live(ENTRY_TTL)
-                .build(),
+            small_blobs: Cache::weighed(64 * 1024 * 1024, 4_096, |bytes| bytes.len() as u64, None),
+            listings: Cache::weighed(
+                64 * 1024 * 1024,
+                4_096,
+                |(_, bytes)| bytes.len() as u64,
+                Some(ENTRY_TTL),
+            ),
             connectors: rows(10_000),
             counts: CacheCounts::default(),
             db: db.clone(),
@@ -174,13 +170,8 @@ impl Caches {
 }
 
 /// A row cache: bounded, and each entry expires after [`ENTRY_TTL`].
-fn rows<K: Hash + Eq + Send + Sync + 'static, V: Clone + Send + Sync + 'static>(
-    capacity: u64,
-) -> Cache<K, V> {
-    Cache::builder()
-        .max_capacity(capacity)
-        .time_to_live(ENTRY_TTL)
-        .build()
+fn rows<K: Hash + Eq, V: Clone>(capacity: u64) -> Cache<K, V> {
+    Cache::entries(capacity, ENTRY_TTL)
 }
 
 impl Caches {
@@ -206,13 +197,13 @@ impl Caches {
         let stale_packages = changed(&self.seen_local_packages, packages);
         let stale_remote = changed(&self.seen_remote, remote);
         if stale_local || stale_remote {
-            self.feeds.invalidate_all();
-            self.keys.invalidate_all();
-            self.connectors.invalidate_all();
+            self.feeds.clear();
+            self.keys.clear();
+            self.connectors.clear();
         }
         if stale_local || stale_packages || stale_remote {
-            self.versions.invalidate_all();
-            self.listings.invalidate_all();
+            self.versions.clear();
+            self.listings.clear();
         }
         (local, packages, remote)
     }
@@ -220,27 +211,29 @@ impl Caches {
     /// The cached value, or `load`'s, cached unless a write that could make
     /// it stale (any but package writes) happened meanwhile.
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_or_load<K, V, E, F>(
+    async fn get_or_load<K, Q, V, E, F>(
         &self,
         (cache, counts): (&Cache<K, V>, &HitCounts),
-        key: K,
+        key: &Q,
         load: F,
     ) -> Result<V, E>
     where
-        K: Hash + Eq + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
+        K: Hash + Eq,
+        // Looked up by reference: a hit allocates no key.
+        Q: Hash + quick_cache::Equivalent<K> + ToOwned<Owned = K> + ?Sized,
+        V: Clone,
         F: Future<Output = Result<V, E>>,
     {
         let settings_only = |(local, _, remote): (u64, u64, u64)| (local, remote);
         let stamp = settings_only(self.sync());
-        let hit = cache.get(&key);
+        let hit = cache.get(key);
         counts.count(hit.is_some());
         if let Some(hit) = hit {
             return Ok(hit);
         }
         let value = load.await?;
         if settings_only(self.stamp()) == stamp {
-            cache.insert(key, value.clone());
+            cache.insert(key.to_owned(), value.clone());
         }
         Ok(value)
     }
@@ -257,8 +250,8 @@ impl Caches {
         load: F,
     ) -> Result<V, E>
     where
-        K: Hash + Eq + Send + Sync + 'static,
-        V: Clone + Send + Sync + 'static,
+        K: Hash + Eq,
+        V: Clone,
         F: Future<Output = Result<V, E>>,
     {
         let stamp = self.sync();
@@ -280,11 +273,9 @@ impl Caches {
     /// The feed named `name_lower`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<Feed>, sqlx::Error> {
-        self.get_or_load(
-            (&self.feeds, &self.counts.feeds),
-            name_lower.to_owned(),
-            async { Ok(db::feeds::find(db, name_lower).await?.map(Feed::from)) },
-        )
+        self.get_or_load((&self.feeds, &self.counts.feeds), name_lower, async {
+            Ok(db::feeds::find(db, name_lower).await?.map(Feed::from))
+        })
         .await
     }
 
@@ -292,7 +283,7 @@ impl Caches {
     /// stored permissions do not parse is treated as no key at all.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
-        self.get_or_load((&self.keys, &self.counts.keys), id.to_owned(), async {
+        self.get_or_load((&self.keys, &self.counts.keys), id, async {
             Ok(db::api_keys::find(db, id).await?.and_then(|row| {
                 let permissions = Grant::parse_permissions(&row.permissions).ok()?;
                 let scope = FeedScope::parse(row.feed_scope.as_deref());
@@ -331,7 +322,7 @@ impl Caches {
     {
         self.get_or_load(
             (&self.connectors, &self.counts.connectors),
-            feed_id,
+            &feed_id,
             async { Ok(Arc::new(load.await?)) },
         )
         .await

@@ -41,7 +41,7 @@ impl Reader {
         };
         let caches = &self.caches;
         caches
-            .get_or_load((&caches.keys, &caches.counts.keys), "k".to_owned(), async {
+            .get_or_load((&caches.keys, &caches.counts.keys), "k", async {
                 counted(0);
                 Ok::<_, sqlx::Error>(None)
             })

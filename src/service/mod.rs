@@ -19,6 +19,7 @@ pub mod cache;
 pub mod change_follower;
 pub mod connectors;
 pub mod downloads;
+pub mod expiring_cache;
 pub mod feeds;
 pub mod gc;
 pub mod health;
