@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use quick_cache::{Equivalent, Weighter};
 
+/// Shards of a weighed cache: an entry may weigh up to about a quarter of
+/// the capacity.
+const WEIGHED_SHARDS: usize = 4;
+
 /// A value and when it was stored.
 #[derive(Clone)]
 struct Entry<V> {
@@ -47,11 +51,24 @@ pub struct ExpiringCache<K, V> {
 impl<K: Eq + Hash, V: Clone> ExpiringCache<K, V> {
     /// At most `capacity` entries, each served for at most `ttl`.
     pub fn entries(capacity: u64, ttl: Duration) -> Self {
-        Self::weighed(capacity, capacity, |_| 1, Some(ttl))
+        let expected_entries = usize::try_from(capacity).unwrap_or(usize::MAX);
+        Self {
+            entries: quick_cache::sync::Cache::with_weighter(
+                expected_entries,
+                capacity,
+                Weigh(|_| 1),
+            ),
+            ttl: Some(ttl),
+        }
     }
 
     /// Entries whose `weigh`ts add up to at most `capacity` (about
     /// `expected_entries` of them), each served for at most `ttl` if given.
+    ///
+    /// The map is split in [`WEIGHED_SHARDS`] shards, each holding its share
+    /// of the capacity, and an entry heavier than a shard's share is not
+    /// kept: with as many shards as a large machine has cores (the default),
+    /// a big listing would never be cached.
     pub fn weighed(
         capacity: u64,
         expected_entries: u64,
@@ -59,14 +76,24 @@ impl<K: Eq + Hash, V: Clone> ExpiringCache<K, V> {
         ttl: Option<Duration>,
     ) -> Self {
         let expected_entries = usize::try_from(expected_entries).unwrap_or(usize::MAX);
-        Self {
-            entries: quick_cache::sync::Cache::with_weighter(
-                expected_entries,
-                capacity,
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(expected_entries)
+            .weight_capacity(capacity)
+            .shards(WEIGHED_SHARDS)
+            .build();
+        let entries = match options {
+            Ok(options) => quick_cache::sync::Cache::with_options(
+                options,
                 Weigh(weigh),
+                quick_cache::DefaultHashBuilder::default(),
+                quick_cache::sync::DefaultLifecycle::default(),
             ),
-            ttl,
-        }
+            // Only a missing capacity is refused, and both are set.
+            Err(_) => {
+                quick_cache::sync::Cache::with_weighter(expected_entries, capacity, Weigh(weigh))
+            }
+        };
+        Self { entries, ttl }
     }
 
     /// The value stored under `key`, unless it has expired.
@@ -123,5 +150,16 @@ mod tests {
         );
         cache.clear();
         assert!((0..100).all(|key| cache.get(&key).is_none()));
+    }
+
+    #[test]
+    fn an_entry_of_a_fifth_of_the_capacity_is_kept_on_any_machine() {
+        let cache: ExpiringCache<u32, Vec<u8>> =
+            ExpiringCache::weighed(64 << 20, 4_096, |bytes| bytes.len() as u64, None);
+        cache.insert(1, vec![0; 13 << 20]);
+        assert!(
+            cache.get(&1).is_some(),
+            "a 13 MiB listing fits a 64 MiB cache"
+        );
     }
 }
