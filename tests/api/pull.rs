@@ -420,7 +420,11 @@ async fn interrupted_pull(backend: Backend, signal: &str) -> Value {
     let key = "pull-crash-admin-key-0123456789";
     let env = [
         ("WHARF_ADMIN_API_KEY", key),
-        ("WHARF_OPERATIONS__LEASE_SECONDS", "1"),
+        // Short, so that the crashed run's lease runs out soon; not so short
+        // that the second run loses its own lease too when a loaded machine
+        // delays a renewal past it (with 1 s it did, under a parallel build:
+        // a third attempt). Renewals come every second.
+        ("WHARF_OPERATIONS__LEASE_SECONDS", "3"),
     ];
     let port = free_port();
     let (mut first, _) = serve(&cli, port, &env).await;
