@@ -195,11 +195,8 @@ async fn metrics_count_requests_bytes_cache_hits_and_operations(backend: Backend
         .await
         .unwrap();
     let value = |series: &str| -> u64 {
-        let line = text
-            .lines()
-            .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
-            .unwrap_or_else(|| panic!("no {series} in:\n{text}"));
-        line[series.len() + 1..].parse().unwrap()
+        crate::helpers::metric_value(&text, series)
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
     };
     let download = r#"route="/upack/{feed}/download/{tail:.*}",status="2xx""#;
     assert_eq!(

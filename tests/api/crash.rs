@@ -209,10 +209,8 @@ async fn wait_until_receiving(port: u16) {
     for _ in 0..200 {
         if let Ok(response) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await {
             last = response.text().await.unwrap_or_default();
-            let received = last
-                .lines()
-                .find_map(|line| line.strip_prefix("wharf_http_request_body_bytes_total "))
-                .and_then(|value| value.trim().parse::<f64>().ok());
+            let received =
+                crate::helpers::metric_value::<f64>(&last, "wharf_http_request_body_bytes_total");
             if received.is_some_and(|bytes| bytes > 0.0) {
                 return;
             }

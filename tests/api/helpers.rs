@@ -391,6 +391,14 @@ pub fn chunked_body(bytes: &[u8], chunk_bytes: usize) -> reqwest::Body {
 }
 
 /// Lowercase hex SHA-1.
+/// The value of the series `series` (name and labels, as written) in the
+/// `OpenMetrics` text of `/metrics`.
+pub fn metric_value<T: std::str::FromStr>(text: &str, series: &str) -> Option<T> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 pub fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(Sha1::digest(bytes))
 }
