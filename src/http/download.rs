@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 
 use crate::error::ServiceError;
 use crate::service::Wharf;
-use crate::service::packages::{self, StoredBytes};
+use crate::service::packages::{self, BlobBody, StoredBytes};
 
 /// Streams stored bytes with download headers.
 pub async fn stored_bytes(
@@ -41,13 +41,15 @@ pub async fn stored_bytes(
     };
     let length = range.as_ref().map_or(size, |r| r.end - r.start);
     let body = packages::open_blob(wharf, bytes, range).await?;
-    Ok(response
+    response
         .content_type(content_type)
         .insert_header(attachment(file_name))
         .insert_header((header::ETAG, etag))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .no_chunking(length)
-        .streaming(body))
+        .insert_header((header::ACCEPT_RANGES, "bytes"));
+    Ok(match body {
+        BlobBody::Whole(bytes) => response.body(bytes),
+        BlobBody::Stream(stream) => response.no_chunking(length).streaming(stream),
+    })
 }
 
 /// `Content-Disposition: attachment; filename="..."`, plus RFC 6266's

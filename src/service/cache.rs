@@ -76,6 +76,37 @@ pub struct ResolveKey {
     pub selector: Vec<u8>,
 }
 
+/// A [`ResolveKey`] borrowed from the request: what a lookup is made with,
+/// so that a hit copies nothing. Hashes as the owned key does (its fields in
+/// the same order, each hashing as its owned form).
+#[derive(Debug, Clone, Copy, Hash)]
+pub struct ResolveKeyRef<'a> {
+    pub feed_id: i64,
+    pub group_lower: &'a str,
+    pub name_lower: &'a str,
+    pub selector: &'a [u8],
+}
+
+impl quick_cache::Equivalent<ResolveKey> for ResolveKeyRef<'_> {
+    fn equivalent(&self, key: &ResolveKey) -> bool {
+        self.feed_id == key.feed_id
+            && self.group_lower == key.group_lower
+            && self.name_lower == key.name_lower
+            && self.selector == key.selector
+    }
+}
+
+impl From<ResolveKeyRef<'_>> for ResolveKey {
+    fn from(key: ResolveKeyRef<'_>) -> Self {
+        Self {
+            feed_id: key.feed_id,
+            group_lower: key.group_lower.to_owned(),
+            name_lower: key.name_lower.to_owned(),
+            selector: key.selector.to_owned(),
+        }
+    }
+}
+
 /// Hits and misses of one cache, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct HitCounts {
@@ -210,18 +241,24 @@ impl Caches {
 
     /// The cached value, or `load`'s, cached unless a write that could make
     /// it stale (any but package writes) happened meanwhile.
+    ///
+    /// `load` makes its future only on a miss, and that future is boxed: a
+    /// query's future is hundreds of bytes, and held inline it would make
+    /// every request's future that much larger, copied on each hit (copies
+    /// of futures were 6 % of a manifest download, `bench/run --profile L`).
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_or_load<K, Q, V, E, F>(
+    async fn get_or_load<K, Q, V, E, L, F>(
         &self,
         (cache, counts): (&Cache<K, V>, &HitCounts),
         key: &Q,
-        load: F,
+        load: L,
     ) -> Result<V, E>
     where
         K: Hash + Eq,
         // Looked up by reference: a hit allocates no key.
         Q: Hash + quick_cache::Equivalent<K> + ToOwned<Owned = K> + ?Sized,
         V: Clone,
+        L: FnOnce() -> F,
         F: Future<Output = Result<V, E>>,
     {
         let settings_only = |(local, _, remote): (u64, u64, u64)| (local, remote);
@@ -231,7 +268,7 @@ impl Caches {
         if let Some(hit) = hit {
             return Ok(hit);
         }
-        let value = load.await?;
+        let value = Box::pin(load()).await?;
         if settings_only(self.stamp()) == stamp {
             cache.insert(key.to_owned(), value.clone());
         }
@@ -242,16 +279,19 @@ impl Caches {
     /// also stale after a package write to that feed (an entry loaded
     /// before it is a miss) or to feeds not told.
     #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_or_load_in_feed<K, V, E, F>(
+    async fn get_or_load_in_feed<K, Q, V, E, L, F>(
         &self,
         (cache, counts): (&Cache<K, InFeed<V>>, &HitCounts),
         feed_id: i64,
-        key: K,
-        load: F,
+        key: Q,
+        load: L,
     ) -> Result<V, E>
     where
         K: Hash + Eq,
+        // Looked up as given, owned only to be stored.
+        Q: Hash + quick_cache::Equivalent<K> + Into<K>,
         V: Clone,
+        L: FnOnce() -> F,
         F: Future<Output = Result<V, E>>,
     {
         let stamp = self.sync();
@@ -263,9 +303,9 @@ impl Caches {
         if let Some((_, hit)) = hit {
             return Ok(hit);
         }
-        let value = load.await?;
+        let value = Box::pin(load()).await?;
         if self.stamp() == stamp && self.db.local_writes().feed(feed_id) == feed_writes {
-            cache.insert(key, (feed_writes, value.clone()));
+            cache.insert(key.into(), (feed_writes, value.clone()));
         }
         Ok(value)
     }
@@ -273,7 +313,7 @@ impl Caches {
     /// The feed named `name_lower`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn feed(&self, db: &Db, name_lower: &str) -> Result<Option<Feed>, sqlx::Error> {
-        self.get_or_load((&self.feeds, &self.counts.feeds), name_lower, async {
+        self.get_or_load((&self.feeds, &self.counts.feeds), name_lower, || async {
             Ok(db::feeds::find(db, name_lower).await?.map(Feed::from))
         })
         .await
@@ -283,7 +323,7 @@ impl Caches {
     /// stored permissions do not parse is treated as no key at all.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn api_key(&self, db: &Db, id: &str) -> Result<Option<Arc<CachedKey>>, sqlx::Error> {
-        self.get_or_load((&self.keys, &self.counts.keys), id, async {
+        self.get_or_load((&self.keys, &self.counts.keys), id, || async {
             Ok(db::api_keys::find(db, id).await?.and_then(|row| {
                 let permissions = Grant::parse_permissions(&row.permissions).ok()?;
                 let scope = FeedScope::parse(row.feed_scope.as_deref());
@@ -316,41 +356,44 @@ impl Caches {
     /// a miss (asked on every download of a version a feed lacks, and on
     /// every `latest` and listing).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn connectors<F, E>(&self, feed_id: i64, load: F) -> Result<Arc<Vec<Connector>>, E>
+    pub async fn connectors<L, F, E>(&self, feed_id: i64, load: L) -> Result<Arc<Vec<Connector>>, E>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<Vec<Connector>, E>>,
     {
         self.get_or_load(
             (&self.connectors, &self.counts.connectors),
             &feed_id,
-            async { Ok(Arc::new(load.await?)) },
+            || async { Ok(Arc::new(load().await?)) },
         )
         .await
     }
 
     /// A resolved version, loaded by `load` on a miss.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn version<F>(
+    pub async fn version<L, F>(
         &self,
-        key: ResolveKey,
-        load: F,
+        key: ResolveKeyRef<'_>,
+        load: L,
     ) -> Result<Option<Arc<VersionRow>>, sqlx::Error>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<Option<VersionRow>, sqlx::Error>>,
     {
         self.get_or_load_in_feed(
             (&self.versions, &self.counts.versions),
             key.feed_id,
             key,
-            async { Ok(load.await?.map(Arc::new)) },
+            || async { Ok(load().await?.map(Arc::new)) },
         )
         .await
     }
 
     /// A rendered listing, built by `build` on a miss.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn listing<F, E>(&self, key: ListingKey, build: F) -> Result<Bytes, E>
+    pub async fn listing<L, F, E>(&self, key: ListingKey, build: L) -> Result<Bytes, E>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<Bytes, E>>,
     {
         self.get_or_load_in_feed(
@@ -364,8 +407,9 @@ impl Caches {
 
     /// A small blob's bytes, loaded by `load` on a miss.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn small_blob<F, E>(&self, sha256: &str, load: F) -> Result<Bytes, E>
+    pub async fn small_blob<L, F, E>(&self, sha256: &str, load: L) -> Result<Bytes, E>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<Bytes, E>>,
     {
         let hit = self.small_blobs.get(sha256);
@@ -373,7 +417,7 @@ impl Caches {
         if let Some(hit) = hit {
             return Ok(hit);
         }
-        let bytes = load.await?;
+        let bytes = Box::pin(load()).await?;
         self.small_blobs.insert(sha256.to_owned(), bytes.clone());
         Ok(bytes)
     }

@@ -5,12 +5,12 @@ use super::*;
 use std::sync::atomic::AtomicUsize;
 
 /// What the package `app` of feed `feed_id` resolves under.
-fn app_in(feed_id: i64) -> ResolveKey {
-    ResolveKey {
+fn app_in(feed_id: i64) -> ResolveKeyRef<'static> {
+    ResolveKeyRef {
         feed_id,
-        group_lower: String::new(),
-        name_lower: "app".to_owned(),
-        selector: Vec::new(),
+        group_lower: "",
+        name_lower: "app",
+        selector: &[],
     }
 }
 
@@ -41,7 +41,7 @@ impl Reader {
         };
         let caches = &self.caches;
         caches
-            .get_or_load((&caches.keys, &caches.counts.keys), "k", async {
+            .get_or_load((&caches.keys, &caches.counts.keys), "k", || async {
                 counted(0);
                 Ok::<_, sqlx::Error>(None)
             })
@@ -49,7 +49,7 @@ impl Reader {
             .unwrap();
         for feed_id in [1, 2] {
             caches
-                .version(app_in(feed_id), async {
+                .version(app_in(feed_id), || async {
                     counted(usize::try_from(feed_id).unwrap());
                     Ok(None)
                 })
@@ -113,6 +113,29 @@ async fn hearing_its_own_package_writes_clears_nothing_more() {
     );
 }
 
+#[test]
+fn a_borrowed_resolve_key_finds_its_owned_form() {
+    let cache: Cache<ResolveKey, u8> = rows(10);
+    let borrowed = ResolveKeyRef {
+        feed_id: 7,
+        group_lower: "tools/build",
+        name_lower: "app",
+        selector: &[0, 1, 2],
+    };
+    cache.insert(borrowed.into(), 1);
+    assert_eq!(cache.get(&borrowed), Some(1), "same hash, equivalent");
+    let other_selector = ResolveKeyRef {
+        selector: &[0, 1],
+        ..borrowed
+    };
+    assert_eq!(cache.get(&other_selector), None);
+    let other_feed = ResolveKeyRef {
+        feed_id: 8,
+        ..borrowed
+    };
+    assert_eq!(cache.get(&other_feed), None);
+}
+
 #[tokio::test]
 async fn a_load_racing_a_write_to_its_feed_is_not_kept() {
     let (db, reader) = Reader::new().await;
@@ -121,7 +144,7 @@ async fn a_load_racing_a_write_to_its_feed_is_not_kept() {
     let read = || async {
         reader
             .caches
-            .version(key.clone(), async {
+            .version(key, || async {
                 if loads.fetch_add(1, Ordering::Relaxed) == 0 {
                     // The write commits while the first load reads.
                     db.local_writes().note_feeds([1], 1);

@@ -193,7 +193,7 @@ where
     let listing = key.listing.clone();
     wharf
         .caches
-        .listing(key, async { render(list(wharf, feed, &listing).await?) })
+        .listing(key, || async { render(list(wharf, feed, &listing).await?) })
         .await
 }
 

@@ -128,36 +128,56 @@ pub async fn only_group_of(
     }
 }
 
-/// The stored bytes of a version, as a stream (or a byte range of them).
+/// The stored bytes of a version (or a byte range of them): in memory when
+/// small, otherwise a stream from the blob store.
+pub enum BlobBody {
+    /// A small blob, served from memory after first use.
+    Whole(Bytes),
+    /// A larger blob, read as it is sent.
+    Stream(BoxStream<'static, std::io::Result<Bytes>>),
+}
+
+impl BlobBody {
+    /// The bytes as a stream, whichever they are.
+    pub fn into_stream(self) -> BoxStream<'static, std::io::Result<Bytes>> {
+        match self {
+            Self::Whole(bytes) => futures_util::stream::once(async move { Ok(bytes) }).boxed(),
+            Self::Stream(stream) => stream,
+        }
+    }
+}
+
+/// Opens the stored bytes of a version (or a byte range of them).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn open_blob(
     wharf: &Wharf,
     bytes: &StoredBytes,
     range: Option<std::ops::Range<u64>>,
-) -> Result<BoxStream<'static, std::io::Result<Bytes>>, ServiceError> {
+) -> Result<BlobBody, ServiceError> {
     let key = BlobKey::from_hex(&bytes.blob_sha256)
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
     if bytes.size_bytes <= SMALL_BLOB_BYTES {
-        // Manifests and other small blobs: served from memory after first use.
+        // Manifests and other small blobs: served from memory after first
+        // use, as one buffer (actix writes it with the headers, no stream).
         let whole = wharf
             .caches
-            .small_blob(&bytes.blob_sha256, wharf.blobs.read_small(&key))
+            .small_blob(&bytes.blob_sha256, || wharf.blobs.read_small(&key))
             .await
             .or_internal("in open_blob")?;
-        let part = match range {
+        return Ok(BlobBody::Whole(match range {
             Some(r) => whole.slice(
                 usize::try_from(r.start).unwrap_or(0)
                     ..usize::try_from(r.end).unwrap_or(0).min(whole.len()),
             ),
             None => whole,
-        };
-        return Ok(futures_util::stream::once(async move { Ok(part) }).boxed());
+        }));
     }
-    wharf
+    let stream = wharf
         .blobs
         .get(&key, range)
         .await
-        .or_internal("in open_blob")
+        .or_internal("in open_blob")?;
+    Ok(BlobBody::Stream(stream))
 }
 
 /// The stored bytes of a small blob (a virtual package manifest), whole.

@@ -8,7 +8,7 @@ use crate::db::{self, packages::PackageKey};
 use crate::domain::{LatestRule, PackageId, Permission, Version};
 use crate::error::ServiceError;
 
-use super::cache::ResolveKey;
+use super::cache::ResolveKeyRef;
 use super::{Caller, Wharf, access};
 
 /// Which version of a package a request means.
@@ -52,15 +52,15 @@ pub async fn resolve(
         VersionSelector::Exact(version) => [&[0u8][..], &version.precedence_key()].concat(),
         VersionSelector::Latest(rule) => vec![1, *rule as u8],
     };
-    let cache_key = ResolveKey {
+    let cache_key = ResolveKeyRef {
         feed_id: feed.id,
-        group_lower: group_lower.clone(),
-        name_lower: name_lower.clone(),
-        selector: selector_key,
+        group_lower: &group_lower,
+        name_lower: &name_lower,
+        selector: &selector_key,
     };
     let found = wharf
         .caches
-        .version(cache_key, async {
+        .version(cache_key, || async {
             match selector {
                 VersionSelector::Exact(version) => {
                     db::packages::find_version(&wharf.db, key, &version.precedence_key()).await

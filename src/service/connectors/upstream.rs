@@ -86,7 +86,7 @@ pub async fn connectors_of(
 ) -> Result<Vec<Connector>, ServiceError> {
     let all = wharf
         .caches
-        .connectors(feed.id, connectors::of_feed(wharf, feed))
+        .connectors(feed.id, || connectors::of_feed(wharf, feed))
         .await?;
     Ok(all
         .iter()
@@ -196,12 +196,14 @@ pub async fn resolve_or_fetch(
     if connectors.is_empty() {
         return local;
     }
+    // Boxed: the remote paths' futures are kilobytes (HTTP clients, the
+    // upload path), and inline they would enlarge every local download's.
     match selector {
         VersionSelector::Exact(version) => {
-            fetch_exact(wharf, feed, &connectors, id, version, local).await
+            Box::pin(fetch_exact(wharf, feed, &connectors, id, version, local)).await
         }
         VersionSelector::Latest(rule) => {
-            fetch_latest(wharf, feed, &connectors, id, *rule, local).await
+            Box::pin(fetch_latest(wharf, feed, &connectors, id, *rule, local)).await
         }
     }
 }

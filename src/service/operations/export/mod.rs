@@ -160,7 +160,9 @@ pub(super) async fn run(
     }
 
     if !already_there[0] {
-        let stream = packages::open_blob(wharf, &bytes, None).await?;
+        let stream = packages::open_blob(wharf, &bytes, None)
+            .await?
+            .into_stream();
         container
             .write(
                 &package_name,
