@@ -54,13 +54,10 @@ impl Application {
         let server = actix_server::Server::build()
             .listen("wharf", listener, move || {
                 let data = data.clone();
-                let counting = counting.clone();
                 let app = App::new()
-                    .wrap(from_fn(move |req, next| {
-                        crate::http::in_flight::count(counting.clone(), req, next)
-                    }))
                     .wrap(from_fn(crate::http::access_log::middleware))
                     .app_data(data)
+                    .app_data(counting.clone())
                     .configure(crate::http::configure);
                 let screening = screening.clone();
                 HttpService::build()

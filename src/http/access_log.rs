@@ -1,7 +1,10 @@
-//! The outermost middleware: every request gets an id (sent back as
-//! `x-request-id`), a failure's cause is logged with that id, one
-//! access-log line is written when the response body has been sent, and the
-//! request is counted in `/metrics` (`telemetry::request_metrics`) then too.
+//! The outermost middleware, the one every request passes: it gets an id
+//! (sent back as `x-request-id`), a failure's cause is logged with that id,
+//! one access-log line is written when the response body has been sent, and
+//! the request is counted in `/metrics` (`telemetry::request_metrics`) then
+//! too, and among the requests in flight until then (`in_flight`). One
+//! middleware rather than one per concern: each layer costs every request a
+//! boxed future.
 //!
 //! The `request` span that events inside a request carry is at `debug`:
 //! at `info` every request paid for spans it almost never needed (with
@@ -30,6 +33,7 @@ use tracing::Instrument;
 
 use super::client_address::client_address;
 use super::endpoint::RoutePattern;
+use super::in_flight::InFlight;
 use super::pages::PageError;
 use super::watched_body::{BodyWatcher, WatchedBody};
 use crate::error::ServiceError;
@@ -103,6 +107,7 @@ pub async fn middleware(
     if let Some(metrics) = metrics {
         count_received_bytes(&mut req, metrics);
     }
+    let in_flight = req.app_data::<InFlight>().map(InFlight::start);
     let line = access::get().map(|log| PendingLine::new(log, &req, id, started));
     let span = tracing::debug_span!("request", id = %id);
     let mut response = match next.call(req).instrument(span).await {
@@ -143,7 +148,7 @@ pub async fn middleware(
         started,
         bytes: 0,
     });
-    Ok(response.map_body(|_, body| WatchedBody::new(body, (line, counted))))
+    Ok(response.map_body(|_, body| WatchedBody::new(body, (line, (counted, in_flight)))))
 }
 
 /// Counts a request's body bytes as the handler reads them. Only requests
@@ -182,11 +187,9 @@ impl Drop for PendingCount {
     }
 }
 
-impl BodyWatcher for Option<PendingCount> {
+impl BodyWatcher for PendingCount {
     fn sent(&mut self, bytes: usize) {
-        if let Some(count) = self {
-            count.bytes += bytes as u64;
-        }
+        self.bytes += bytes as u64;
     }
 }
 
@@ -293,10 +296,8 @@ impl Drop for PendingLine {
 
 /// The line hears of each chunk sent and is written when the body is done
 /// (or dropped: a client that went away).
-impl BodyWatcher for Option<PendingLine> {
+impl BodyWatcher for PendingLine {
     fn sent(&mut self, bytes: usize) {
-        if let Some(line) = self {
-            line.bytes += bytes as u64;
-        }
+        self.bytes += bytes as u64;
     }
 }

@@ -19,6 +19,10 @@ use super::client_address::client_address;
 use super::pages::visitor::SESSION_COOKIE;
 use super::query::Query;
 
+/// The header upack and pgutil send their key in. A constant: looked up by
+/// text, the name would be parsed and copied on every request.
+const X_API_KEY: header::HeaderName = header::HeaderName::from_static("x-apikey");
+
 /// The credential a request presents (the first found, in the order above).
 pub fn credential_of(req: &HttpRequest) -> Credential {
     let credential = credential_from(req.headers(), req.query_string());
@@ -37,7 +41,7 @@ pub fn credential_of(req: &HttpRequest) -> Credential {
 /// not yet an `HttpRequest`, such as one waiting for `100 Continue`).
 pub fn credential_from(headers: &header::HeaderMap, query: &str) -> Credential {
     if let Some(key) = headers
-        .get("x-apikey")
+        .get(X_API_KEY)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty())

@@ -12,23 +12,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use super::watched_body::BodyWatcher;
 
-use super::watched_body::{BodyWatcher, WatchedBody};
-
-/// The number of requests in flight, shared by every worker.
+/// The number of requests in flight, shared by every worker; in the app's
+/// data, where the outermost middleware (`access_log`) starts each count.
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<AtomicUsize>);
 
-/// One request in flight; dropping it ends the count.
+/// One request in flight; dropping it (with the response body) ends the count.
 pub struct Counted(Arc<AtomicUsize>);
 
 impl BodyWatcher for Counted {}
-
-/// A response body that holds its request's count until it ends.
-pub type CountedBody<B> = WatchedBody<B, Counted>;
 
 impl Drop for Counted {
     fn drop(&mut self) {
@@ -52,20 +46,9 @@ impl InFlight {
         self.now()
     }
 
-    fn start(&self) -> Counted {
+    /// Counts one more request, until the returned count is dropped.
+    pub fn start(&self) -> Counted {
         self.0.fetch_add(1, Ordering::AcqRel);
         Counted(self.0.clone())
     }
-}
-
-/// The middleware: counts the request until its response body is done.
-/// The body keeps its own type (no boxing on the hot path).
-pub async fn count<B: MessageBody>(
-    in_flight: InFlight,
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<CountedBody<B>>, actix_web::Error> {
-    let counted = in_flight.start();
-    let response = next.call(req).await?;
-    Ok(response.map_body(move |_, body| WatchedBody::new(body, counted)))
 }

@@ -1,6 +1,6 @@
 //! A response body that carries something along until it is done: a
-//! request's in-flight count (`in_flight`), its access-log line
-//! (`access_log`). The watcher hears of each chunk sent and is dropped with
+//! request's in-flight count (`in_flight`), its access-log line and its
+//! `/metrics` figures (`access_log`). The watcher hears of each chunk sent and is dropped with
 //! the body, when its last byte has gone or the client went away. The body
 //! keeps its own type (no boxing on the hot path).
 
@@ -14,6 +14,15 @@ use bytes::Bytes;
 pub trait BodyWatcher {
     /// `bytes` more body bytes are being sent.
     fn sent(&mut self, _bytes: usize) {}
+}
+
+/// A watcher that may be absent (a log or count that is off).
+impl<W: BodyWatcher> BodyWatcher for Option<W> {
+    fn sent(&mut self, bytes: usize) {
+        if let Some(watcher) = self {
+            watcher.sent(bytes);
+        }
+    }
 }
 
 /// Two watchers hear the same body.

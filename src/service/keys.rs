@@ -72,7 +72,7 @@ pub async fn create(wharf: &Wharf, new: NewKey) -> Result<CreatedKey, ServiceErr
                     "An API key must be at least 8 characters long.".to_owned(),
                 ));
             }
-            (auth::public_id(key.expose_secret()), key)
+            (auth::public_id(key.expose_secret()).into_owned(), key)
         }
         None => auth::generate_key(),
     };

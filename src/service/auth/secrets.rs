@@ -28,18 +28,19 @@ pub fn generate_key() -> (String, SecretString) {
     (id, key.into())
 }
 
-/// The public id of a presented key: the middle part of `wharf_<id>_<secret>`,
-/// or a SHA-256 fingerprint for keys of any other form.
-pub fn public_id(key: &str) -> String {
+/// The public id of a presented key: the middle part of `wharf_<id>_<secret>`
+/// (borrowed from the key: every keyed request asks), or a SHA-256
+/// fingerprint for keys of any other form.
+pub fn public_id(key: &str) -> std::borrow::Cow<'_, str> {
     if let Some(rest) = key.strip_prefix(KEY_PREFIX)
         && let Some((id, secret)) = rest.split_once('_')
         && id.len() == 12
         && id.bytes().all(|b| b.is_ascii_alphanumeric())
         && !secret.is_empty()
     {
-        return id.to_owned();
+        return id.into();
     }
-    format!("fp-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])
+    format!("fp-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16]).into()
 }
 
 pub(super) fn argon2_hasher(settings: Argon2Settings) -> Argon2<'static> {
