@@ -1,8 +1,8 @@
 //! A response body that carries something along until it is done: a
 //! request's in-flight count (`in_flight`), its access-log line and its
-//! `/metrics` figures (`access_log`). The watcher hears of each chunk sent and is dropped with
-//! the body, when its last byte has gone or the client went away. The body
-//! keeps its own type (no boxing on the hot path).
+//! `/metrics` figures (`access_log`). The watcher hears of each chunk sent
+//! and is dropped with the body, when its last byte has gone or the client
+//! went away. The body keeps its own type (no boxing on the hot path).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
