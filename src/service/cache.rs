@@ -39,6 +39,7 @@ use super::connectors::Connector;
 use super::expiring_cache::ExpiringCache as Cache;
 use super::listings::ListingKey;
 use super::model::Feed;
+use super::resolve::{ResolveKey, ResolveKeyRef};
 use crate::db::{self, Db, api_keys::ApiKeyRow, packages::VersionRow};
 use crate::domain::{FeedScope, Grant};
 
@@ -64,47 +65,6 @@ pub struct CachedKey {
     /// and when: a request presenting it again needs neither argon2 nor
     /// another cache (see `auth`). A changed row is a new entry, without it.
     pub verified: std::sync::Mutex<Option<([u8; 32], std::time::Instant)>>,
-}
-
-/// What a resolved version is cached under.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ResolveKey {
-    pub feed_id: i64,
-    pub group_lower: String,
-    pub name_lower: String,
-    /// The precedence key of an exact version, or a tag for a latest rule.
-    pub selector: Vec<u8>,
-}
-
-/// A [`ResolveKey`] borrowed from the request: what a lookup is made with,
-/// so that a hit copies nothing. Hashes as the owned key does (its fields in
-/// the same order, each hashing as its owned form).
-#[derive(Debug, Clone, Copy, Hash)]
-pub struct ResolveKeyRef<'a> {
-    pub feed_id: i64,
-    pub group_lower: &'a str,
-    pub name_lower: &'a str,
-    pub selector: &'a [u8],
-}
-
-impl quick_cache::Equivalent<ResolveKey> for ResolveKeyRef<'_> {
-    fn equivalent(&self, key: &ResolveKey) -> bool {
-        self.feed_id == key.feed_id
-            && self.group_lower == key.group_lower
-            && self.name_lower == key.name_lower
-            && self.selector == key.selector
-    }
-}
-
-impl From<ResolveKeyRef<'_>> for ResolveKey {
-    fn from(key: ResolveKeyRef<'_>) -> Self {
-        Self {
-            feed_id: key.feed_id,
-            group_lower: key.group_lower.to_owned(),
-            name_lower: key.name_lower.to_owned(),
-            selector: key.selector.to_owned(),
-        }
-    }
 }
 
 /// Hits and misses of one cache, for `/metrics`.

@@ -113,29 +113,6 @@ async fn hearing_its_own_package_writes_clears_nothing_more() {
     );
 }
 
-#[test]
-fn a_borrowed_resolve_key_finds_its_owned_form() {
-    let cache: Cache<ResolveKey, u8> = rows(10);
-    let borrowed = ResolveKeyRef {
-        feed_id: 7,
-        group_lower: "tools/build",
-        name_lower: "app",
-        selector: &[0, 1, 2],
-    };
-    cache.insert(borrowed.into(), 1);
-    assert_eq!(cache.get(&borrowed), Some(1), "same hash, equivalent");
-    let other_selector = ResolveKeyRef {
-        selector: &[0, 1],
-        ..borrowed
-    };
-    assert_eq!(cache.get(&other_selector), None);
-    let other_feed = ResolveKeyRef {
-        feed_id: 8,
-        ..borrowed
-    };
-    assert_eq!(cache.get(&other_feed), None);
-}
-
 #[tokio::test]
 async fn a_load_racing_a_write_to_its_feed_is_not_kept() {
     let (db, reader) = Reader::new().await;

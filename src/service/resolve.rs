@@ -8,8 +8,48 @@ use crate::db::{self, packages::PackageKey};
 use crate::domain::{LatestRule, PackageId, Permission, Version};
 use crate::error::ServiceError;
 
-use super::cache::ResolveKeyRef;
 use super::{Caller, Wharf, access};
+
+/// What a resolved version is cached under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResolveKey {
+    pub feed_id: i64,
+    pub group_lower: String,
+    pub name_lower: String,
+    /// The precedence key of an exact version, or a tag for a latest rule.
+    pub selector: Vec<u8>,
+}
+
+/// A [`ResolveKey`] borrowed from the request: what a lookup is made with,
+/// so that a hit copies nothing. Hashes as the owned key does (its fields in
+/// the same order, each hashing as its owned form).
+#[derive(Debug, Clone, Copy, Hash)]
+pub struct ResolveKeyRef<'a> {
+    pub feed_id: i64,
+    pub group_lower: &'a str,
+    pub name_lower: &'a str,
+    pub selector: &'a [u8],
+}
+
+impl quick_cache::Equivalent<ResolveKey> for ResolveKeyRef<'_> {
+    fn equivalent(&self, key: &ResolveKey) -> bool {
+        self.feed_id == key.feed_id
+            && self.group_lower == key.group_lower
+            && self.name_lower == key.name_lower
+            && self.selector == key.selector
+    }
+}
+
+impl From<ResolveKeyRef<'_>> for ResolveKey {
+    fn from(key: ResolveKeyRef<'_>) -> Self {
+        Self {
+            feed_id: key.feed_id,
+            group_lower: key.group_lower.to_owned(),
+            name_lower: key.name_lower.to_owned(),
+            selector: key.selector.to_owned(),
+        }
+    }
+}
 
 /// Which version of a package a request means.
 #[derive(Debug, Clone)]
@@ -103,4 +143,35 @@ pub async fn resolve_for(
     let feed = access::feed_for(wharf, caller, feed_name, permission).await?;
     let row = resolve(wharf, &feed, id, selector).await?;
     Ok((feed, row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::expiring_cache::ExpiringCache;
+    use std::time::Duration;
+
+    #[test]
+    fn a_borrowed_resolve_key_finds_its_owned_form() {
+        let cache: ExpiringCache<ResolveKey, u8> =
+            ExpiringCache::entries(10, Duration::from_secs(60));
+        let borrowed = ResolveKeyRef {
+            feed_id: 7,
+            group_lower: "tools/build",
+            name_lower: "app",
+            selector: &[0, 1, 2],
+        };
+        cache.insert(borrowed.into(), 1);
+        assert_eq!(cache.get(&borrowed), Some(1), "same hash, equivalent");
+        let other_selector = ResolveKeyRef {
+            selector: &[0, 1],
+            ..borrowed
+        };
+        assert_eq!(cache.get(&other_selector), None);
+        let other_feed = ResolveKeyRef {
+            feed_id: 8,
+            ..borrowed
+        };
+        assert_eq!(cache.get(&other_feed), None);
+    }
 }

@@ -390,7 +390,6 @@ pub fn chunked_body(bytes: &[u8], chunk_bytes: usize) -> reqwest::Body {
     reqwest::Body::wrap_stream(futures::stream::iter(chunks))
 }
 
-/// Lowercase hex SHA-1.
 /// The value of the series `series` (name and labels, as written) in the
 /// `OpenMetrics` text of `/metrics`.
 pub fn metric_value<T: std::str::FromStr>(text: &str, series: &str) -> Option<T> {
@@ -399,6 +398,7 @@ pub fn metric_value<T: std::str::FromStr>(text: &str, series: &str) -> Option<T>
         .and_then(|value| value.trim().parse().ok())
 }
 
+/// Lowercase hex SHA-1.
 pub fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(Sha1::digest(bytes))
 }
