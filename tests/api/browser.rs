@@ -344,7 +344,12 @@ async fn a_person_signs_in_publishes_finds_downloads_and_administers(backend: Ba
 
     // Sign out; an anonymous visitor sees neither the feed nor its packages.
     click(&browser, Locator::Css("form[action='/logout'] button")).await;
-    wait_for_url(&browser, "/").await;
+    // The address was "/" before as well: wait for the signed-out page.
+    browser
+        .wait()
+        .for_element(Locator::Css("a[href='/login']"))
+        .await
+        .unwrap();
     assert!(!browser.source().await.unwrap().contains("builds"));
     browser
         .goto(&url("/feeds/builds/packages/acme/tools/deployer"))
