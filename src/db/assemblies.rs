@@ -35,7 +35,7 @@ pub async fn find(db: &Db, cache_key: &str) -> Result<Option<AssemblyRow>, sqlx:
 
 /// Records the assembly of version `version_id`, replacing any older one of
 /// that version. Pins the blob row first and runs `ensure_bytes` with it pinned
-/// (see [`super::blobs`]). A concurrent identical assembly may have won, which
+/// unless the row holds the bytes (see [`super::blobs`]). A concurrent identical assembly may have won, which
 /// is fine.
 #[tracing::instrument(skip(db, row, ensure_bytes), fields(cache_key = %row.cache_key))]
 pub async fn store<F, Fut, E>(
@@ -51,14 +51,15 @@ where
     let now = Utc::now();
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
-        sqlx::query(super::blobs::PIN)
+        let row_holds_bytes: bool = sqlx::query_scalar(super::blobs::PIN)
             .bind(&row.blob_sha256)
             .bind(&row.sha1)
             .bind(row.size_bytes)
             .bind(now)
-            .execute(&mut *tx)
+            .bind(None::<&[u8]>)
+            .fetch_one(&mut *tx)
             .await?;
-        if let Err(e) = ensure_bytes().await {
+        if !row_holds_bytes && let Err(e) = ensure_bytes().await {
             tx.rollback().await?;
             return Err(TxError::Outside(e));
         }

@@ -2,7 +2,10 @@
 //!
 //! The bytes live in the blob store, which has no transactions and (on object
 //! storage) no way to refresh a file's time, so the database decides whether
-//! bytes may be deleted. The protocol, for every backend:
+//! bytes may be deleted. (A small blob's bytes may live in its row instead,
+//! its `content`: they come and go with the row, and a writer that finds its
+//! pinned row holding them has nothing to check.) The protocol, for every
+//! backend:
 //!
 //! - **A writer** that stores a reference to a blob (a version, an assembly)
 //!   first *pins* the blob's row, in the same transaction: an upsert that
@@ -31,11 +34,44 @@ use std::future::Future;
 use super::{Db, TxError, with_pool};
 
 /// Pins the row of blob `sha256` inside a writer's transaction (see the module
-/// docs). The first statement of every writing transaction, so that `SQLite`
-/// takes its write lock at once.
-pub(crate) const PIN: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at) \
-    VALUES ($1, $2, $3, $4, $4) \
-    ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at";
+/// docs), giving it the bytes `$5` to hold when it holds none and `$5` is not
+/// NULL, and answers whether the row holds its bytes (then the writer need
+/// not look for them in the store). The first statement of every writing
+/// transaction, so that `SQLite` takes its write lock at once.
+pub(crate) const PIN: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at, content) \
+    VALUES ($1, $2, $3, $4, $4, $5) \
+    ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at, \
+      content = COALESCE(blobs.content, excluded.content) \
+    RETURNING content IS NOT NULL";
+
+/// The `ON CONFLICT` clause of [`PIN`], for the many-row form of it.
+pub(crate) const PIN_CONFLICT: &str = " ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at, \
+      content = COALESCE(blobs.content, excluded.content) \
+    RETURNING sha256, content IS NOT NULL";
+
+/// The bytes blob `sha256` holds in its row, if it holds them there (small
+/// uploads; see `service::blob_bytes`).
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn content(db: &Db, sha256: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT content FROM blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(pool)
+            .await
+            .map(Option::flatten)
+    })
+}
+
+/// The SHA-256 of every blob whose row holds its bytes.
+#[tracing::instrument(level = "debug", skip_all)]
+pub async fn rows_with_content(db: &Db) -> Result<HashSet<String>, sqlx::Error> {
+    with_pool!(db, |pool| {
+        sqlx::query_scalar::<_, String>("SELECT sha256 FROM blobs WHERE content IS NOT NULL")
+            .fetch_all(pool)
+            .await
+            .map(|hashes| hashes.into_iter().collect())
+    })
+}
 
 /// Rows of blobs that nothing refers to and that were last used before `cutoff`.
 #[tracing::instrument(level = "debug", skip_all)]

@@ -1,15 +1,16 @@
 //! Storing versions: one in its own transaction, or a batch of them in one
 //! transaction (group commit).
 //!
-//! Every stored version is the same four statements: pin the blob row (see
-//! [`super::blobs`]), make sure the bytes are there, upsert the package, and
-//! insert (or replace) the version, where the unique index on `(package_id,
+//! Every stored version is the same four steps: pin the blob row (see
+//! [`super::blobs`]), make sure the bytes are there (in that row itself for a
+//! small upload, else in the store), upsert the package, and insert (or
+//! replace) the version, where the unique index on `(package_id,
 //! precedence_key)` decides races. [`store_version`] runs them in a
 //! transaction of their own (a promotion adds its record to it).
-//! [`store_batch`] runs them for many uploads in one transaction, each inside
-//! a savepoint so that one upload's conflict or failure undoes only its own
-//! statements; the batch then costs one commit, which is one flush of the
-//! database's log however many uploads it carries.
+//! [`store_batch`] runs them for many uploads in one transaction, one
+//! multi-row statement per step, so that a conflict (`ON CONFLICT DO
+//! NOTHING`) is only that upload's; the batch then costs one commit, which is
+//! one flush of the database's log however many uploads it carries.
 
 use std::future::Future;
 
@@ -24,6 +25,10 @@ pub struct BlobRef {
     pub sha256: String,
     pub sha1: String,
     pub size_bytes: i64,
+    /// The bytes themselves, for a small blob kept in its row rather than in
+    /// the blob store (see `service::blob_bytes`); `None` for bytes in the
+    /// store.
+    pub content: Option<bytes::Bytes>,
 }
 
 /// A version to store, with the blob it points at. Built only by
@@ -131,7 +136,7 @@ const INSERT_PROMOTION: &str = "INSERT INTO promotions \
 
 /// The statements of one stored version on connection `$conn`, in the
 /// caller's transaction or savepoint: pin the blob row, run `$ensure_bytes`
-/// (with the row pinned), upsert the package, insert or replace the version.
+/// (with the row pinned, unless it holds the bytes), upsert the package, insert or replace the version.
 /// Evaluates to `Result<StoreOutcome, TxError<E>>`; nothing is committed or
 /// rolled back here. A macro, not a function, so that the same text compiles
 /// against both drivers' connections (see `with_pool!`).
@@ -139,14 +144,17 @@ macro_rules! store_one {
     ($conn:expr, $new:expr, $replace_existing:expr, $now:expr, $ensure_bytes:expr) => {
         async {
             let (new, now): (&NewVersion, DateTime<Utc>) = ($new, $now);
-            sqlx::query(super::blobs::PIN)
+            let row_holds_bytes: bool = sqlx::query_scalar(super::blobs::PIN)
                 .bind(&new.blob.sha256)
                 .bind(&new.blob.sha1)
                 .bind(new.blob.size_bytes)
                 .bind(now)
-                .execute(&mut *$conn)
+                .bind(new.blob.content.as_deref())
+                .fetch_one(&mut *$conn)
                 .await?;
-            $ensure_bytes.await.map_err(TxError::Outside)?;
+            if !row_holds_bytes {
+                $ensure_bytes.await.map_err(TxError::Outside)?;
+            }
             let package_id: i64 = sqlx::query_scalar(UPSERT_PACKAGE)
                 .bind(new.feed_id)
                 .bind(&new.group)
@@ -191,7 +199,8 @@ macro_rules! store_one {
 /// The first statement pins the blob row (see [`super::blobs`]), which also
 /// makes `SQLite` take its write lock at once instead of failing a
 /// read-to-write upgrade; `ensure_bytes` then runs with the row pinned and must
-/// make sure the blob's bytes are in the store. With `promotion`, the promotion
+/// make sure the blob's bytes are in the store (it is not called when the row
+/// holds them, as a small upload's does: `BlobRef::content`). With `promotion`, the promotion
 /// record is written in the same transaction.
 #[tracing::instrument(level = "debug", skip_all, fields(package.name = %new.name, version = %new.version))]
 pub async fn store_version<F, Fut, E>(
@@ -253,7 +262,8 @@ impl Pending<'_> {
 }
 
 /// Stores `batch` in one transaction of a few multi-row statements (pin
-/// every blob row, make sure every blob's bytes are there, upsert every
+/// every blob row, make sure every blob's bytes are there (unless its row
+/// holds them), upsert every
 /// package, insert or replace every version), whatever its size, and returns
 /// each version's outcome in order. `ensure_bytes(i)` runs with the blob row
 /// of `batch[i]` pinned, as in [`store_version`]; a version whose bytes
@@ -295,21 +305,33 @@ where
     with_pool!(db, |pool| {
         let mut tx = pool.begin().await?;
         let mut pin = sqlx::QueryBuilder::new(
-            "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at) ",
+            "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at, content) ",
         );
         pin.push_values(&blobs, |mut row, blob| {
             row.push_bind(&blob.sha256)
                 .push_bind(&blob.sha1)
                 .push_bind(blob.size_bytes)
                 .push_bind(now)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(blob.content.as_deref());
         });
-        pin.push(" ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at");
-        pin.build().execute(&mut *tx).await?;
+        pin.push(super::blobs::PIN_CONFLICT);
+        let rows_holding_bytes: HashSet<String> = pin
+            .build_query_as::<(String, bool)>()
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .filter_map(|(sha256, holds_bytes)| holds_bytes.then_some(sha256))
+            .collect();
 
         let mut outcomes: Vec<Option<Result<StoreOutcome, E>>> = Vec::with_capacity(batch.len());
-        for index in 0..batch.len() {
-            outcomes.push(ensure_bytes(index).await.err().map(Err));
+        for (index, pending) in batch.iter().enumerate() {
+            let ensured = if rows_holding_bytes.contains(&pending.new.blob.sha256) {
+                None
+            } else {
+                ensure_bytes(index).await.err().map(Err)
+            };
+            outcomes.push(ensured);
         }
 
         let mut upsert = sqlx::QueryBuilder::new(

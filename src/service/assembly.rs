@@ -64,6 +64,7 @@ enum Resolved {
     /// A stored package, by its blob.
     Package {
         blob_sha256: String,
+        size_bytes: i64,
         package_path: String,
     },
     /// A URL to fetch, with the SHA-1 the manifest expects, if any.
@@ -181,6 +182,7 @@ async fn resolve_reference(
             }
             Ok(Resolved::Package {
                 blob_sha256: referenced.blob_sha256.clone(),
+                size_bytes: referenced.size_bytes,
                 package_path: package_path.clone(),
             })
         }
@@ -221,17 +223,12 @@ async fn build(
         let input = match reference {
             Resolved::Package {
                 blob_sha256,
+                size_bytes,
                 package_path,
             } => {
                 let blob_key = BlobKey::from_hex(&blob_sha256)
                     .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
-                let blob = wharf
-                    .blobs
-                    .open_seekable(&blob_key, &wharf.temp_dir())
-                    .await
-                    .map_err(|e| {
-                        ServiceError::internal(e.context(format!("opening blob {blob_sha256}")))
-                    })?;
+                let blob = blob_bytes::open_seekable(wharf, &blob_key, size_bytes).await?;
                 Input::Archive(blob, package_path)
             }
             Resolved::Url { url, sha1 } => {

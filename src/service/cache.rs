@@ -49,8 +49,12 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest life of a cached row.
 pub const ENTRY_TTL: Duration = Duration::from_secs(30);
 
-/// Largest blob kept in memory.
+/// Largest blob kept in memory. At least `blob_bytes::ROW_CONTENT_MAX_BYTES`:
+/// `packages::open_blob` reads every blob whose row may hold its bytes
+/// through this cache, and streams only larger ones from the store.
 pub const SMALL_BLOB_BYTES: i64 = 64 * 1024;
+
+const _: () = assert!(SMALL_BLOB_BYTES as u64 >= super::blob_bytes::ROW_CONTENT_MAX_BYTES);
 
 /// An API key's row with its permissions already parsed.
 #[derive(Debug)]

@@ -29,7 +29,7 @@ use super::Wharf;
 /// What a collection did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcReport {
-    /// Blobs found in the store.
+    /// Blobs found: files in the store, and rows holding their bytes.
     pub examined: usize,
     /// Blobs deleted.
     pub deleted: usize,
@@ -74,9 +74,12 @@ pub async fn collect_with_hook(
         ServiceError::internal(e.context("listing the blob store for garbage collection"))
     })?;
     let rows = db::blobs::all_rows(&wharf.db).await?;
+    let rows_holding_bytes = db::blobs::rows_with_content(&wharf.db).await?;
     let mut candidates = db::blobs::unreferenced_before(&wharf.db, cutoff).await?;
+    let stored_hashes: std::collections::HashSet<String> =
+        stored.iter().map(|blob| blob.key.to_hex()).collect();
     let mut report = GcReport {
-        examined: stored.len(),
+        examined: stored_hashes.union(&rows_holding_bytes).count(),
         kept_young: usize::try_from(db::blobs::count_unreferenced_since(&wharf.db, cutoff).await?)
             .unwrap_or_default(),
         ..GcReport::default()

@@ -74,11 +74,7 @@ pub async fn content_only(
 ) -> Result<(tokio::fs::File, u64), ServiceError> {
     let key = BlobKey::from_hex(&bytes.blob_sha256)
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
-    let source = wharf
-        .blobs
-        .open_seekable(&key, &wharf.temp_dir())
-        .await
-        .or_internal("in content_only")?;
+    let source = super::blob_bytes::open_seekable(wharf, &key, bytes.size_bytes).await?;
     let output =
         tempfile::NamedTempFile::new_in(wharf.temp_dir()).or_internal("in content_only")?;
     let (source_path, output_path) = (source.path().to_owned(), output.path().to_owned());
@@ -159,11 +155,13 @@ pub async fn open_blob(
     if bytes.size_bytes <= SMALL_BLOB_BYTES {
         // Manifests and other small blobs: served from memory after first
         // use, as one buffer (actix writes it with the headers, no stream).
+        // Every blob whose row may hold its bytes comes this way.
         let whole = wharf
             .caches
-            .small_blob(&bytes.blob_sha256, || wharf.blobs.read_small(&key))
-            .await
-            .or_internal("in open_blob")?;
+            .small_blob(&bytes.blob_sha256, || {
+                super::blob_bytes::read_small(wharf, &key)
+            })
+            .await?;
         return Ok(BlobBody::Whole(match range {
             Some(r) => whole.slice(
                 usize::try_from(r.start).unwrap_or(0)
@@ -186,11 +184,7 @@ pub async fn read_manifest_bytes(
     wharf: &Wharf,
     version: &VersionDetail,
 ) -> Result<Bytes, ServiceError> {
-    wharf
-        .blobs
-        .read_small(&blob_key(&version.row)?)
-        .await
-        .or_internal("in read_manifest_bytes")
+    super::blob_bytes::read_small(wharf, &blob_key(&version.row)?).await
 }
 
 fn blob_key(row: &VersionRow) -> Result<BlobKey, ServiceError> {
@@ -222,11 +216,7 @@ pub async fn open_file(
             row.name, row.version
         )));
     }
-    let blob = wharf
-        .blobs
-        .open_seekable(&blob_key(row)?, &wharf.temp_dir())
-        .await
-        .or_internal("in open_file")?;
+    let blob = super::blob_bytes::open_seekable(wharf, &blob_key(row)?, row.size_bytes).await?;
     let archive = blob.path().to_owned();
     let wanted = path.to_owned();
     let lookup = spawn_blocking_in_span(move || upack::find_entry(&archive, &wanted))

@@ -54,6 +54,7 @@ fn copy_of(row: &VersionRow, feed: &Feed) -> Result<NewVersion, ServiceError> {
         sha256: row.blob_sha256.clone(),
         sha1: row.sha1.clone(),
         size_bytes: row.size_bytes,
+        content: None,
     };
     Ok(NewVersion::new(
         feed.id,
@@ -172,11 +173,7 @@ pub async fn repackage(
     let output_path = output.to_path_buf();
     let source_key = BlobKey::from_hex(&row.blob_sha256)
         .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("bad blob hash")))?;
-    let source_blob = wharf
-        .blobs
-        .open_seekable(&source_key, &wharf.temp_dir())
-        .await
-        .or_internal("in repackage")?;
+    let source_blob = blob_bytes::open_seekable(wharf, &source_key, row.size_bytes).await?;
     let source_path = source_blob.path().to_owned();
     let is_zip = row.container == Container::Zip;
     let (sha1, sha256, size_bytes) = spawn_blocking_in_span(move || {
@@ -201,6 +198,7 @@ pub async fn repackage(
         sha256: key.to_hex(),
         sha1: hex::encode(sha1),
         size_bytes: i64::try_from(size_bytes).or_internal("in repackage")?,
+        content: None,
     };
     let version_text = new_version.to_string();
     let new = NewVersion::new(

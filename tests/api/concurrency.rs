@@ -33,7 +33,7 @@ async fn concurrent_uploads_of_one_version_store_it_once(backend: Backend, uploa
         .count();
     assert_eq!((created, conflicts), (1, uploads - 1), "{statuses:?}");
     assert_eq!(app.versions("default").await.len(), 1);
-    assert_eq!(app.blob_file_count(), 1);
+    assert_eq!(app.stored_blob_count().await, 1);
     assert_eq!(app.temp_file_count(), 0);
 }
 
@@ -242,6 +242,7 @@ async fn a_failed_batch_stores_none_of_its_versions(backend: Backend) {
             sha256: "ab".repeat(32),
             sha1: "cd".repeat(20),
             size_bytes: 1,
+            content: None,
         };
         NewVersion::new(
             feed_id,

@@ -153,7 +153,7 @@ async fn deleted_packages_leave_blobs_for_gc_which_removes_only_those(backend: B
         .admin_request(reqwest::Method::DELETE, "/upack/default/delete/drop/1.0.0")
         .await;
     expect_status(response, StatusCode::OK).await;
-    assert_eq!(app.blob_file_count(), 2);
+    assert_eq!(app.stored_blob_count().await, 2);
     let young = wharf::service::gc::collect(&app.wharf, std::time::Duration::from_secs(3600))
         .await
         .unwrap();
@@ -162,7 +162,7 @@ async fn deleted_packages_leave_blobs_for_gc_which_removes_only_those(backend: B
         .await
         .unwrap();
     assert_eq!(report.deleted, 1);
-    assert_eq!(app.blob_file_count(), 1);
+    assert_eq!(app.stored_blob_count().await, 1);
     let kept = app.get("/upack/default/download/keep/1.0.0").await;
     assert_eq!(kept.status(), StatusCode::OK);
 }

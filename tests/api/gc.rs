@@ -15,18 +15,37 @@ use wharf::service::gc::{self, GcHook, GcStep};
 use crate::helpers::{Backend, TestApp, UpackBuilder, expect_status, spawn_app, spawn_app_with};
 
 /// A package larger than the in-process small-blob cache, so that a download
-/// reads the store and not a copy in memory.
-fn large_package() -> Vec<u8> {
-    let filler: Vec<u8> = (0..200_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+/// reads the store and not a copy in memory; a file in the store (too large
+/// for its row to hold). The same bytes on every call.
+pub fn large_package() -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let filler: Vec<u8> = (0..200_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
     UpackBuilder::new("", "again", "1.0.0")
         .file("package/data.bin", &filler)
         .build()
 }
 
-/// Whether the store (a folder or a bucket) holds `bytes`.
+/// A package small enough that its blob's row holds its bytes.
+pub fn small_package() -> Vec<u8> {
+    UpackBuilder::new("", "again", "1.0.0").build()
+}
+
+/// Whether `bytes` are stored: in the store (a folder or a bucket), or held
+/// by their blob's row.
 async fn stored(app: &TestApp, bytes: &[u8]) -> bool {
     let key = wharf::blob::BlobKey::from_digest(sha2::Sha256::digest(bytes).into());
-    app.wharf.blobs.exists(&key).await.unwrap()
+    let in_row = wharf::db::blobs::content(&app.wharf.db, &key.to_hex())
+        .await
+        .unwrap()
+        .is_some();
+    in_row || app.wharf.blobs.exists(&key).await.unwrap()
 }
 
 /// Uploads, then deletes the version, leaving its blob unreferenced.
@@ -94,11 +113,11 @@ async fn assert_downloads_whole(app: &TestApp, package: &[u8]) {
 /// before gc deletes the bytes. The upload waits for gc, finds the bytes
 /// gone and stores them again.
 async fn an_upload_while_gc_deletes_the_same_bytes_stores_them_again(backend: Backend) {
-    upload_while_gc_deletes_the_same_bytes(&spawn_app(backend).await).await;
+    upload_while_gc_deletes_the_same_bytes(&spawn_app(backend).await, large_package()).await;
+    upload_while_gc_deletes_the_same_bytes(&spawn_app(backend).await, small_package()).await;
 }
 
-pub async fn upload_while_gc_deletes_the_same_bytes(app: &TestApp) {
-    let package = large_package();
+pub async fn upload_while_gc_deletes_the_same_bytes(app: &TestApp, package: Vec<u8>) {
     upload_and_delete(app, &package).await;
 
     let (hook, paused, release) = pause_at(GcStep::RowDeleted);
@@ -126,11 +145,11 @@ pub async fn upload_while_gc_deletes_the_same_bytes(app: &TestApp) {
 /// gc has decided from its listing that the blob is garbage; the identical
 /// package is uploaded before gc touches the row. gc then keeps it.
 async fn an_upload_after_gc_decided_makes_gc_keep_the_bytes(backend: Backend) {
-    upload_after_gc_decided(&spawn_app(backend).await).await;
+    upload_after_gc_decided(&spawn_app(backend).await, large_package()).await;
+    upload_after_gc_decided(&spawn_app(backend).await, small_package()).await;
 }
 
-pub async fn upload_after_gc_decided(app: &TestApp) {
-    let package = large_package();
+pub async fn upload_after_gc_decided(app: &TestApp, package: Vec<u8>) {
     upload_and_delete(app, &package).await;
 
     let (hook, paused, release) = pause_at(GcStep::Decided);
@@ -204,7 +223,7 @@ async fn url_sources_are_fetched_once_and_collected_with_their_package(backend: 
     ]});
     app.publish("default", serde_json::to_vec(&manifest).unwrap())
         .await;
-    let blobs_before = app.blob_file_count();
+    let blobs_before = app.stored_blob_count().await;
 
     let downloads = (0..20).map(|_| app.get("/upack/default/download/remote/1.0.0"));
     let mut bodies = Vec::new();
@@ -222,7 +241,7 @@ async fn url_sources_are_fetched_once_and_collected_with_their_package(backend: 
         1
     );
     assert_eq!(
-        app.blob_file_count(),
+        app.stored_blob_count().await,
         blobs_before + 1,
         "one assembly stored"
     );
@@ -275,7 +294,7 @@ async fn url_sources_are_fetched_once_and_collected_with_their_package(backend: 
         wharf::db::assemblies::count(&app.wharf.db).await.unwrap(),
         0
     );
-    assert_eq!(app.blob_file_count(), 1, "only lib remains");
+    assert_eq!(app.stored_blob_count().await, 1, "only lib remains");
 }
 
 async fn a_url_source_over_its_size_limit_is_refused(backend: Backend) {

@@ -242,7 +242,27 @@ impl TestApp {
         created.key.expose_secret().to_owned()
     }
 
-    /// Number of blob files in the store.
+    /// Number of blobs stored: files in the blob store, and database rows
+    /// holding their bytes (small uploads), counting a blob in both once.
+    pub async fn stored_blob_count(&self) -> usize {
+        fn collect(dir: &std::path::Path, names: &mut std::collections::HashSet<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    collect(&path, names);
+                } else {
+                    names.insert(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut blobs = wharf::db::blobs::rows_with_content(&self.wharf.db)
+            .await
+            .expect("blob rows read");
+        collect(&self.data_dir.join("store"), &mut blobs);
+        blobs.len()
+    }
+
+    /// Number of blob files in the blob store (bytes not held in a row).
     pub fn blob_file_count(&self) -> usize {
         fn count(dir: &std::path::Path) -> usize {
             std::fs::read_dir(dir).map_or(0, |entries| {
@@ -396,6 +416,14 @@ pub fn metric_value<T: std::str::FromStr>(text: &str, series: &str) -> Option<T>
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
+}
+
+/// `n` random (incompressible) bytes.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut bytes = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
 }
 
 /// Lowercase hex SHA-1.

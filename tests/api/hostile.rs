@@ -210,7 +210,7 @@ async fn hostile_packages_are_refused_with_a_sentence_and_leave_nothing(backend:
         "memory grew {grew_mib} MiB while refusing hostile packages"
     );
     assert!(app.versions("default").await.is_empty());
-    assert_eq!(app.blob_file_count(), 0);
+    assert_eq!(app.stored_blob_count().await, 0);
     assert_eq!(app.temp_file_count(), 0);
 }
 

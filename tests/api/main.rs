@@ -27,6 +27,7 @@ macro_rules! dual_backend_tests {
 mod access_log;
 mod auth;
 mod authorization;
+mod blob_rows;
 mod browser;
 mod caching;
 mod cli;

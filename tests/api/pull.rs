@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestApp, UpackBuilder, spawn_app, spawn_app_with, wait_for_operation,
+    Backend, TestApp, UpackBuilder, random_bytes, spawn_app, spawn_app_with, wait_for_operation,
 };
 
 const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
@@ -221,8 +221,12 @@ async fn pulls_store_the_remotes_bytes_and_check_their_source(backend: Backend) 
 
 async fn pulls_that_cannot_be_done_fail_with_their_reason_and_store_nothing(backend: Backend) {
     let remote = spawn_app(backend).await;
+    // Large enough to be a file in the store, which this test corrupts.
+    let package = UpackBuilder::new("", "evil", "1.0.0")
+        .file("package/data.bin", &random_bytes(100 * 1024))
+        .build();
     let stored: Value = remote
-        .upload("default", UpackBuilder::new("", "evil", "1.0.0").build())
+        .upload("default", package)
         .await
         .json()
         .await

@@ -12,8 +12,8 @@ use wharf::config::StorageBackend;
 use wharf::service::gc;
 
 use crate::helpers::{
-    Backend, UpackBuilder, expect_status, fixtures, s3_settings, sha1_hex, spawn_app_on_s3,
-    spawn_app_with, wait_for_operation,
+    Backend, UpackBuilder, expect_status, fixtures, random_bytes, s3_settings, sha1_hex,
+    spawn_app_on_s3, spawn_app_with, wait_for_operation,
 };
 
 dual_backend_tests!(
@@ -100,7 +100,13 @@ async fn real_packages_round_trip_through_the_bucket(backend: Backend) {
             .location()
             .starts_with("s3://wharf-test/test-")
     );
-    let packages = fixtures("upack-valid");
+    let mut packages = fixtures("upack-valid");
+    // The real ones are small enough for their rows to hold their bytes;
+    // this one is not, and goes to the bucket.
+    let large = UpackBuilder::new("", "large", "1.0.0")
+        .file("package/data.bin", &random_bytes(100 * 1024))
+        .build();
+    packages.push(("large".to_owned(), large));
     for (_, bytes) in &packages {
         app.publish("default", bytes.clone()).await;
     }
@@ -126,15 +132,24 @@ async fn real_packages_round_trip_through_the_bucket(backend: Backend) {
         );
         assert_eq!(version["sha1"].as_str(), Some(sha1_hex(&body).as_str()));
     }
-    assert_eq!(app.wharf.blobs.list().await.unwrap().len(), packages.len());
+    assert_eq!(
+        app.wharf.blobs.list().await.unwrap().len(),
+        1,
+        "the large one"
+    );
+    let in_rows = wharf::db::blobs::rows_with_content(&app.wharf.db).await;
+    assert_eq!(in_rows.unwrap().len(), packages.len() - 1);
 }
 
 async fn gc_deletes_unreferenced_blobs_from_the_bucket(backend: Backend) {
     let app = spawn_app_on_s3(backend).await;
-    app.publish("default", UpackBuilder::new("", "kept", "1.0.0").build())
-        .await;
-    app.publish("default", UpackBuilder::new("", "gone", "1.0.0").build())
-        .await;
+    // Too large for their rows: in the bucket.
+    for name in ["kept", "gone"] {
+        let package = UpackBuilder::new("", name, "1.0.0")
+            .file("package/data.bin", &random_bytes(100 * 1024))
+            .build();
+        app.publish("default", package).await;
+    }
     expect_status(
         app.admin_request(reqwest::Method::DELETE, "/upack/default/delete/gone/1.0.0")
             .await,
@@ -154,8 +169,13 @@ async fn gc_deletes_unreferenced_blobs_from_the_bucket(backend: Backend) {
 /// the blobs in a bucket: gc deleting bytes an upload is storing again, an
 /// upload after gc decided, a row whose bytes were deleted.
 async fn gc_racing_uploads_keeps_the_protocol_on_a_bucket(backend: Backend) {
-    crate::gc::upload_while_gc_deletes_the_same_bytes(&spawn_app_on_s3(backend).await).await;
-    crate::gc::upload_after_gc_decided(&spawn_app_on_s3(backend).await).await;
+    crate::gc::upload_while_gc_deletes_the_same_bytes(
+        &spawn_app_on_s3(backend).await,
+        crate::gc::large_package(),
+    )
+    .await;
+    crate::gc::upload_after_gc_decided(&spawn_app_on_s3(backend).await, crate::gc::large_package())
+        .await;
     crate::gc::row_whose_bytes_are_gone(&spawn_app_on_s3(backend).await).await;
 }
 
@@ -215,9 +235,8 @@ async fn an_unreachable_bucket_answers_503_and_changes_nothing_until_it_is_back(
         settings.storage.s3.bucket = "outage".to_owned();
     })
     .await;
-    let large_enough_to_read_the_bucket: Vec<u8> = (0..200_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    // Incompressible, so too large for its blob's row: in the bucket.
+    let large_enough_to_read_the_bucket = random_bytes(200_000);
     let before = UpackBuilder::new("", "before", "1.0.0")
         .file("package/data.bin", &large_enough_to_read_the_bucket)
         .build();
@@ -280,15 +299,21 @@ async fn an_unreachable_bucket_answers_503_and_changes_nothing_until_it_is_back(
         sentence,
         "The package storage is unavailable; try again shortly."
     );
-    let upload = app
-        .upload("default", UpackBuilder::new("", "during", "1.0.0").build())
-        .await;
+    let during = UpackBuilder::new("", "during", "1.0.0")
+        .file("package/data.bin", &large_enough_to_read_the_bucket)
+        .build();
+    let upload = app.upload("default", during).await;
     expect_status(upload, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(
         app.versions("default").await.len(),
         stored.len(),
         "the refused upload left no version"
     );
+    // A small upload needs no bucket: its blob's row holds its bytes.
+    let small = UpackBuilder::new("", "small", "1.0.0").build();
+    app.publish("default", small.clone()).await;
+    let download = app.get("/upack/default/download/small/1.0.0").await;
+    assert_eq!(download.bytes().await.unwrap(), small);
 
     // Back on the same address (moto keeps objects in memory, so the
     // bucket is new): the same process serves again without a restart.

@@ -12,7 +12,7 @@ use tokio::process::Child;
 use wharf::config::StorageBackend;
 
 use crate::cli::{Cli, free_port, serve};
-use crate::helpers::{Backend, UpackBuilder, s3_settings, sha1_hex, spawn_app_with};
+use crate::helpers::{Backend, UpackBuilder, random_bytes, s3_settings, sha1_hex, spawn_app_with};
 
 const ADMIN_KEY: &str = "scale-test-admin-key";
 
@@ -128,46 +128,52 @@ async fn three_processes_share_one_database_and_one_bucket() {
         "exactly one of three processes started together prepares the database"
     );
 
-    // Upload through one, download through the others byte for byte.
+    // Upload through one, download through the others byte for byte: a
+    // package in the bucket, and one small enough for its blob's row.
     let package = UpackBuilder::new("team", "app", "1.0.0")
-        .file("package/data.bin", &vec![7u8; 300_000])
+        .file("package/data.bin", &random_bytes(300_000))
         .build();
-    let uploaded = send(
-        &processes[0],
-        Method::PUT,
-        "/upack/default/upload",
-        ADMIN_KEY,
-        Some(package.clone()),
-    )
-    .await;
-    assert_eq!(uploaded.status(), StatusCode::CREATED);
-    for process in &processes[1..] {
-        let download = send(
-            process,
-            Method::GET,
-            "/upack/default/download/team/app/1.0.0",
+    let small = UpackBuilder::new("team", "small", "1.0.0").build();
+    for (name, body) in [("app", &package), ("small", &small)] {
+        let uploaded = send(
+            &processes[0],
+            Method::PUT,
+            "/upack/default/upload",
             ADMIN_KEY,
-            None,
+            Some(body.clone()),
         )
         .await;
-        assert_eq!(download.status(), StatusCode::OK);
-        assert_eq!(
-            sha1_hex(&download.bytes().await.unwrap()),
-            sha1_hex(&package)
-        );
+        assert_eq!(uploaded.status(), StatusCode::CREATED);
+        for process in &processes[1..] {
+            let download = send(
+                process,
+                Method::GET,
+                &format!("/upack/default/download/team/{name}/1.0.0"),
+                ADMIN_KEY,
+                None,
+            )
+            .await;
+            assert_eq!(download.status(), StatusCode::OK);
+            assert_eq!(sha1_hex(&download.bytes().await.unwrap()), sha1_hex(body));
+        }
     }
 
     // Delete on one: 404 on the others within a second (they had it cached).
-    write_then_seen_by_the_others(
-        &processes,
-        (Method::DELETE, "/upack/default/delete/team/app/1.0.0"),
-        (
-            "/upack/default/download/team/app/1.0.0",
-            ADMIN_KEY,
-            StatusCode::NOT_FOUND,
-        ),
-    )
-    .await;
+    for name in ["app", "small"] {
+        write_then_seen_by_the_others(
+            &processes,
+            (
+                Method::DELETE,
+                &format!("/upack/default/delete/team/{name}/1.0.0"),
+            ),
+            (
+                &format!("/upack/default/download/team/{name}/1.0.0"),
+                ADMIN_KEY,
+                StatusCode::NOT_FOUND,
+            ),
+        )
+        .await;
+    }
 
     // Revoke a key on one: 403 on the others within a second.
     let created: Value = send(

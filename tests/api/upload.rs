@@ -5,8 +5,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, UpackBuilder, chunked_body, expect_status, fixtures, sha1_hex, spawn_app,
-    spawn_app_with,
+    Backend, UpackBuilder, chunked_body, expect_status, fixtures, random_bytes, sha1_hex,
+    spawn_app, spawn_app_with,
 };
 
 async fn real_world_packages_upload_and_download_byte_for_byte(backend: Backend) {
@@ -68,7 +68,7 @@ async fn invalid_real_world_packages_are_refused_and_leave_nothing(backend: Back
         );
     }
     assert!(app.versions("default").await.is_empty());
-    assert_eq!(app.blob_file_count(), 0);
+    assert_eq!(app.stored_blob_count().await, 0);
     assert_eq!(app.temp_file_count(), 0);
 }
 
@@ -179,7 +179,7 @@ async fn invalid_manifests_get_a_400_naming_the_rule(backend: Backend) {
         );
     }
     assert!(app.versions("default").await.is_empty());
-    assert_eq!(app.blob_file_count(), 0);
+    assert_eq!(app.stored_blob_count().await, 0);
     assert_eq!(app.temp_file_count(), 0);
 }
 
@@ -355,13 +355,6 @@ async fn uploads_to_an_unknown_feed_are_404_and_over_the_limit_are_413(backend: 
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(app.versions("default").await.is_empty());
     assert_eq!(app.temp_file_count(), 0);
-}
-
-fn random_bytes(n: usize) -> Vec<u8> {
-    use rand::RngCore;
-    let mut bytes = vec![0u8; n];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    bytes
 }
 
 async fn path_and_query_identity_must_agree_with_the_manifest(backend: Backend) {

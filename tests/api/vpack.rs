@@ -218,12 +218,12 @@ async fn a_second_download_is_served_from_the_assembly_cache(backend: Backend) {
     let first = app.get("/upack/default/download/v/1.0.0").await;
     let etag = first.headers()["etag"].clone();
     let first = first.bytes().await.unwrap();
-    let blobs_after_first = app.blob_file_count();
+    let blobs_after_first = app.stored_blob_count().await;
     let second = app.get("/upack/default/download/v/1.0.0").await;
     assert_eq!(second.headers()["etag"], etag);
     assert_eq!(second.bytes().await.unwrap(), first);
     assert_eq!(
-        app.blob_file_count(),
+        app.stored_blob_count().await,
         blobs_after_first,
         "no second assembly was stored"
     );

@@ -8,8 +8,8 @@
 //! wait on each other's lock, sleeping in its busy handler. Here an upload
 //! queues its version and waits for its own answer; the first upload to find
 //! no committer running starts one, which takes everything queued (up to
-//! [`MAX_BATCH`]), stores it with `db::packages::store_batch` (one savepoint
-//! each, so a conflict is only that upload's 409), commits, answers each, and
+//! [`MAX_BATCH`]), stores it with `db::packages::store_batch` (a conflict is
+//! only that upload's 409), commits, answers each, and
 //! goes on while uploads keep arriving. An upload waits for at most the batch
 //! in progress and its own; there is no timer. An upload is answered only
 //! after the commit that holds it, so a 201 is as durable as before.
@@ -39,8 +39,18 @@ struct Job {
     key: BlobKey,
     /// The upload's spooled file, kept until the commit: the bytes are
     /// written again from it if `wharf gc` took the stored copy meanwhile.
-    spool: tempfile::TempPath,
+    /// `None` for a small upload, whose bytes its blob's row holds.
+    spool: Option<tempfile::TempPath>,
     answer: oneshot::Sender<Result<StoreOutcome, ServiceError>>,
+}
+
+impl Job {
+    fn bytes_source(&self) -> BytesSource<'_> {
+        match &self.spool {
+            Some(path) => BytesSource::File(path),
+            None => BytesSource::Row,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -62,14 +72,15 @@ impl CommitQueue {
     }
 }
 
-/// Stores `new` (its bytes already in the store under `key`, from `spool`)
-/// in the next group commit and returns its outcome once that has committed.
+/// Stores `new` (its bytes already in the store under `key`, from `spool`,
+/// or in `new`'s blob content) in the next group commit and returns its
+/// outcome once that has committed.
 pub(super) async fn commit(
     wharf: &Wharf,
     new: NewVersion,
     replace_existing: bool,
     key: BlobKey,
-    spool: tempfile::TempPath,
+    spool: Option<tempfile::TempPath>,
 ) -> Result<StoreOutcome, ServiceError> {
     let (answer, answered) = oneshot::channel();
     let start_committer = {
@@ -140,7 +151,7 @@ async fn commit_batch(wharf: &Wharf, batch: Vec<Job>) {
         .collect();
     let stored = db::packages::store_batch(&wharf.db, &pending, |index| {
         let job = &batch[index];
-        blob_bytes::ensure(wharf, &job.key, BytesSource::File(&job.spool))
+        blob_bytes::ensure(wharf, &job.key, job.bytes_source())
     })
     .await;
     drop(pending);
@@ -172,7 +183,7 @@ async fn commit_batch(wharf: &Wharf, batch: Vec<Job>) {
 async fn store_alone(wharf: &Wharf, job: &Job) -> Result<StoreOutcome, ServiceError> {
     let stored =
         db::packages::store_version(&wharf.db, &job.new, job.replace_existing, None, || {
-            blob_bytes::ensure(wharf, &job.key, BytesSource::File(&job.spool))
+            blob_bytes::ensure(wharf, &job.key, job.bytes_source())
         })
         .await;
     match stored {
@@ -195,12 +206,13 @@ mod tests {
             sha256: "ab".repeat(32),
             sha1: "cd".repeat(20),
             size_bytes: 1,
+            content: None,
         };
         Job {
             new: NewVersion::new(1, &manifest, Container::Zip, "[]".to_owned(), blob),
             replace_existing: true,
             key: BlobKey::from_digest([0xab; 32]),
-            spool: tempfile::NamedTempFile::new().unwrap().into_temp_path(),
+            spool: None,
             answer: oneshot::channel().0,
         }
     }

@@ -10,7 +10,7 @@ use crate::error::{OrInternal, ServiceError};
 use crate::upack;
 
 use super::hints::UploadHints;
-use super::spool::Spooled;
+use super::spool::{Spooled, SpooledBytes};
 
 /// Largest JSON or form body (they are parsed in memory, `content-b64` and all).
 pub const MAX_FIELDS_BODY_BYTES: u64 = 64 * 1024 * 1024;
@@ -23,9 +23,9 @@ pub(super) fn prepare(
     temp_dir: &std::path::Path,
     max_manifest_bytes: u64,
 ) -> Result<(Spooled, UploadHints), ServiceError> {
-    let head = match &spooled.small {
-        Some(body) => body.iter().take(8).copied().collect(),
-        None => read_head(&spooled.path)?,
+    let head = match &spooled.bytes {
+        SpooledBytes::Memory(body) => body.iter().take(8).copied().collect(),
+        SpooledBytes::File(path) => read_head(path)?,
     };
     let is_zip = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
     let first = head
@@ -40,7 +40,10 @@ pub(super) fn prepare(
                 "A JSON or form upload body may be at most {MAX_FIELDS_BODY_BYTES} bytes; send the zip itself instead."
             )));
         }
-        let body = std::fs::read(&spooled.path).or_internal("in prepare")?;
+        let body = match &spooled.bytes {
+            SpooledBytes::Memory(body) => std::borrow::Cow::Borrowed(&body[..]),
+            SpooledBytes::File(path) => std::fs::read(path).or_internal("in prepare")?.into(),
+        };
         let fields: Vec<(String, Value)> = if first == Some(b'{') {
             match serde_json::from_slice::<Value>(&body) {
                 // A virtual package manifest is a package in itself.
@@ -92,14 +95,24 @@ pub(super) fn prepare(
     } else {
         return Ok((spooled, hints));
     };
-    let source: &std::path::Path = zip_file.as_deref().unwrap_or(&spooled.path);
-    let has_manifest = match (&spooled.small, &zip_file) {
-        (Some(body), None) => upack::has_manifest_in(body)?,
-        _ => upack::has_manifest(source)?,
+    let has_manifest = match (&zip_file, &spooled.bytes) {
+        (Some(zip), _) => upack::has_manifest(zip)?,
+        (None, SpooledBytes::Memory(body)) => upack::has_manifest_in(body)?,
+        (None, SpooledBytes::File(path)) => upack::has_manifest(path)?,
     };
     if has_manifest && hints.properties.is_empty() && zip_file.is_none() {
         return Ok((spooled, hints));
     }
+    // The conversions below read and write files.
+    let source = match (zip_file, spooled.bytes) {
+        (Some(zip), _) | (None, SpooledBytes::File(zip)) => zip,
+        (None, SpooledBytes::Memory(body)) => {
+            let file = tempfile::NamedTempFile::new_in(temp_dir).or_internal("in prepare")?;
+            std::fs::write(file.path(), &body).or_internal("in prepare")?;
+            file.into_temp_path()
+        }
+    };
+    let source: &std::path::Path = &source;
     let output = tempfile::NamedTempFile::new_in(temp_dir)
         .or_internal("in prepare")?
         .into_temp_path();
@@ -153,11 +166,10 @@ pub(super) fn prepare(
     let (sha1, sha256, size_bytes) = crate::blob::digest_file(&output).or_internal("in prepare")?;
     Ok((
         Spooled {
-            path: output,
+            bytes: SpooledBytes::File(output),
             sha1,
             sha256,
             size_bytes,
-            small: None,
         },
         hints,
     ))

@@ -6,13 +6,14 @@
 //! 3. If the version exists and the caller may not overwrite, answer 409
 //!    before writing anything.
 //! 4. Put the blob under its SHA-256 (already there is fine), made durable.
+//!    A small body skips this step: its bytes go into its blob's row in step
+//!    5, so that one flush makes both durable (see `service::blob_bytes`).
 //! 5. One short transaction pins the blob row, makes sure the bytes are still
 //!    there (gc may have taken them; see `db::blobs`), and stores package and
 //!    version; the unique index decides races (exactly one of N concurrent
-//!    uploads wins). Concurrent uploads share that transaction, each in a
-//!    savepoint of its own (`commit`), and the blob store's flush likewise
-//!    (`blob::group_sync`): many small uploads cost a few flushes, not two or
-//!    three each.
+//!    uploads wins). Concurrent uploads share that transaction (`commit`),
+//!    and the blob store's flush likewise (`blob::group_sync`): many small
+//!    uploads cost a few flushes, not one or two each.
 //!
 //! Before step 2, other upload forms are brought to a package file: a JSON or
 //! form body carrying `content-b64` (a zip) and metadata, a plain zip plus
@@ -35,6 +36,8 @@ mod commit;
 mod convert;
 mod hints;
 mod spool;
+
+use spool::SpooledBytes;
 
 pub use commit::CommitQueue;
 pub use convert::MAX_FIELDS_BODY_BYTES;
@@ -106,12 +109,12 @@ where
     let temp_dir = wharf.temp_dir();
     let max_manifest_bytes = wharf.settings.limits.max_manifest_bytes;
     let limits = wharf.settings.limits.package();
-    let is_small = spooled.small.is_some();
+    let is_small = matches!(spooled.bytes, SpooledBytes::Memory(_));
     let prepare_and_inspect = move || {
         let (spooled, hints) = convert::prepare(spooled, hints, &temp_dir, max_manifest_bytes)?;
-        let inspected = match &spooled.small {
-            Some(body) => upack::inspect_bytes(body, &limits)?,
-            None => upack::inspect(&spooled.path, &limits)?,
+        let inspected = match &spooled.bytes {
+            SpooledBytes::Memory(body) => upack::inspect_bytes(body, &limits)?,
+            SpooledBytes::File(path) => upack::inspect(path, &limits)?,
         };
         Ok::<_, ServiceError>((spooled, hints, inspected))
     };
@@ -147,14 +150,21 @@ where
 
     let key = BlobKey::from_digest(spooled.sha256);
     let (sha1, sha256, size_bytes) = (hex::encode(spooled.sha1), key.to_hex(), spooled.size_bytes);
-    // Written (and made durable) before the transaction, so that the common
-    // case holds no database lock while the bytes move; written again inside
-    // it only if gc took them meanwhile (see `db::blobs`).
-    wharf
-        .blobs
-        .put_file(&key, &spooled.path)
-        .await
-        .or_internal("in publish")?;
+    let (content, spool) = match spooled.bytes {
+        // Stored in the blob's row by the commit that stores the version.
+        SpooledBytes::Memory(body) => (Some(body), None),
+        // Written (and made durable) before the transaction, so that the
+        // common case holds no database lock while the bytes move; written
+        // again inside it only if gc took them meanwhile (see `db::blobs`).
+        SpooledBytes::File(path) => {
+            wharf
+                .blobs
+                .put_file(&key, &path)
+                .await
+                .or_internal("in publish")?;
+            (None, Some(path))
+        }
+    };
 
     let version = manifest.version.to_string();
     let file_list_json = serde_json::to_string(&inspected.files).or_internal("in publish")?;
@@ -162,10 +172,11 @@ where
         sha256: sha256.clone(),
         sha1: sha1.clone(),
         size_bytes: i64::try_from(size_bytes).or_internal("in publish")?,
+        content,
     };
     let new = NewVersion::new(feed.id, manifest, inspected.container, file_list_json, blob)
         .cached_from(hints.cached_from.clone());
-    match commit::commit(wharf, new, may_overwrite, key, spooled.path).await? {
+    match commit::commit(wharf, new, may_overwrite, key, spool).await? {
         StoreOutcome::Stored => {}
         StoreOutcome::AlreadyExists => return Err(already_exists(manifest, &feed.name)),
     }

@@ -13,26 +13,37 @@ use super::too_large;
 
 /// A spooled body and its digests.
 pub(super) struct Spooled {
-    pub(super) path: tempfile::TempPath,
+    pub(super) bytes: SpooledBytes,
     pub(super) sha1: [u8; 20],
     pub(super) sha256: [u8; 32],
     pub(super) size_bytes: u64,
-    /// The whole body as well, when it is at most [`SMALL_BODY_BYTES`]: read
-    /// from memory rather than from the file.
-    pub(super) small: Option<Bytes>,
+}
+
+/// Where a spooled body is.
+pub(super) enum SpooledBytes {
+    /// A small body (at most [`SMALL_BODY_BYTES`]), in memory only: it is
+    /// stored in its blob's row (see `service::blob_bytes`), never as a file.
+    Memory(Bytes),
+    /// A larger body, in a spool file in this process's scratch folder.
+    File(tempfile::TempPath),
 }
 
 /// Bodies up to this size are small: hashed and inspected on the request's
 /// own thread from memory (tens of microseconds, less than a trip to the
 /// blocking pool and back; CI systems publish them by the thousand), and
-/// written to their spool file in one trip to the blocking pool, because
-/// making a file can wait on the filesystem (about a millisecond per file
-/// measured during case G's bursts, while flushes ran).
+/// stored in the database row of their blob, so that the commit that stores
+/// the version makes the bytes durable as well: no file to make, no flush of
+/// the blob store to wait for.
 pub(super) const SMALL_BODY_BYTES: usize = 64 * 1024;
+
+const _: () = assert!(
+    SMALL_BODY_BYTES as u64 <= crate::service::blob_bytes::ROW_CONTENT_MAX_BYTES,
+    "a small body must fit in its blob's row"
+);
 
 /// Streams the body into a spool file while hashing it, stopping at the limit.
 /// The file is made when the body is known to be larger than
-/// [`SMALL_BODY_BYTES`] or complete, on the blocking pool.
+/// [`SMALL_BODY_BYTES`], on the blocking pool; a small body stays in memory.
 ///
 /// The reactor only gathers the body into batches of [`SPOOL_BATCH_BYTES`];
 /// each batch is written and hashed on the blocking pool while the next batch
@@ -93,46 +104,28 @@ where
     let mut writer = match writer {
         Some(writer) => writer,
         None if batch_bytes <= SMALL_BODY_BYTES => {
-            return spool_small(temp_dir, concatenate(batch), size_bytes).await;
+            return Ok(spool_small(concatenate(batch), size_bytes));
         }
         None => SpoolWriter::create(temp_dir).await?,
     };
     writer.write(batch).await?;
     let (path, sha1, sha256) = writer.finish().await?;
     Ok(Spooled {
-        path,
+        bytes: SpooledBytes::File(path),
         sha1,
         sha256,
         size_bytes,
-        small: None,
     })
 }
 
-/// A small body (see [`SMALL_BODY_BYTES`]), hashed here and written to its
-/// spool file in one trip to the blocking pool.
-async fn spool_small(
-    temp_dir: std::path::PathBuf,
-    body: Bytes,
-    size_bytes: u64,
-) -> Result<Spooled, ServiceError> {
-    let sha1: [u8; 20] = Sha1::digest(&body).into();
-    let sha256: [u8; 32] = Sha256::digest(&body).into();
-    let written = body.clone();
-    let path = tokio::task::spawn_blocking(move || {
-        let mut temp = tempfile::NamedTempFile::new_in(temp_dir)?;
-        std::io::Write::write_all(&mut temp, &written)?;
-        Ok::<_, std::io::Error>(temp.into_temp_path())
-    })
-    .await
-    .or_internal("in spool_small")?
-    .or_internal("in spool_small")?;
-    Ok(Spooled {
-        path,
-        sha1,
-        sha256,
+/// A small body (see [`SMALL_BODY_BYTES`]), hashed here and kept in memory.
+fn spool_small(body: Bytes, size_bytes: u64) -> Spooled {
+    Spooled {
+        sha1: Sha1::digest(&body).into(),
+        sha256: Sha256::digest(&body).into(),
+        bytes: SpooledBytes::Memory(body),
         size_bytes,
-        small: Some(body),
-    })
+    }
 }
 
 /// One buffer of a small body's chunks (usually there is just one).
