@@ -164,7 +164,29 @@ async fn large_and_converted_uploads_are_files_in_the_store_and_read_from_there(
     );
 }
 
+/// A small upload of a version that exists is refused by its batch before
+/// anything of it is written: no blob row, no bytes.
+async fn a_small_upload_of_an_existing_version_writes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.publish("default", small_real_package()).await;
+    let other = UpackBuilder::new("", "UniversalPackageTest", "0.1.1")
+        .file("package/other.txt", b"other bytes")
+        .build();
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&other));
+    let key = app.create_key("view,download,add", &["default"]).await;
+    let refused = app.upload_with_key("default", other, Some(&key)).await;
+    let text = expect_status(refused, StatusCode::CONFLICT).await;
+    assert!(text.contains("already exists"), "{text}");
+    let rows = wharf::db::blobs::all_rows(&app.wharf.db).await.unwrap();
+    assert!(
+        !rows.contains(&sha256),
+        "no row for the refused upload's blob"
+    );
+    assert_eq!(app.stored_blob_count().await, 1);
+}
+
 dual_backend_tests!(
+    a_small_upload_of_an_existing_version_writes_nothing,
     a_small_upload_is_held_by_its_row_and_every_reader_finds_it,
     large_and_converted_uploads_are_files_in_the_store_and_read_from_there,
 );

@@ -4,7 +4,8 @@
 //!    (SHA-1 and SHA-256) and counting bytes; stop at the size limit (413).
 //! 2. Inspect it off the reactor: zip or JSON manifest, entry limits, manifest.
 //! 3. If the version exists and the caller may not overwrite, answer 409
-//!    before writing anything.
+//!    before writing anything (for a small body, step 5 does this check, for
+//!    its whole batch in one statement).
 //! 4. Put the blob under its SHA-256 (already there is fine), made durable.
 //!    A small body skips this step: its bytes go into its blob's row in step
 //!    5, so that one flush makes both durable (see `service::blob_bytes`).
@@ -132,8 +133,12 @@ where
 
     let may_overwrite = caller.may(Permission::Overwrite, &feed);
     let (group, name) = (manifest.id.group.as_str(), manifest.id.name.as_str());
-    let precedence_key = manifest.version.precedence_key();
-    if !may_overwrite {
+    // A file is about to be written and flushed for a larger body: refuse an
+    // existing version first. A small body writes nothing before its batch,
+    // which finds the batch's existing versions in one statement.
+    let in_memory = matches!(spooled.bytes, SpooledBytes::Memory(_));
+    if !may_overwrite && !in_memory {
+        let precedence_key = manifest.version.precedence_key();
         let (group_lower, name_lower) = (manifest.id.group.lower(), manifest.id.name.lower());
         let key = db::packages::PackageKey {
             feed_id: feed.id,
