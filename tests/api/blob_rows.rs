@@ -8,25 +8,11 @@ use std::io::Read;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{
-    Backend, TestApp, UpackBuilder, expect_status, fixture_dir, random_bytes, spawn_app,
-};
+use crate::helpers::{Backend, UpackBuilder, expect_status, fixture_dir, random_bytes, spawn_app};
 
 /// A real package of 402 bytes: `UniversalPackageTest` 0.1.1.
 fn small_real_package() -> Vec<u8> {
     std::fs::read(fixture_dir("upack-valid").join("UniversalPackageTest-0.1.1.upack")).unwrap()
-}
-
-async fn post_json(app: &TestApp, path: &str, body: serde_json::Value) -> String {
-    let response = app
-        .client
-        .post(app.url(path))
-        .header("X-ApiKey", &app.admin_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    expect_status(response, StatusCode::OK).await
 }
 
 fn zip_entry(archive: &[u8], name: &str) -> Vec<u8> {
@@ -93,12 +79,12 @@ async fn a_small_upload_is_held_by_its_row_and_every_reader_finds_it(backend: Ba
     );
 
     // Promotion reuses the row's bytes; repackaging reads them.
-    post_json(&app, "/api/promotions/promote", json!({"fromFeed": "default", "toFeed": "prod", "name": "UniversalPackageTest", "version": "0.1.1"})).await;
+    app.admin_post_json("/api/promotions/promote", &json!({"fromFeed": "default", "toFeed": "prod", "name": "UniversalPackageTest", "version": "0.1.1"})).await;
     let (status, promoted) = app
         .admin_get_bytes("/upack/prod/download/UniversalPackageTest/0.1.1")
         .await;
     assert_eq!((status, promoted), (StatusCode::OK, package.clone()));
-    post_json(&app, "/api/repackaging/repackage", json!({"feed": "default", "name": "UniversalPackageTest", "version": "0.1.1", "newVersion": "0.2.0"})).await;
+    app.admin_post_json("/api/repackaging/repackage", &json!({"feed": "default", "name": "UniversalPackageTest", "version": "0.1.1", "newVersion": "0.2.0"})).await;
     let (status, repackaged) = app
         .admin_get_bytes("/upack/default/download-file/UniversalPackageTest/0.2.0?path=upack.json")
         .await;

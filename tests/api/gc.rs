@@ -12,23 +12,16 @@ use sha2::Digest;
 use tokio::sync::{Notify, oneshot};
 use wharf::service::gc::{self, GcHook, GcStep};
 
-use crate::helpers::{Backend, TestApp, UpackBuilder, expect_status, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, UpackBuilder, expect_status, random_bytes, spawn_app, spawn_app_with,
+};
 
 /// A package larger than the in-process small-blob cache, so that a download
-/// reads the store and not a copy in memory; a file in the store (too large
-/// for its row to hold). The same bytes on every call.
+/// reads the store and not a copy in memory; a file in the store (too large,
+/// and incompressible, for its row to hold).
 pub fn large_package() -> Vec<u8> {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let filler: Vec<u8> = (0..200_000)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.to_le_bytes()[0]
-        })
-        .collect();
     UpackBuilder::new("", "again", "1.0.0")
-        .file("package/data.bin", &filler)
+        .file("package/data.bin", &random_bytes(200_000))
         .build()
 }
 

@@ -175,6 +175,20 @@ impl TestApp {
             .expect("request")
     }
 
+    /// POSTs `body` as JSON with the admin key, asserts 200 and returns the
+    /// answer's text.
+    pub async fn admin_post_json(&self, path: &str, body: &serde_json::Value) -> String {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("X-ApiKey", &self.admin_key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        expect_status(response, StatusCode::OK).await
+    }
+
     /// GET with the admin key: the status and the whole body.
     pub async fn admin_get_bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
         let response = self.admin_request(reqwest::Method::GET, path).await;

@@ -20,16 +20,7 @@ async fn get_json(app: &TestApp, path: &str) -> Value {
 }
 
 async fn manage(app: &TestApp, path: &str, body: Value) {
-    let response = app
-        .client
-        .post(app.url(path))
-        .header("X-ApiKey", &app.admin_key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    assert_eq!(status, StatusCode::OK, "{}", response.text().await.unwrap());
+    app.admin_post_json(path, &body).await;
 }
 
 /// A server whose feed `default` is connected to `remote`'s `default`.

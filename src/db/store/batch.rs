@@ -17,6 +17,17 @@ use crate::db::{Db, with_pool};
 /// lower-cased group and name.
 type PackageKey = (i64, String, String);
 
+/// A package's id and address, as `RETURNING id, feed_id, group_lower,
+/// name_lower` gives it.
+type PackageRow = (i64, i64, String, String);
+
+/// Package ids by address.
+fn by_package_key(rows: Vec<PackageRow>) -> HashMap<PackageKey, i64> {
+    rows.into_iter()
+        .map(|(id, feed_id, group, name)| ((feed_id, group, name), id))
+        .collect()
+}
+
 /// One version of a batch for [`store_batch`].
 #[derive(Debug, Clone, Copy)]
 pub struct Pending<'a> {
@@ -93,13 +104,11 @@ where
                 .push_bind(name_lower)
                 .push(")");
             }
-            let known: HashMap<PackageKey, i64> = find
-                .build_query_as::<(i64, i64, String, String)>()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|(id, feed_id, group, name)| ((feed_id, group, name), id))
-                .collect();
+            let known = by_package_key(
+                find.build_query_as::<PackageRow>()
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
             let candidates: Vec<(i64, &[u8])> = may_not_replace
                 .iter()
                 .filter_map(|new| {
@@ -202,13 +211,12 @@ where
             " ON CONFLICT (feed_id, group_lower, name_lower) DO UPDATE SET feed_id = excluded.feed_id \
              RETURNING id, feed_id, group_lower, name_lower",
         );
-        let package_ids: HashMap<PackageKey, i64> = upsert
-            .build_query_as::<(i64, i64, String, String)>()
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|(id, feed_id, group, name)| ((feed_id, group, name), id))
-            .collect();
+        let package_ids = by_package_key(
+            upsert
+                .build_query_as::<PackageRow>()
+                .fetch_all(&mut *tx)
+                .await?,
+        );
 
         let mut stored: HashSet<(i64, Vec<u8>)> = HashSet::new();
         for replace_existing in [false, true] {
