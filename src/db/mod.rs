@@ -51,6 +51,29 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Runs `$body` with `$conn` bound to the driver's connection inside a
+/// [`HeldConnection`], as [`with_pool!`] does for the pool.
+macro_rules! with_connection {
+    ($held:expr, |$conn:ident| $body:expr) => {
+        match $held {
+            $crate::db::HeldConnection::Sqlite($conn) => $body,
+            $crate::db::HeldConnection::Postgres($conn) => $body,
+        }
+    };
+}
+pub(crate) use with_connection;
+
+/// A connection taken from the pool and kept, for a writer that runs many
+/// transactions in a row (the group committer): taking one from the pool
+/// tests it first, a round trip to the database per transaction otherwise.
+#[derive(Debug)]
+pub enum HeldConnection {
+    /// A `SQLite` connection.
+    Sqlite(sqlx::pool::PoolConnection<sqlx::Sqlite>),
+    /// A `PostgreSQL` connection.
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
 /// A connection pool on one of the two supported databases.
 #[derive(Clone, Debug)]
 pub enum Pool {
@@ -164,6 +187,14 @@ impl Db {
         Self {
             pool,
             local_writes: std::sync::Arc::new(local_writes::LocalWrites::new(writer)),
+        }
+    }
+
+    /// A connection out of the pool, kept until dropped (see [`HeldConnection`]).
+    pub async fn hold_connection(&self) -> Result<HeldConnection, sqlx::Error> {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.acquire().await.map(HeldConnection::Sqlite),
+            Pool::Postgres(pool) => pool.acquire().await.map(HeldConnection::Postgres),
         }
     }
 

@@ -263,7 +263,12 @@ async fn a_failed_batch_stores_none_of_its_versions(backend: Backend) {
             replace_existing: false,
         },
     ];
-    let failed = store_batch(&app.wharf.db, &batch, |_| async { Ok::<_, ()>(()) }).await;
+    let mut connection = app.wharf.db.hold_connection().await.unwrap();
+    let failed = store_batch(&app.wharf.db, &mut connection, &batch, |_| async {
+        Ok::<_, ()>(())
+    })
+    .await;
+    drop(connection);
     assert!(failed.is_err(), "a version of no feed fails the statement");
     assert!(
         app.versions("default").await.is_empty(),

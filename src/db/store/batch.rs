@@ -11,7 +11,7 @@ use std::future::Future;
 use chrono::Utc;
 
 use super::{BlobRef, NewVersion, StoreOutcome};
-use crate::db::{Db, with_pool};
+use crate::db::{Db, HeldConnection, with_connection};
 
 /// A package's address as the unique index on packages has it: feed,
 /// lower-cased group and name.
@@ -58,10 +58,13 @@ impl Pending<'_> {
 /// them over batches): one statement cannot both insert and replace the
 /// same row. The outer error means a statement or the commit failed, and
 /// nothing of the batch is stored; the caller then stores the versions one
-/// by one, so that one bad version fails alone.
+/// by one, so that one bad version fails alone. The transaction runs on
+/// `connection`, a connection of `db`'s pool that the caller keeps from one
+/// batch to the next.
 #[tracing::instrument(level = "debug", skip_all, fields(versions = batch.len()))]
 pub async fn store_batch<F, Fut, E>(
     db: &Db,
+    connection: &mut HeldConnection,
     batch: &[Pending<'_>],
     ensure_bytes: F,
 ) -> Result<Vec<Result<StoreOutcome, E>>, sqlx::Error>
@@ -73,8 +76,8 @@ where
         return Ok(Vec::new());
     }
     let now = Utc::now();
-    with_pool!(db, |pool| {
-        let mut tx = pool.begin().await?;
+    with_connection!(connection, |connection| {
+        let mut tx = sqlx::Connection::begin(&mut **connection).await?;
         let mut outcomes: Vec<Option<Result<StoreOutcome, E>>> =
             batch.iter().map(|_| None).collect();
 

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use crate::blob::BlobKey;
 use crate::db::packages::{NewVersion, Pending, StoreOutcome};
-use crate::db::{self, TxError};
+use crate::db::{self, HeldConnection, TxError};
 use crate::error::ServiceError;
 use crate::service::Wharf;
 use crate::service::blob_bytes::{self, BytesSource};
@@ -103,7 +103,12 @@ pub(super) async fn commit(
 }
 
 /// Commits batches until the queue is empty.
+/// Commits batches until the queue is empty, on one connection kept while
+/// batches keep coming (taking one from the pool tests it first: a round
+/// trip per batch). A connection whose batch failed goes back to the pool,
+/// which tests it before anyone uses it again.
 async fn run_committer(wharf: Wharf) {
+    let mut connection: Option<HeldConnection> = None;
     loop {
         let batch = {
             let mut queue = wharf.commits.queue();
@@ -113,7 +118,21 @@ async fn run_committer(wharf: Wharf) {
             }
             next_batch(&mut queue.jobs)
         };
-        commit_batch(&wharf, batch).await;
+        let held = match connection.take() {
+            Some(held) => held,
+            None => match wharf.db.hold_connection().await {
+                Ok(held) => held,
+                Err(error) => {
+                    // No connection to be had: the database is unavailable.
+                    tracing::error!(%error, versions = batch.len(), "a group commit found no database connection");
+                    for job in batch {
+                        let _ = job.answer.send(Err(ServiceError::Unavailable));
+                    }
+                    continue;
+                }
+            },
+        };
+        connection = commit_batch(&wharf, held, batch).await;
     }
 }
 
@@ -140,8 +159,14 @@ fn next_batch(jobs: &mut Vec<Job>) -> Vec<Job> {
     batch
 }
 
+/// Commits `batch` on `connection`, and gives the connection back unless the
+/// batch failed.
 #[tracing::instrument(level = "debug", skip_all, fields(versions = batch.len()))]
-async fn commit_batch(wharf: &Wharf, batch: Vec<Job>) {
+async fn commit_batch(
+    wharf: &Wharf,
+    mut connection: HeldConnection,
+    batch: Vec<Job>,
+) -> Option<HeldConnection> {
     let pending: Vec<Pending<'_>> = batch
         .iter()
         .map(|job| Pending {
@@ -149,7 +174,7 @@ async fn commit_batch(wharf: &Wharf, batch: Vec<Job>) {
             replace_existing: job.replace_existing,
         })
         .collect();
-    let stored = db::packages::store_batch(&wharf.db, &pending, |index| {
+    let stored = db::packages::store_batch(&wharf.db, &mut connection, &pending, |index| {
         let job = &batch[index];
         blob_bytes::ensure(wharf, &job.key, job.bytes_source())
     })
@@ -160,6 +185,7 @@ async fn commit_batch(wharf: &Wharf, batch: Vec<Job>) {
             for (job, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = job.answer.send(outcome);
             }
+            return Some(connection);
         }
         Err(error) if db::is_unavailable(&error) => {
             tracing::error!(%error, versions = batch.len(), "a group commit failed: the database is unavailable");
@@ -171,12 +197,14 @@ async fn commit_batch(wharf: &Wharf, batch: Vec<Job>) {
             // One version may be what failed: store each on its own, so that
             // only that one fails.
             tracing::warn!(%error, versions = batch.len(), "a group commit failed; storing its versions one by one");
+            drop(connection);
             for job in batch {
                 let outcome = store_alone(wharf, &job).await;
                 let _ = job.answer.send(outcome);
             }
         }
     }
+    None
 }
 
 /// Stores one job's version in a transaction of its own.
