@@ -102,7 +102,6 @@ pub(super) async fn commit(
     })?
 }
 
-/// Commits batches until the queue is empty.
 /// Commits batches until the queue is empty, on one connection kept while
 /// batches keep coming (taking one from the pool tests it first: a round
 /// trip per batch). A connection whose batch failed goes back to the pool,
