@@ -33,21 +33,35 @@ use std::future::Future;
 
 use super::{Db, TxError, with_pool};
 
+/// What pinning does to a row that exists: refresh `used_at`, and give it
+/// the bytes to hold if it holds none (one text for [`PIN`] and
+/// [`PIN_CONFLICT`]).
+macro_rules! pin_on_conflict {
+    () => {
+        "ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at, \
+         content = COALESCE(blobs.content, excluded.content)"
+    };
+}
+
 /// Pins the row of blob `sha256` inside a writer's transaction (see the module
 /// docs), giving it the bytes `$5` to hold when it holds none and `$5` is not
 /// NULL, and answers whether the row holds its bytes (then the writer need
 /// not look for them in the store). The first statement of every writing
 /// transaction, so that `SQLite` takes its write lock at once.
-pub(crate) const PIN: &str = "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at, content) \
-    VALUES ($1, $2, $3, $4, $4, $5) \
-    ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at, \
-      content = COALESCE(blobs.content, excluded.content) \
-    RETURNING content IS NOT NULL";
+pub(crate) const PIN: &str = concat!(
+    "INSERT INTO blobs (sha256, sha1, size_bytes, created_at, used_at, content) \
+     VALUES ($1, $2, $3, $4, $4, $5) ",
+    pin_on_conflict!(),
+    " RETURNING content IS NOT NULL"
+);
 
-/// The `ON CONFLICT` clause of [`PIN`], for the many-row form of it.
-pub(crate) const PIN_CONFLICT: &str = " ON CONFLICT (sha256) DO UPDATE SET used_at = excluded.used_at, \
-      content = COALESCE(blobs.content, excluded.content) \
-    RETURNING sha256, content IS NOT NULL";
+/// The `ON CONFLICT` clause of [`PIN`] and what it returns, for the many-row
+/// form of it.
+pub(crate) const PIN_CONFLICT: &str = concat!(
+    " ",
+    pin_on_conflict!(),
+    " RETURNING sha256, content IS NOT NULL"
+);
 
 /// The bytes blob `sha256` holds in its row, if it holds them there (small
 /// uploads; see `service::blob_bytes`).
