@@ -134,6 +134,24 @@ pub struct Caches {
     listening: AtomicBool,
 }
 
+/// Which changes the row caches (feeds, keys, connectors) reflect: this
+/// process's writes to feeds, keys, users and connectors, and the changes
+/// heard from other processes. Two equal stamps: no such change between
+/// them, so a row read under the first is still true under the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStamp {
+    settings: u64,
+    remote: u64,
+}
+
+#[cfg(test)]
+impl CacheStamp {
+    /// A stamp with these counts.
+    pub fn for_tests(settings: u64, remote: u64) -> Self {
+        Self { settings, remote }
+    }
+}
+
 /// `last_generation` before the first poll.
 const UNKNOWN_GENERATION: i64 = i64::MIN;
 
@@ -177,6 +195,12 @@ impl Caches {
             local.all_feeds(),
             self.remote_epoch.load(Ordering::Acquire),
         )
+    }
+
+    /// The stamp of the row caches now (reads only: no cache line moves).
+    pub fn rows_stamp(&self) -> CacheStamp {
+        let (settings, _, remote) = self.stamp();
+        CacheStamp { settings, remote }
     }
 
     /// Clears the caches a write since they were last checked could have
@@ -225,7 +249,8 @@ impl Caches {
         L: FnOnce() -> F,
         F: Future<Output = Result<V, E>>,
     {
-        let settings_only = |(local, _, remote): (u64, u64, u64)| (local, remote);
+        let settings_only =
+            |(settings, _, remote): (u64, u64, u64)| CacheStamp { settings, remote };
         let stamp = settings_only(self.sync());
         let hit = cache.get(key);
         counts.count(hit.is_some());
@@ -233,7 +258,7 @@ impl Caches {
             return Ok(hit);
         }
         let value = Box::pin(load()).await?;
-        if settings_only(self.stamp()) == stamp {
+        if self.rows_stamp() == stamp {
             cache.insert(key.to_owned(), value.clone());
         }
         Ok(value)

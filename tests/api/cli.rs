@@ -232,6 +232,16 @@ async fn feed_and_key_subcommands_act_on_the_servers_database(backend: Backend) 
         upload(key.clone()).await.unwrap().status(),
         StatusCode::CREATED
     );
+    // Used again, so that the server's worker threads remember the key.
+    for _ in 0..4 {
+        let again = client
+            .get(format!("http://127.0.0.1:{port}/upack/team/versions"))
+            .header("X-ApiKey", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::OK);
+    }
     let id = listed.split('\t').next().unwrap().to_owned();
     cli.run(&["key", "revoke", &id]).await;
     // Revoked in another process: the running server learns of it through

@@ -6,10 +6,11 @@
 //! remembered for `auth.verified_cache_seconds`, keyed by the SHA-256 of the
 //! presented key (never the key itself). The row is still read on every
 //! request through the row cache (`service::cache`), which any write to keys
-//! empties, in every process sharing the database, so revoking a key,
-//! changing its permissions or letting it expire takes effect at once; the
-//! memo only saves the argon2 work, and is used only while the row's hash
-//! is the one that was verified.
+//! empties, in every process sharing the database, or through a worker
+//! thread's copy of what it read there (`recent`), which ends whenever the
+//! row cache is emptied; so revoking a key, changing its permissions or
+//! letting it expire takes effect at once. The memo only saves the argon2
+//! work, and is used only while the row's hash is the one that was verified.
 //!
 //! A key that does not follow the `wharf_` form (one set through
 //! `WHARF_ADMIN_API_KEY`) is found by a fingerprint id derived from it.
@@ -30,6 +31,7 @@ use crate::service::cache::CachedKey;
 use crate::telemetry::spawn_blocking_in_span;
 
 mod limiter;
+mod recent;
 mod secrets;
 mod sessions;
 
@@ -148,6 +150,8 @@ pub struct Authenticator {
     session_lifetime: chrono::Duration,
     /// How long a verification is trusted without argon2.
     verified_lifetime: Duration,
+    /// This authenticator's number in the worker threads' memos (`recent`).
+    owner: u64,
 }
 
 impl Authenticator {
@@ -170,6 +174,7 @@ impl Authenticator {
             verifications: std::sync::atomic::AtomicU64::new(0),
             session_lifetime: chrono::Duration::hours(i64::from(settings.session_hours)),
             verified_lifetime: Duration::from_secs(settings.verified_cache_seconds),
+            owner: recent::next_owner(),
         }
     }
 
@@ -229,7 +234,9 @@ impl Authenticator {
     /// session, an address over its failure limit). The same checks in the
     /// same order, minus the database and argon2: on the manifest fetch the
     /// asynchronous path's futures alone (built, boxed, moved) cost a tenth
-    /// of a keyed request.
+    /// of a keyed request. A key this worker thread accepted before is
+    /// answered from its own memo (`recent`), which touches no memory another
+    /// thread writes.
     pub fn authenticate_recent(
         &self,
         credential: &Credential,
@@ -240,21 +247,46 @@ impl Authenticator {
         }
         let key = presented_key(credential)?;
         self.failures.check(address).ok()?;
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Read before the row is looked up: a change after it makes the
+        // memo's entry stale at once.
+        let stamp = self.caches.rows_stamp();
+        if let Some(principal) =
+            recent::principal(self.owner, digest, stamp, self.verified_lifetime)
+        {
+            return Some(principal);
+        }
         let record = self.caches.cached_api_key(&public_id(key))?;
-        self.recently_verified_as(&record, key)
+        let (principal, verified_at) = self.recently_verified_as(&record, &digest)?;
+        recent::remember(
+            self.owner,
+            digest,
+            &principal,
+            verified_at,
+            stamp,
+            record.row.expires_at,
+        );
+        Some(principal)
     }
 
-    /// `key` as the principal of `record` if the row is unexpired and this
-    /// very text was verified against it within the verified lifetime.
-    fn recently_verified_as(&self, record: &CachedKey, key: &str) -> Option<Principal> {
+    /// `record`'s principal, and when it was verified, if the row is
+    /// unexpired and the text whose SHA-256 is `digest` was verified against
+    /// it within the verified lifetime.
+    fn recently_verified_as(
+        &self,
+        record: &CachedKey,
+        digest: &[u8; 32],
+    ) -> Option<(Principal, std::time::Instant)> {
         if record.row.expires_at.is_some_and(|at| at <= Utc::now()) {
             return None;
         }
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         let (verified, at) = (*record.verified.lock().ok()?)?;
-        (verified == digest && at.elapsed() < self.verified_lifetime).then(|| Principal::Key {
-            id: record.id.clone(),
-            grant: record.grant.clone(),
+        (verified == *digest && at.elapsed() < self.verified_lifetime).then(|| {
+            let principal = Principal::Key {
+                id: record.id.clone(),
+                grant: record.grant.clone(),
+            };
+            (principal, at)
         })
     }
 
@@ -296,7 +328,8 @@ impl Authenticator {
         };
         // The common case: this key text was verified against this very
         // row recently (one hash and one comparison, no other cache).
-        if let Some(principal) = self.recently_verified_as(&key_record, key) {
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if let Some((principal, _)) = self.recently_verified_as(&key_record, &digest) {
             return Ok(principal);
         }
         let subject = format!("key:{}", key_record.row.id);
@@ -307,7 +340,6 @@ impl Authenticator {
             return Err(ServiceError::Forbidden(INVALID_KEY.to_owned()));
         }
         if let Ok(mut memo) = key_record.verified.lock() {
-            let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
             *memo = Some((digest, std::time::Instant::now()));
         }
         Ok(Principal::Key {
