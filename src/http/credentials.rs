@@ -13,6 +13,7 @@ use base64::Engine;
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use crate::error::ServiceError;
+use crate::service::auth::Principal;
 use crate::service::{Caller, Credential, Wharf};
 
 use super::client_address::client_address;
@@ -40,12 +41,7 @@ pub fn credential_of(req: &HttpRequest) -> Credential {
 /// The credential in these headers and query string (for requests that are
 /// not yet an `HttpRequest`, such as one waiting for `100 Continue`).
 pub fn credential_from(headers: &header::HeaderMap, query: &str) -> Credential {
-    if let Some(key) = headers
-        .get(X_API_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
+    if let Some(key) = api_key_header(headers) {
         return Credential::ApiKey(key.to_owned().into());
     }
     if let Some(credential) = headers
@@ -59,6 +55,15 @@ pub fn credential_from(headers: &header::HeaderMap, query: &str) -> Credential {
         return Credential::ApiKey(key.to_owned().into());
     }
     Credential::None
+}
+
+/// The key in the `X-ApiKey` header, trimmed, if one is there.
+fn api_key_header(headers: &header::HeaderMap) -> Option<&str> {
+    headers
+        .get(X_API_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
 }
 
 fn parse_authorization(value: &str) -> Option<Credential> {
@@ -91,19 +96,32 @@ impl FromRequest for Caller {
     >;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let credential = credential_of(req);
         let Some(wharf) = req.app_data::<web::Data<Wharf>>() else {
             return Either::Left(ready(Err(ServiceError::internal(anyhow::anyhow!(
                 "no app state"
             )))));
         };
         let address = client_address(wharf, req.peer_addr(), req.headers());
-        if let Some(principal) = wharf.auth.authenticate_recent(&credential, address) {
+        let answered = |principal: Principal| {
             super::access_log::note_caller(req, &principal);
-            return Either::Left(ready(Ok(Caller {
+            Either::Left(ready(Ok(Caller {
                 principal,
                 challenge_anonymous: wharf.settings.auth.challenge,
-            })));
+            })))
+        };
+        // The usual keyed request: `X-ApiKey` comes first among the
+        // credential forms, and its key is checked where it lies.
+        let header_key = api_key_header(req.headers());
+        if let Some(principal) =
+            header_key.and_then(|key| wharf.auth.authenticate_recent_key(key, address))
+        {
+            return answered(principal);
+        }
+        let credential = credential_of(req);
+        if header_key.is_none()
+            && let Some(principal) = wharf.auth.authenticate_recent(&credential, address)
+        {
+            return answered(principal);
         }
         let wharf = wharf.clone();
         let req = req.clone();

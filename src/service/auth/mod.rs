@@ -63,15 +63,18 @@ pub enum Credential {
 /// a session, or pgutil's `user:password` pseudo-key (see `verify`).
 fn presented_key(credential: &Credential) -> Option<&str> {
     match credential {
-        Credential::ApiKey(key) => {
-            let text = key.expose_secret();
-            (text.starts_with(KEY_PREFIX) || !text.contains(':')).then_some(text)
-        }
+        Credential::ApiKey(key) => plain_key(key.expose_secret()),
         Credential::UserPassword { username, password } if username.eq_ignore_ascii_case("api") => {
             Some(password.expose_secret())
         }
         _ => None,
     }
+}
+
+/// `text`, presented as an API key, if it is plainly one: not pgutil's
+/// `user:password` pseudo-key.
+fn plain_key(text: &str) -> Option<&str> {
+    (text.starts_with(KEY_PREFIX) || !text.contains(':')).then_some(text)
 }
 
 /// Who is calling, once credentials are verified.
@@ -245,7 +248,23 @@ impl Authenticator {
         if matches!(credential, Credential::None) {
             return Some(Principal::Anonymous);
         }
-        let key = presented_key(credential)?;
+        self.recent(presented_key(credential)?, address)
+    }
+
+    /// [`Self::authenticate_recent`] for the text of an `X-ApiKey` header,
+    /// borrowed from the request: the usual keyed request builds no
+    /// [`Credential`] (an allocation, and zeroing it when dropped).
+    pub fn authenticate_recent_key(
+        &self,
+        text: &str,
+        address: Option<std::net::IpAddr>,
+    ) -> Option<Principal> {
+        self.recent(plain_key(text)?, address)
+    }
+
+    /// The principal of API key `key` if it was verified recently (see
+    /// [`Self::authenticate_recent`]).
+    fn recent(&self, key: &str, address: Option<std::net::IpAddr>) -> Option<Principal> {
         self.failures.check(address).ok()?;
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         // Read before the row is looked up: a change after it makes the
