@@ -20,7 +20,7 @@ use std::time::Duration;
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHasher};
 use chrono::Utc;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::config::AuthSettings;
@@ -31,91 +31,17 @@ use crate::service::cache::CachedKey;
 use crate::telemetry::spawn_blocking_in_span;
 
 mod limiter;
+mod principal;
 mod recent;
 mod secrets;
 mod sessions;
 
 use limiter::FailureLimiter;
+pub use principal::{Credential, Principal};
+use principal::{plain_key, presented_key};
 pub use secrets::{KEY_PREFIX, generate_key, public_id, random_token};
 use secrets::{argon2_hasher, verify_phc};
 pub use sessions::{Session, SignedIn};
-
-/// Credentials as presented by a client.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// Nothing was presented.
-    None,
-    /// An API key (`X-ApiKey`, `?key=`, Basic `api:<key>`). pgutil's
-    /// `user:password` pseudo-key also arrives here.
-    ApiKey(SecretString),
-    /// A web session's cookie token.
-    Session(SecretString),
-    /// HTTP Basic with a user name and a password.
-    UserPassword {
-        /// The user name.
-        username: String,
-        /// The password.
-        password: SecretString,
-    },
-}
-
-/// The API key `credential` presents, if it is plainly one: not a password,
-/// a session, or pgutil's `user:password` pseudo-key (see `verify`).
-fn presented_key(credential: &Credential) -> Option<&str> {
-    match credential {
-        Credential::ApiKey(key) => plain_key(key.expose_secret()),
-        Credential::UserPassword { username, password } if username.eq_ignore_ascii_case("api") => {
-            Some(password.expose_secret())
-        }
-        _ => None,
-    }
-}
-
-/// `text`, presented as an API key, if it is plainly one: not pgutil's
-/// `user:password` pseudo-key.
-fn plain_key(text: &str) -> Option<&str> {
-    (text.starts_with(KEY_PREFIX) || !text.contains(':')).then_some(text)
-}
-
-/// Who is calling, once credentials are verified.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// No credentials.
-    Anonymous,
-    /// An API key.
-    Key {
-        /// Its public id (shared with the cached key: no copy per request).
-        id: std::sync::Arc<str>,
-        /// What it may do (shared with the cached key: no copy per request).
-        grant: std::sync::Arc<Grant>,
-    },
-    /// A user.
-    User {
-        /// The user name.
-        username: String,
-        /// What the user may do.
-        grant: std::sync::Arc<Grant>,
-    },
-}
-
-impl Principal {
-    /// Who this is, for audit records: `key:<id>`, the user name, or `anonymous`.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Anonymous => "anonymous".to_owned(),
-            Self::Key { id, .. } => format!("key:{id}"),
-            Self::User { username, .. } => username.clone(),
-        }
-    }
-
-    /// The grant, if the caller authenticated.
-    pub fn grant(&self) -> Option<&Grant> {
-        match self {
-            Self::Anonymous => None,
-            Self::Key { grant, .. } | Self::User { grant, .. } => Some(grant),
-        }
-    }
-}
 
 const INVALID_KEY: &str = "The API key is not valid: it is unknown, expired or revoked.";
 const INVALID_PASSWORD: &str = "The user name or password is not valid.";

@@ -35,6 +35,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+mod counts;
+
+use counts::CacheCounts;
+pub use counts::HitCounts;
+
 use super::connectors::Connector;
 use super::expiring_cache::ExpiringCache as Cache;
 use super::listings::ListingKey;
@@ -69,39 +74,6 @@ pub struct CachedKey {
     /// and when: a request presenting it again needs neither argon2 nor
     /// another cache (see `auth`). A changed row is a new entry, without it.
     pub verified: std::sync::Mutex<Option<([u8; 32], std::time::Instant)>>,
-}
-
-/// Hits and misses of one cache, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct HitCounts {
-    hits: AtomicU64,
-    misses: AtomicU64,
-}
-
-impl HitCounts {
-    fn count(&self, hit: bool) {
-        let counter = if hit { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Hits and misses so far.
-    pub fn get(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
-    }
-}
-
-/// Hits and misses of each cache, by name.
-#[derive(Debug, Default)]
-struct CacheCounts {
-    feeds: HitCounts,
-    keys: HitCounts,
-    versions: HitCounts,
-    listings: HitCounts,
-    small_blobs: HitCounts,
-    connectors: HitCounts,
 }
 
 /// A cached value of one feed's packages, with the count of the feed's
@@ -463,5 +435,4 @@ impl Caches {
 }
 
 #[cfg(test)]
-#[path = "cache_tests.rs"]
 mod tests;
