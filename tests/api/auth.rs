@@ -210,19 +210,7 @@ async fn a_revoked_key_stops_working_at_once_despite_the_cache(backend: Backend)
 async fn a_key_that_expires_while_remembered_is_refused_from_then_on(backend: Backend) {
     let app = spawn_app(backend).await;
     let expires_at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
-    let created = wharf::service::keys::create(
-        &app.wharf,
-        wharf::service::keys::NewKey {
-            name: "brief".into(),
-            permissions: "view".into(),
-            feeds: Vec::new(),
-            fixed_key: None,
-            expires_at: Some(expires_at),
-        },
-    )
-    .await
-    .unwrap();
-    let key = created.key.expose_secret();
+    let key = &view_key_expiring_at(&app, expires_at).await;
     for _ in 0..4 {
         expect_status(
             app.get_with_key("/upack/default/versions", key).await,
@@ -315,23 +303,29 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     );
 }
 
-async fn an_expired_key_is_refused(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let expired = wharf::service::keys::create(
+/// The text of a new key that may view every feed until `expires_at`.
+async fn view_key_expiring_at(app: &TestApp, expires_at: chrono::DateTime<chrono::Utc>) -> String {
+    let created = wharf::service::keys::create(
         &app.wharf,
         wharf::service::keys::NewKey {
-            name: "old".into(),
+            name: "expiring".into(),
             permissions: "view".into(),
             feeds: Vec::new(),
             fixed_key: None,
-            expires_at: Some(chrono::Utc::now() - chrono::Duration::minutes(1)),
+            expires_at: Some(expires_at),
         },
     )
     .await
     .unwrap();
+    created.key.expose_secret().to_owned()
+}
+
+async fn an_expired_key_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let expired =
+        view_key_expiring_at(&app, chrono::Utc::now() - chrono::Duration::minutes(1)).await;
     let text = expect_status(
-        app.get_with_key("/upack/default/versions", expired.key.expose_secret())
-            .await,
+        app.get_with_key("/upack/default/versions", &expired).await,
         StatusCode::FORBIDDEN,
     )
     .await;

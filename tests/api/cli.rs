@@ -232,15 +232,15 @@ async fn feed_and_key_subcommands_act_on_the_servers_database(backend: Backend) 
         upload(key.clone()).await.unwrap().status(),
         StatusCode::CREATED
     );
-    // Used again, so that the server's worker threads remember the key.
-    for _ in 0..4 {
-        let again = client
+    let versions = || {
+        client
             .get(format!("http://127.0.0.1:{port}/upack/team/versions"))
             .header("X-ApiKey", &key)
             .send()
-            .await
-            .unwrap();
-        assert_eq!(again.status(), StatusCode::OK);
+    };
+    // Used again, so that the server's worker threads remember the key.
+    for _ in 0..4 {
+        assert_eq!(versions().await.unwrap().status(), StatusCode::OK);
     }
     let id = listed.split('\t').next().unwrap().to_owned();
     cli.run(&["key", "revoke", &id]).await;
@@ -248,12 +248,7 @@ async fn feed_and_key_subcommands_act_on_the_servers_database(backend: Backend) 
     // the change generation, within its poll interval (100 ms).
     let revoked_at = std::time::Instant::now();
     loop {
-        let after = client
-            .get(format!("http://127.0.0.1:{port}/upack/team/versions"))
-            .header("X-ApiKey", &key)
-            .send()
-            .await
-            .unwrap();
+        let after = versions().await.unwrap();
         if after.status() == StatusCode::FORBIDDEN {
             break;
         }
