@@ -43,24 +43,27 @@ use crate::telemetry::access::{self, AccessLog, CallerName, Entry};
 use crate::telemetry::request_metrics::{self, RequestMetrics};
 
 /// The request's id: a random UUID, in the `request` span, the access log
-/// and the `x-request-id` response header.
+/// and the `x-request-id` response header; kept as text, formatted once.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestId(uuid::Uuid);
+pub struct RequestId([u8; uuid::fmt::Hyphenated::LENGTH]);
 
 impl RequestId {
     fn new() -> Self {
-        Self(uuid::Uuid::new_v4())
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        Self(text)
     }
 
-    /// The id as text, in `buffer` (no allocation).
-    fn encode<'b>(&self, buffer: &'b mut [u8; uuid::fmt::Hyphenated::LENGTH]) -> &'b str {
-        self.0.hyphenated().encode_lower(buffer)
+    /// The id as text.
+    fn as_str(&self) -> &str {
+        // Written by `encode_lower`: hexadecimal digits and hyphens.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.hyphenated().fmt(f)
+        f.write_str(self.as_str())
     }
 }
 
@@ -102,7 +105,6 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = RequestId::new();
-    req.extensions_mut().insert(id);
     let metrics = request_metrics::get();
     if let Some(metrics) = metrics {
         count_received_bytes(&mut req, metrics);
@@ -126,7 +128,7 @@ pub async fn middleware(
     if response.status().is_server_error() {
         log_failure(id, &response);
     }
-    if let Ok(value) = HeaderValue::from_str(id.encode(&mut [0; uuid::fmt::Hyphenated::LENGTH])) {
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response
             .headers_mut()
             .insert(HeaderName::from_static("x-request-id"), value);
@@ -289,7 +291,7 @@ impl Drop for PendingLine {
             duration_ms: self.started.elapsed(),
             caller: self.caller.as_ref().map(CallerLabel::name),
             user_agent: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
-            request_id: self.id.encode(&mut [0; uuid::fmt::Hyphenated::LENGTH]),
+            request_id: self.id.as_str(),
         });
     }
 }
