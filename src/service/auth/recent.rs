@@ -54,8 +54,14 @@ struct Entry {
 /// the SHA-256 of the key's text.
 type EntryKey = (u64, [u8; 32]);
 
+/// The entries' hasher: foldhash, several times quicker than the standard
+/// `SipHash` on a key this size, and seeded at random per process, so that
+/// no one can choose key texts whose digests collide in the map.
+type Hasher = foldhash::fast::RandomState;
+
 thread_local! {
-    static RECENT: RefCell<HashMap<EntryKey, Entry>> = RefCell::new(HashMap::new());
+    static RECENT: RefCell<HashMap<EntryKey, Entry, Hasher>> =
+        RefCell::new(HashMap::with_hasher(Hasher::default()));
 }
 
 /// A number for each authenticator, so that their entries never mix.
