@@ -9,7 +9,8 @@ fn format_line(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> Vec<u8>
     line
 }
 
-fn entry<'a>(user_agent: Option<&'a str>, caller: Option<CallerName<'a>>) -> Entry<'a> {
+/// A manifest fetch's entry (also the record tests' first).
+pub(super) fn entry<'a>(user_agent: Option<&'a str>, caller: Option<CallerName<'a>>) -> Entry<'a> {
     Entry {
         client: Some("192.0.2.7".parse().unwrap()),
         method: "GET",
