@@ -97,6 +97,11 @@ fn rounded_milliseconds(duration: Duration) -> f64 {
     f64::from(micros) / 1000.0
 }
 
+/// Whole microseconds, as the line and its record count time.
+fn whole_micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// The process's access log.
 pub struct AccessLog {
     writer: LineWriter,
@@ -245,7 +250,7 @@ fn text_line(line: &mut Vec<u8>, now: SystemTime, entry: &Entry<'_>) {
     push_integer(line, entry.status);
     line.extend_from_slice(b" bytes=");
     push_integer(line, entry.bytes);
-    let micros = u64::try_from(entry.duration_ms.as_micros()).unwrap_or(u64::MAX);
+    let micros = whole_micros(entry.duration_ms);
     line.extend_from_slice(b" duration_ms=");
     push_integer(line, micros / 1000);
     line.push(b'.');

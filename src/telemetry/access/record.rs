@@ -21,13 +21,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{CallerName, Entry};
+use super::{CallerName, Entry, whole_micros};
 
 /// Appends `entry`, stamped `now`, to `records`.
 pub(super) fn encode(records: &mut Vec<u8>, entry: &Entry<'_>, now: SystemTime) {
     let stamp = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    records.extend_from_slice(&micros(stamp).to_le_bytes());
-    records.extend_from_slice(&micros(entry.duration_ms).to_le_bytes());
+    records.extend_from_slice(&whole_micros(stamp).to_le_bytes());
+    records.extend_from_slice(&whole_micros(entry.duration_ms).to_le_bytes());
     records.extend_from_slice(&entry.bytes.to_le_bytes());
     records.extend_from_slice(&entry.status.to_le_bytes());
     match entry.client {
@@ -73,10 +73,6 @@ pub(super) fn decode_each(records: &[u8], mut each: impl FnMut(&Entry<'_>, Syste
         };
         each(&entry, stamp);
     }
-}
-
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn push_text(records: &mut Vec<u8>, text: &str) {

@@ -1,4 +1,5 @@
 //! The access line's text and JSON forms.
+#![cfg(test)]
 
 use super::*;
 
