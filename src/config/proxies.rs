@@ -44,17 +44,19 @@ impl TrustedProxies {
 
     /// The client's address: `peer`, or when `peer` is a trusted proxy, the
     /// address it forwarded for (see the module documentation).
-    /// `forwarded_for` holds the `X-Forwarded-For` header values in order.
-    pub fn client<'h>(
+    /// `forwarded_for` gives the `X-Forwarded-For` header values in order;
+    /// it is called only when some proxy is trusted, so that a server with
+    /// none does not look the header up on every request.
+    pub fn client<'h, I: DoubleEndedIterator<Item = &'h [u8]>>(
         &self,
         peer: Option<IpAddr>,
-        forwarded_for: impl DoubleEndedIterator<Item = &'h [u8]>,
+        forwarded_for: impl FnOnce() -> I,
     ) -> Option<IpAddr> {
         let mut client = peer?;
         if self.0.is_empty() {
             return Some(client);
         }
-        for value in forwarded_for.rev() {
+        for value in forwarded_for().rev() {
             let Ok(value) = std::str::from_utf8(value) else {
                 return Some(client);
             };
@@ -101,10 +103,9 @@ mod tests {
     fn client(trusted: &[&str], peer: &str, headers: &[&str]) -> String {
         TrustedProxies::parse(trusted.iter().copied())
             .unwrap()
-            .client(
-                Some(peer.parse().unwrap()),
-                headers.iter().map(|h| h.as_bytes()),
-            )
+            .client(Some(peer.parse().unwrap()), || {
+                headers.iter().map(|h| h.as_bytes())
+            })
             .unwrap()
             .to_string()
     }

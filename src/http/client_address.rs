@@ -14,10 +14,13 @@ pub fn client_address(
     peer: Option<SocketAddr>,
     headers: &HeaderMap,
 ) -> Option<IpAddr> {
-    wharf.settings.auth.trusted_proxies.client(
-        peer.map(|a| a.ip()),
-        headers
-            .get_all(header::X_FORWARDED_FOR)
-            .map(actix_web::http::header::HeaderValue::as_bytes),
-    )
+    wharf
+        .settings
+        .auth
+        .trusted_proxies
+        .client(peer.map(|a| a.ip()), || {
+            headers
+                .get_all(header::X_FORWARDED_FOR)
+                .map(actix_web::http::header::HeaderValue::as_bytes)
+        })
 }
