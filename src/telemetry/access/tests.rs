@@ -1,12 +1,17 @@
 //! The access line's text and JSON forms.
 #![cfg(test)]
 
+use chrono::DateTime;
+
 use super::*;
 
-/// One line, newline included, in `format`, stamped `now`.
+/// One line, newline included, in `format`, stamped `now`: the entry as a
+/// request thread hands it over, rendered as the writer thread does.
 fn format_line(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> Vec<u8> {
+    let mut records = Vec::new();
+    record::encode(&mut records, entry, now);
     let mut line = Vec::new();
-    push_line(&mut line, entry, format, now);
+    record::decode_each(&records, |record| push_line(&mut line, record, format));
     line
 }
 
@@ -76,6 +81,9 @@ fn text_values_that_could_forge_a_field_or_a_line_are_quoted() {
         "{line}"
     );
     assert!(line.contains(" caller=- "), "{line}");
+    let line = format_line(&entry(Some("curl ünï"), None), LogFormat::Text, at());
+    let line = String::from_utf8(line).unwrap();
+    assert!(line.contains(r#" user_agent="curl ünï" "#), "{line}");
 }
 
 #[test]
@@ -127,16 +135,16 @@ fn a_json_line_is_one_object_with_the_same_fields() {
 
 #[test]
 fn the_timestamp_follows_the_clock_across_seconds_and_days() {
-    for text in [
+    for shown in [
         "2026-11-30T23:59:59.999999Z",
         "2026-12-01T00:00:00.000001Z",
         "2026-12-01T00:00:00.500000Z",
         "2026-11-30T23:59:59.000000Z",
     ] {
-        let at = DateTime::parse_from_rfc3339(text).unwrap().into();
+        let at = DateTime::parse_from_rfc3339(shown).unwrap();
         let mut stamp = Vec::new();
-        push_timestamp(&mut stamp, at);
-        assert_eq!(String::from_utf8(stamp).unwrap(), text);
+        text::push_timestamp(&mut stamp, u64::try_from(at.timestamp_micros()).unwrap());
+        assert_eq!(String::from_utf8(stamp).unwrap(), shown);
     }
 }
 

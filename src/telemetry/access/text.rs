@@ -1,0 +1,210 @@
+//! The text form of an access line: the layout of Wharf's other log lines,
+//! then `key=value` pairs, a value quoted only when it needs to be.
+//!
+//! The writer thread formats every line of a busy server here, and on a
+//! machine whose cores are all serving, its instructions are taken from
+//! requests. So a line is built with few: the date is worked out once a
+//! second, numbers are written without `core::fmt`, a value is checked for
+//! quoting eight bytes at a time, and a value that needs none (ASCII, by
+//! that check) is copied without its UTF-8 checked again.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::net::IpAddr;
+
+use chrono::DateTime;
+
+use super::record::{CallerKind, Record};
+
+/// What a key's id is written after, so that a key and a user who happens
+/// to share its name are told apart.
+pub(super) const KEY_PREFIX: &str = "key:";
+
+thread_local! {
+    /// The second last stamped on this thread (the writer's) and its text
+    /// up to the seconds (`2026-11-30T21:51:20`): formatting a date is most
+    /// of a line's cost, and a busy server logs many lines in one second.
+    static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+}
+
+/// Appends a stamp, in microseconds since the Unix epoch, as RFC 3339 in
+/// UTC with microseconds (`2026-11-30T21:51:20.121323Z`). The calendar is
+/// worked out only when the second changes.
+pub(super) fn push_timestamp(line: &mut Vec<u8>, micros: u64) {
+    let seconds = micros / 1_000_000;
+    let (mut second, mut text) = SECOND.get();
+    if second != seconds {
+        second = seconds;
+        let date = i64::try_from(seconds)
+            .ok()
+            .and_then(|seconds| DateTime::from_timestamp(seconds, 0));
+        if let Some(date) = date {
+            // Writing into the 19-byte array only fails on a year past 9999.
+            let mut slot: &mut [u8] = &mut text;
+            let _ = write!(slot, "{}", date.format("%Y-%m-%dT%H:%M:%S"));
+        }
+        SECOND.set((second, text));
+    }
+    line.extend_from_slice(&text);
+    line.push(b'.');
+    // Below a million: fits.
+    push_zero_padded(line, u32::try_from(micros % 1_000_000).unwrap_or(0), 6);
+    line.push(b'Z');
+}
+
+/// Appends `value` in decimal with at least `width` digits.
+fn push_zero_padded(line: &mut Vec<u8>, value: u32, width: usize) {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value);
+    line.extend(std::iter::repeat_n(
+        b'0',
+        width.saturating_sub(digits.len()),
+    ));
+    line.extend_from_slice(digits.as_bytes());
+}
+
+/// Appends `value` in decimal.
+fn push_integer(line: &mut Vec<u8>, value: impl itoa::Integer) {
+    line.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends `record` as a text line, without the newline.
+pub(super) fn push_text_line(line: &mut Vec<u8>, record: &Record<'_>) {
+    push_timestamp(line, record.stamp_micros);
+    line.extend_from_slice(b"  INFO wharf::access: client=");
+    match record.client {
+        Some(IpAddr::V4(ip)) => {
+            for (n, octet) in ip.octets().into_iter().enumerate() {
+                if n > 0 {
+                    line.push(b'.');
+                }
+                push_integer(line, octet);
+            }
+        }
+        Some(ip) => {
+            let _ = write!(line, "{ip}");
+        }
+        None => line.push(b'-'),
+    }
+    push_pair(line, " method=", record.method);
+    push_pair(line, " path=", record.path);
+    line.extend_from_slice(b" status=");
+    push_integer(line, record.status);
+    line.extend_from_slice(b" bytes=");
+    push_integer(line, record.bytes);
+    line.extend_from_slice(b" duration_ms=");
+    push_integer(line, record.duration_micros / 1000);
+    line.push(b'.');
+    // Below 1000: fits.
+    push_zero_padded(
+        line,
+        u32::try_from(record.duration_micros % 1000).unwrap_or(0),
+        3,
+    );
+    let caller: [&[u8]; 2] = match record.caller {
+        None => [b"-", b""],
+        Some((CallerKind::Key, id)) => [KEY_PREFIX.as_bytes(), id],
+        Some((CallerKind::User, name)) => [b"", name],
+    };
+    push_pair_of_parts(line, " caller=", caller);
+    push_pair(line, " user_agent=", record.user_agent.unwrap_or(b"-"));
+    push_pair(line, " request_id=", record.request_id);
+}
+
+/// ` key=value`, the value quoted and escaped only when it holds spaces,
+/// quotes, `=`, backslashes, control or non-ASCII characters, or nothing.
+fn push_pair(line: &mut Vec<u8>, key: &str, value: &[u8]) {
+    push_pair_of_parts(line, key, [value, b""]);
+}
+
+/// [`push_pair`] for a value given in two parts, as if they were one.
+/// Inlined, so that the key is copied as a constant and an empty part is
+/// not checked at all.
+#[inline]
+fn push_pair_of_parts(line: &mut Vec<u8>, key: &str, value: [&[u8]; 2]) {
+    line.extend_from_slice(key.as_bytes());
+    let [first, second] = value;
+    if !(first.is_empty() && second.is_empty()) && all_plain(first) && all_plain(second) {
+        line.extend_from_slice(first);
+        line.extend_from_slice(second);
+        return;
+    }
+    line.push(b'"');
+    for part in value {
+        // A record's texts were `&str`: nothing is replaced here.
+        for c in String::from_utf8_lossy(part).chars() {
+            match c {
+                '"' => line.extend_from_slice(b"\\\""),
+                '\\' => line.extend_from_slice(b"\\\\"),
+                c if c.is_control() => {
+                    let _ = write!(line, "\\u{{{:x}}}", u32::from(c));
+                }
+                c => {
+                    let mut utf8 = [0; 4];
+                    line.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                }
+            }
+        }
+    }
+    line.push(b'"');
+}
+
+/// Whether every byte of `text` may stand unquoted: is printable ASCII
+/// other than `"`, `\` and `=`. One table lookup a byte, with no early
+/// exit (comparing each byte with each excluded one was a third of the
+/// writer's instructions; the compiler's vector code for it was no faster
+/// on values this short).
+fn all_plain(text: &[u8]) -> bool {
+    text.iter()
+        .fold(true, |plain, &byte| plain & PLAIN[usize::from(byte)])
+}
+
+/// Which bytes may stand in a value unquoted, by value.
+static PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut byte = b'!';
+    while byte <= b'~' {
+        plain[byte as usize] = !matches!(byte, b'"' | b'\\' | b'=');
+        byte += 1;
+    }
+    plain
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The rule, as the standard library says it.
+    fn rule(byte: u8) -> bool {
+        byte.is_ascii_graphic() && !matches!(byte, b'"' | b'\\' | b'=')
+    }
+
+    #[test]
+    fn a_text_is_plain_exactly_when_each_of_its_bytes_is() {
+        for byte in 0..=u8::MAX {
+            for length in [1, 15, 16, 17, 40] {
+                for position in [0, length / 2, length - 1] {
+                    let mut text = vec![b'a'; length];
+                    text[position] = byte;
+                    assert_eq!(
+                        all_plain(&text),
+                        rule(byte),
+                        "byte {byte:#x} at {position} of {length}"
+                    );
+                }
+            }
+        }
+        assert!(all_plain(b""));
+    }
+
+    proptest! {
+        #[test]
+        fn all_plain_agrees_with_the_byte_by_byte_check(text in proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b' '), Just(b'='), Just(0x7f_u8), Just(0x80_u8), any::<u8>()],
+            0..40,
+        )) {
+            prop_assert_eq!(all_plain(&text), text.iter().all(|&byte| rule(byte)));
+        }
+    }
+}
