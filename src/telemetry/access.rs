@@ -1,10 +1,13 @@
 //! The access log: one line per request, written off the request path.
 //!
-//! A request only copies its line's fields into its thread's buffer (a
-//! [`record`]); a thread of its own formats what has gathered and writes
-//! it, in one `write` call per interval, however slow stderr is (a
-//! terminal, a pipe into a log shipper, a full disk): see
-//! [`super::line_writer`]. When a buffer is full the line is dropped and
+//! A request formats its line into its thread's buffer; a thread of its
+//! own writes what has gathered, a few `write` calls per interval, however
+//! slow stderr is (a terminal, a pipe into a log shipper, a full disk): see
+//! [`super::line_writer`]. The line is formatted where it is made because
+//! handing its fields over instead (a binary record the writer formatted)
+//! cost more in all: encoding and decoding the record came on top of the
+//! same formatting, and on a server whose cores are all busy the total is
+//! what serving loses. When a buffer is full the line is dropped and
 //! counted (`wharf_access_log_dropped_lines_total` in `/metrics`): a log
 //! that falls behind must not slow serving down. Lines from different
 //! threads may be written slightly out of order; their timestamps are not.
@@ -17,17 +20,14 @@
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use super::line_writer::{LineWriter, WriterGuard};
 use crate::config::LogFormat;
 
-mod record;
 mod text;
-
-use record::Record;
 
 /// Bytes of records that may wait for the writer in each thread's buffer
 /// before new ones are dropped: some 30,000 lines, seconds at full speed.
@@ -94,6 +94,7 @@ fn whole_micros(duration: Duration) -> u64 {
 /// The process's access log.
 pub struct AccessLog {
     writer: LineWriter,
+    format: LogFormat,
 }
 
 static ACCESS_LOG: OnceLock<AccessLog> = OnceLock::new();
@@ -108,28 +109,27 @@ pub fn dropped_lines() -> u64 {
     get().map_or(0, AccessLog::dropped_lines)
 }
 
-/// Starts the writer thread on stderr, formatting lines in `format`, and
-/// makes it the process's access log.
+/// Starts the writer thread on stderr and makes it the process's access
+/// log, its lines in `format`.
 pub(super) fn install(format: LogFormat) -> std::io::Result<WriterGuard> {
     let (writer, guard) = LineWriter::start(
         "wharf-access-log",
         std::io::stderr(),
         BUFFER_BYTES_PER_THREAD,
-        move |records, text| {
-            record::decode_each(records, |record| push_line(text, record, format));
-        },
     )?;
-    let _ = ACCESS_LOG.set(AccessLog { writer });
+    let _ = ACCESS_LOG.set(AccessLog { writer, format });
     Ok(guard)
 }
 
 impl AccessLog {
-    /// Hands one line's fields to the writer thread, stamped now; never
-    /// waits for the output.
+    /// Formats one line, stamped now, into this thread's buffer for the
+    /// writer thread; never waits for the output.
     pub fn write(&self, entry: &Entry<'_>) {
-        let now = SystemTime::now();
+        let stamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         self.writer
-            .send(|records| record::encode(records, entry, now));
+            .send(|lines| push_line(lines, entry, self.format, whole_micros(stamp)));
     }
 
     /// Lines dropped because the writer fell behind.
@@ -138,10 +138,11 @@ impl AccessLog {
     }
 }
 
-/// Appends the line `record` makes in `format`, newline included.
-fn push_line(line: &mut Vec<u8>, record: &Record<'_>, format: LogFormat) {
+/// Appends `entry`'s line, stamped `stamp` (µs since the Unix epoch), in
+/// `format`, newline included.
+fn push_line(line: &mut Vec<u8>, entry: &Entry<'_>, format: LogFormat, stamp: u64) {
     match format {
-        LogFormat::Text => text::push_text_line(line, record),
+        LogFormat::Text => text::push_text_line(line, entry, stamp),
         LogFormat::Json => {
             #[derive(Serialize)]
             struct Line<'a> {
@@ -151,17 +152,13 @@ fn push_line(line: &mut Vec<u8>, record: &Record<'_>, format: LogFormat) {
                 #[serde(flatten)]
                 entry: &'a Entry<'a>,
             }
-            // Never `None`: a record's texts were `&str`.
-            let Some(entry) = record.entry() else {
-                return;
-            };
             let mut timestamp = Vec::with_capacity(27);
-            text::push_timestamp(&mut timestamp, record.stamp_micros);
+            text::push_timestamp(&mut timestamp, stamp);
             let line_fields = Line {
                 timestamp: std::str::from_utf8(&timestamp).unwrap_or_default(),
                 level: "INFO",
                 target: "wharf::access",
-                entry: &entry,
+                entry,
             };
             // Serializing borrowed strings and numbers into a Vec cannot fail.
             let _ = serde_json::to_writer(&mut *line, &line_fields);

@@ -1,18 +1,16 @@
 //! A writer thread for log lines that never makes the caller wait.
 //!
-//! Each thread that logs appends what it has to say to a buffer of its own
-//! (a [`Shard`]), under a lock only the writer thread ever contends for;
-//! the writer wakes every [`WRITE_INTERVAL`], swaps each buffer for an
-//! empty one, renders what it took into text (the access log hands over
-//! binary records and formats them here, off the request path: see
-//! `access::record`) and writes it in one `write` call. Sending costs a
-//! memory copy: no allocation (a line sent as its own `Vec` through a
-//! channel was allocated on a request thread and freed on the writer's,
-//! which made both fight over the allocator's lock), no system call, and
-//! the writer is never woken per line. When a thread's buffer already
-//! holds its limit, the record is dropped and counted. A line reaches the
-//! output at most one interval late; [`WriterGuard`] writes what is left
-//! when it is dropped.
+//! Each thread that logs appends its lines to a buffer of its own (a
+//! [`Shard`]), under a lock only the writer thread ever contends for; the
+//! writer wakes every [`WRITE_INTERVAL`], swaps each buffer for an empty one
+//! and writes what it took in as few `write` calls as it can. A line costs
+//! its formatting and a memory copy: no allocation (a line sent as its own
+//! `Vec` through a channel was allocated on a request thread and freed on
+//! the writer's, which made both fight over the allocator's lock), no
+//! system call, and the writer is never woken per line. When a thread's
+//! buffer already holds its limit, the line is dropped and counted. A line
+//! reaches the output at most one interval late; [`WriterGuard`] writes
+//! what is left when it is dropped.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -64,20 +62,13 @@ thread_local! {
 }
 
 impl LineWriter {
-    /// Starts a thread named `name` writing to `out` what `render` makes
-    /// of the bytes taken from each thread's buffer (appending text to its
-    /// second argument); each logging thread may have up to `limit` bytes
-    /// waiting.
-    pub fn start<W, R>(
+    /// Starts a thread named `name` writing to `out`; each logging thread
+    /// may have up to `limit` bytes waiting.
+    pub fn start<W: Write + Send + 'static>(
         name: &str,
         out: W,
         limit: usize,
-        render: R,
-    ) -> std::io::Result<(Self, WriterGuard)>
-    where
-        W: Write + Send + 'static,
-        R: FnMut(&[u8], &mut Vec<u8>) + Send + 'static,
-    {
+    ) -> std::io::Result<(Self, WriterGuard)> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -88,7 +79,7 @@ impl LineWriter {
         let writing = shared.clone();
         let thread = std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || write_until_stopped(&writing, out, render))?;
+            .spawn(move || write_until_stopped(&writing, out))?;
         Ok((
             Self {
                 shared: shared.clone(),
@@ -101,29 +92,31 @@ impl LineWriter {
         ))
     }
 
-    /// Appends what `write` writes (one whole line or record, as the
-    /// writer's `render` reads it) to this thread's buffer, or counts it as
-    /// dropped when the buffer is full.
-    pub fn send(&self, write: impl FnOnce(&mut Vec<u8>)) {
-        let shard = self.shard();
-        let mut lines = shard.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() >= self.limit {
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        write(&mut lines);
+    /// Appends one line (`write_line` must end it with a newline) to this
+    /// thread's buffer, or counts it as dropped when the buffer is full.
+    pub fn send(&self, write_line: impl FnOnce(&mut Vec<u8>)) {
+        self.with_shard(|shard| {
+            let mut lines = shard.lines.lock().unwrap_or_else(PoisonError::into_inner);
+            if lines.len() >= self.limit {
+                self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            write_line(&mut lines);
+        });
     }
 
-    /// Lines (records) dropped because a buffer was full.
+    /// Lines dropped because a buffer was full.
     pub fn dropped_lines(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 
-    /// This thread's shard, made and handed to the writer on first use.
-    fn shard(&self) -> Arc<Shard> {
+    /// Calls `use_shard` with this thread's shard, made and handed to the
+    /// writer on first use (borrowed where it lies: no reference count
+    /// touched per line).
+    fn with_shard(&self, use_shard: impl FnOnce(&Shard)) {
         SHARDS.with_borrow_mut(|shards| {
             if let Some((_, shard)) = shards.iter().find(|(id, _)| *id == self.shared.id) {
-                return shard.clone();
+                return use_shard(shard);
             }
             let shard = Arc::new(Shard::default());
             self.shared
@@ -131,19 +124,14 @@ impl LineWriter {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(shard.clone());
-            shards.push((self.shared.id, shard.clone()));
-            shard
-        })
+            use_shard(&shard);
+            shards.push((self.shared.id, shard));
+        });
     }
 }
 
-fn write_until_stopped<W: Write>(
-    shared: &Shared,
-    mut out: W,
-    mut render: impl FnMut(&[u8], &mut Vec<u8>),
-) {
+fn write_until_stopped<W: Write>(shared: &Shared, mut out: W) {
     let mut taken = Vec::new();
-    let mut text = Vec::new();
     loop {
         // Read the flag first: lines buffered before it was set are written below.
         let stopping = shared.stop.load(Ordering::Acquire);
@@ -157,13 +145,11 @@ fn write_until_stopped<W: Write>(
                 &mut *shard.lines.lock().unwrap_or_else(PoisonError::into_inner),
                 &mut taken,
             );
-            render(&taken, &mut text);
+            // A failed write (a closed stderr) loses lines; nothing else to do.
+            let _ = out.write_all(&taken);
             taken.clear();
         }
-        // A failed write (a closed stderr) loses lines; nothing else to do.
-        let _ = out.write_all(&text);
         let _ = out.flush();
-        text.clear();
         if stopping {
             return;
         }
@@ -192,11 +178,6 @@ impl Drop for WriterGuard {
 mod tests {
     use super::*;
     use std::sync::{Condvar, mpsc};
-
-    /// The tests send finished lines: rendering copies them.
-    fn as_is(taken: &[u8], text: &mut Vec<u8>) {
-        text.extend_from_slice(taken);
-    }
 
     /// An output that blocks until the test lets it go, as a stalled pipe does.
     struct Stalled {
@@ -229,7 +210,7 @@ mod tests {
             written: written.clone(),
         };
         // Room for four of the lines below in the sending thread's buffer.
-        let (writer, guard) = LineWriter::start("test-writer", out, 4 * 70 * 1024, as_is).unwrap();
+        let (writer, guard) = LineWriter::start("test-writer", out, 4 * 70 * 1024).unwrap();
         let writer = Arc::new(writer);
         let (done, finished) = mpsc::channel();
         let sending = writer.clone();
@@ -278,7 +259,7 @@ mod tests {
     fn lines_are_written_within_the_interval_and_in_order() {
         let written = Arc::new(Mutex::new(Vec::new()));
         let (writer, guard) =
-            LineWriter::start("test-writer", Shared(written.clone()), 1024, as_is).unwrap();
+            LineWriter::start("test-writer", Shared(written.clone()), 1024).unwrap();
         for n in 0..100 {
             writer.send(|buffer| buffer.extend_from_slice(format!("line {n}\n").as_bytes()));
         }
@@ -301,7 +282,7 @@ mod tests {
     fn lines_from_many_threads_all_arrive_each_thread_in_order() {
         let written = Arc::new(Mutex::new(Vec::new()));
         let (writer, guard) =
-            LineWriter::start("test-writer", Shared(written.clone()), 1 << 20, as_is).unwrap();
+            LineWriter::start("test-writer", Shared(written.clone()), 1 << 20).unwrap();
         let writer = Arc::new(writer);
         let threads: Vec<_> = (0..4)
             .map(|thread| {

@@ -5,18 +5,16 @@ use chrono::DateTime;
 
 use super::*;
 
-/// One line, newline included, in `format`, stamped `now`: the entry as a
-/// request thread hands it over, rendered as the writer thread does.
+/// One line, newline included, in `format`, stamped `now`.
 fn format_line(entry: &Entry<'_>, format: LogFormat, now: SystemTime) -> Vec<u8> {
-    let mut records = Vec::new();
-    record::encode(&mut records, entry, now);
+    let stamp = now.duration_since(UNIX_EPOCH).unwrap();
     let mut line = Vec::new();
-    record::decode_each(&records, |record| push_line(&mut line, record, format));
+    push_line(&mut line, entry, format, whole_micros(stamp));
     line
 }
 
-/// A manifest fetch's entry (also the record tests' first).
-pub(super) fn entry<'a>(user_agent: Option<&'a str>, caller: Option<CallerName<'a>>) -> Entry<'a> {
+/// A manifest fetch's entry.
+fn entry<'a>(user_agent: Option<&'a str>, caller: Option<CallerName<'a>>) -> Entry<'a> {
     Entry {
         client: Some("192.0.2.7".parse().unwrap()),
         method: "GET",
