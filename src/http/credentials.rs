@@ -103,7 +103,7 @@ impl FromRequest for Caller {
         };
         let address = client_address(wharf, req.peer_addr(), req.headers());
         let answered = |principal: Principal| {
-            super::access_log::note_caller(req, &principal);
+            super::access_log::note_caller(&principal);
             Either::Left(ready(Ok(Caller {
                 principal,
                 challenge_anonymous: wharf.settings.auth.challenge,
@@ -124,10 +124,9 @@ impl FromRequest for Caller {
             return answered(principal);
         }
         let wharf = wharf.clone();
-        let req = req.clone();
         Either::Right(Box::pin(async move {
             let principal = wharf.auth.authenticate(&credential, address).await?;
-            super::access_log::note_caller(&req, &principal);
+            super::access_log::note_caller(&principal);
             Ok(Caller {
                 principal,
                 challenge_anonymous: wharf.settings.auth.challenge,
