@@ -59,6 +59,10 @@ fn a_text_line_shows_an_ipv6_client_and_a_missing_one() {
     v6.client = Some("2001:db8::7".parse().unwrap());
     let line = String::from_utf8(format_line(&v6, LogFormat::Text, at())).unwrap();
     assert!(line.contains(" client=2001:db8::7 method=GET "), "{line}");
+    let mut v4 = entry(None, None);
+    v4.client = Some("10.0.99.255".parse().unwrap());
+    let line = String::from_utf8(format_line(&v4, LogFormat::Text, at())).unwrap();
+    assert!(line.contains(" client=10.0.99.255 method=GET "), "{line}");
     let mut unknown = entry(None, None);
     unknown.client = None;
     let line = String::from_utf8(format_line(&unknown, LogFormat::Text, at())).unwrap();

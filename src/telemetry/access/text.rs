@@ -45,20 +45,28 @@ pub(super) fn push_timestamp(line: &mut Vec<u8>, micros: u64) {
     }
     line.extend_from_slice(&text);
     line.push(b'.');
-    // Below a million: fits.
-    push_zero_padded(line, u32::try_from(micros % 1_000_000).unwrap_or(0), 6);
+    push_digits::<6>(line, micros);
     line.push(b'Z');
 }
 
-/// Appends `value` in decimal with at least `width` digits.
-fn push_zero_padded(line: &mut Vec<u8>, value: u32, width: usize) {
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(value);
-    line.extend(std::iter::repeat_n(
-        b'0',
-        width.saturating_sub(digits.len()),
-    ));
-    line.extend_from_slice(digits.as_bytes());
+/// Appends the last `WIDTH` decimal digits of `value`, zero-padded: a
+/// constant number of bytes, copied without a call.
+fn push_digits<const WIDTH: usize>(line: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [b'0'; WIDTH];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    line.extend_from_slice(&digits);
+}
+
+/// Appends `octet` in decimal.
+fn push_octet(line: &mut Vec<u8>, octet: u8) {
+    match octet {
+        0..10 => line.push(b'0' + octet),
+        10..100 => push_digits::<2>(line, octet.into()),
+        _ => push_digits::<3>(line, octet.into()),
+    }
 }
 
 /// Appends `value` in decimal.
@@ -77,7 +85,7 @@ pub(super) fn push_text_line(line: &mut Vec<u8>, entry: &Entry<'_>, stamp: u64) 
                 if n > 0 {
                     line.push(b'.');
                 }
-                push_integer(line, octet);
+                push_octet(line, octet);
             }
         }
         Some(ip) => {
@@ -88,15 +96,18 @@ pub(super) fn push_text_line(line: &mut Vec<u8>, entry: &Entry<'_>, stamp: u64) 
     push_pair(line, " method=", entry.method);
     push_pair(line, " path=", entry.path);
     line.extend_from_slice(b" status=");
-    push_integer(line, entry.status);
+    if (100..1000).contains(&entry.status) {
+        push_digits::<3>(line, entry.status.into());
+    } else {
+        push_integer(line, entry.status);
+    }
     line.extend_from_slice(b" bytes=");
     push_integer(line, entry.bytes);
     let micros = whole_micros(entry.duration_ms);
     line.extend_from_slice(b" duration_ms=");
     push_integer(line, micros / 1000);
     line.push(b'.');
-    // Below 1000: fits.
-    push_zero_padded(line, u32::try_from(micros % 1000).unwrap_or(0), 3);
+    push_digits::<3>(line, micros);
     let caller = match entry.caller {
         None => ["-", ""],
         Some(CallerName::Key(id)) => [KEY_PREFIX, id],
