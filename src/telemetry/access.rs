@@ -86,7 +86,7 @@ fn rounded_milliseconds(duration: Duration) -> f64 {
     f64::from(micros) / 1000.0
 }
 
-/// Whole microseconds, as the line and its record count time.
+/// Whole microseconds, as the line counts time.
 fn whole_micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
