@@ -19,9 +19,9 @@ use super::{CallerName, Entry, whole_micros};
 pub(super) const KEY_PREFIX: &str = "key:";
 
 thread_local! {
-    /// The second last stamped on this thread and its text
-    /// up to the seconds (`2026-11-30T21:51:20`): formatting a date is most
-    /// of a line's cost, and a busy server logs many lines in one second.
+    /// The second last stamped on this thread and its text up to the
+    /// seconds (`2026-11-30T21:51:20`): formatting a date is most of a
+    /// line's cost, and a busy server logs many lines in one second.
     static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
 }
 
