@@ -29,8 +29,8 @@ use crate::config::LogFormat;
 
 mod text;
 
-/// Bytes of records that may wait for the writer in each thread's buffer
-/// before new ones are dropped: some 30,000 lines, seconds at full speed.
+/// Bytes of lines that may wait for the writer in each thread's buffer
+/// before new ones are dropped: some 20,000 lines, seconds at full speed.
 const BUFFER_BYTES_PER_THREAD: usize = 4 << 20;
 
 /// What one line says about one request.
@@ -82,7 +82,7 @@ fn milliseconds<S: serde::Serializer>(duration: &Duration, s: S) -> Result<S::Ok
 
 /// Milliseconds with microsecond precision.
 fn rounded_milliseconds(duration: Duration) -> f64 {
-    let micros = u32::try_from(duration.as_micros()).unwrap_or(u32::MAX);
+    let micros = u32::try_from(whole_micros(duration)).unwrap_or(u32::MAX);
     f64::from(micros) / 1000.0
 }
 

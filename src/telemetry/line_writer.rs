@@ -111,22 +111,30 @@ impl LineWriter {
     }
 
     /// Calls `use_shard` with this thread's shard, made and handed to the
-    /// writer on first use (borrowed where it lies: no reference count
-    /// touched per line).
+    /// writer on first use. The shard is borrowed where it lies (no
+    /// reference count touched per line), under a shared borrow of the
+    /// thread's list, so a line that logs while it is written cannot find
+    /// the list locked.
     fn with_shard(&self, use_shard: impl FnOnce(&Shard)) {
-        SHARDS.with_borrow_mut(|shards| {
-            if let Some((_, shard)) = shards.iter().find(|(id, _)| *id == self.shared.id) {
-                return use_shard(shard);
+        let mut use_shard = Some(use_shard);
+        SHARDS.with_borrow(|shards| {
+            if let Some((_, shard)) = shards.iter().find(|(id, _)| *id == self.shared.id)
+                && let Some(use_shard) = use_shard.take()
+            {
+                use_shard(shard);
             }
-            let shard = Arc::new(Shard::default());
-            self.shared
-                .shards
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(shard.clone());
-            use_shard(&shard);
-            shards.push((self.shared.id, shard));
         });
+        let Some(use_shard) = use_shard else {
+            return;
+        };
+        let shard = Arc::new(Shard::default());
+        self.shared
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(shard.clone());
+        use_shard(&shard);
+        SHARDS.with_borrow_mut(|shards| shards.push((self.shared.id, shard)));
     }
 }
 
